@@ -1,0 +1,127 @@
+"""The ``susmap`` command line: a thin shell over the library.
+
+Bad input exits with status 2 and a one-line message on stderr; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from susmap.errors import SusmapError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Natural-hazard susceptibility mapping: from a DEM, factor layers and an inventory to a validated map.",
+    pretty_exceptions_enable=False,
+)
+
+_state = {"debug": False}
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+    logger = logging.getLogger("susmap")
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
+        logger.addHandler(handler)
+
+
+def _fail(err: BaseException) -> None:
+    if _state["debug"]:
+        raise err
+    typer.echo(f"susmap: error: {err}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _run(study, out: Path | None) -> None:
+    from susmap.pipeline import run_study
+
+    result = run_study(study, out)
+    typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
+    summary = result.cv_summary[result.cv_summary["metric"] == "auroc"]
+    for row in summary.itertuples():
+        typer.echo(f"  AUROC {row.scheme:>8} CV  {row.model:<22} {row.mean:.3f} ± {row.sd:.3f}")
+    if result.mapped_model:
+        typer.echo(f"  map: {result.mapped_model} -> {result.out_dir / 'probability.tif'}")
+
+
+@app.command()
+def run(
+    study_file: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (overrides outputs.directory).")
+    ] = None,
+) -> None:
+    """Run a study end to end: samples, cross-validation, map, classes, report."""
+    from susmap.study import load_study
+
+    try:
+        study = load_study(study_file)
+        _run(study, out)
+    except SusmapError as err:
+        _fail(err)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Argument(help="Output folder.")] = Path("susmap-demo"),
+) -> None:
+    """Run the bundled Ecuador landslide study (real data, under a minute)."""
+    from susmap.datasets import demo_study
+
+    try:
+        _run(demo_study(out_dir), out_dir)
+    except SusmapError as err:
+        _fail(err)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example study.")] = Path("study.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example study YAML."""
+    from susmap.study import example_study_yaml
+
+    if path.exists() and not force:
+        _fail(SusmapError(f"{path}: exists; use --force to overwrite"))
+    try:
+        path.write_text(example_study_yaml(), encoding="utf-8")
+    except OSError as err:
+        _fail(SusmapError(f"{path}: cannot write ({err.strerror})"))
+    typer.echo(f"wrote {path}; edit the paths, then: susmap run {path}")
+
+
+@app.command()
+def models() -> None:
+    """List the models of the registry."""
+    from susmap.models import available_models
+
+    for name, spec in available_models().items():
+        presets = f" [presets: {', '.join(spec.presets)}]" if spec.presets else ""
+        typer.echo(f"{name:<22} {spec.description}{presets}")
+
+
+@app.command("show-versions")
+def show_versions_cmd() -> None:
+    """Versions of susmap and its dependencies, for bug reports."""
+    from susmap import show_versions
+
+    typer.echo(show_versions())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,141 @@
+"""Classify a probability raster and tabulate its classes.
+
+Works strip by strip on the written probability GeoTIFF, so memory holds one
+strip of rows at a time whatever the map's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import rasterio
+from rasterio.windows import Window
+
+from susmap.grid import Grid
+from susmap.mapping.breaks import class_names
+from susmap.mapping.writer import geotiff_profile
+
+__all__ = ["CLASS_NODATA", "assign_classes", "class_table", "classify_raster", "sample_raster"]
+
+CLASS_NODATA = 0
+
+
+def _strips(src: rasterio.DatasetReader, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    for r0 in range(0, src.height, rows):
+        h = min(rows, src.height - r0)
+        yield r0, src.read(1, window=Window(0, r0, src.width, h), masked=False)
+
+
+def _strip_rows(width: int, budget_cells: int = 4_000_000) -> int:
+    return max(1, budget_cells // max(width, 1))
+
+
+def sample_raster(path: Path, n: int, *, seed: int) -> tuple[np.ndarray, float, float, int]:
+    """A uniform random sample of the valid cells of a probability raster.
+
+    ``n`` cell indices are drawn without replacement over the whole grid;
+    those on nodata are discarded, so the sample holds about ``n × valid share``
+    values. The exact minimum, maximum and count of valid cells are
+    computed in the same pass.
+
+    Returns
+    -------
+    sample : ndarray, vmin : float, vmax : float, n_valid : int
+    """
+    rng = np.random.default_rng(seed)
+    with rasterio.open(path) as src:
+        n_cells = src.width * src.height
+        picks = np.sort(rng.choice(n_cells, size=min(n, n_cells), replace=False))
+        pick_rows, pick_cols = np.divmod(picks, src.width)
+        out, vmin, vmax, n_valid = [], np.inf, -np.inf, 0
+        for r0, strip in _strips(src, _strip_rows(src.width)):
+            finite = np.isfinite(strip)
+            count = int(finite.sum())
+            if count:
+                n_valid += count
+                vmin = min(vmin, float(strip[finite].min()))
+                vmax = max(vmax, float(strip[finite].max()))
+            sel = (pick_rows >= r0) & (pick_rows < r0 + strip.shape[0])
+            vals = strip[pick_rows[sel] - r0, pick_cols[sel]]
+            out.append(vals[np.isfinite(vals)])
+    sample = np.concatenate(out) if out else np.empty(0)
+    if sample.size == 0 and n_valid:
+        raise ValueError(f"{path}: the sample of {n} cells holds no valid cell; raise mapping.class_sample")
+    return sample, vmin, vmax, n_valid
+
+
+def assign_classes(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Class 1..k of each value (``edges[i-1] < v <= edges[i]``), 0 for NaN."""
+    values = np.asarray(values)
+    inner = np.asarray(edges)[1:-1]
+    cls = np.searchsorted(inner, values, side="left").astype(np.uint8) + 1
+    cls[~np.isfinite(values)] = CLASS_NODATA
+    return cls
+
+
+def classify_raster(
+    prob_path: Path, out_path: Path, edges: np.ndarray, grid: Grid, *, event_rows: np.ndarray, event_cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Write the class raster (uint8, 1..k, 0 = nodata) of a probability raster.
+
+    Returns
+    -------
+    cells : ndarray of shape (k,)
+        Number of cells per class.
+    event_classes : ndarray
+        Class of each event cell (0 where the map has no value).
+    """
+    k = len(edges) - 1
+    cells = np.zeros(k + 1, dtype=np.int64)
+    event_rows = np.asarray(event_rows)
+    event_cols = np.asarray(event_cols)
+    event_classes = np.zeros(event_rows.size, dtype=np.uint8)
+    profile = geotiff_profile(grid, "uint8", CLASS_NODATA)
+    with rasterio.open(prob_path) as src, rasterio.open(out_path, "w", **profile) as dst:
+        dst.set_band_description(1, "susceptibility class")
+        dst.update_tags(classes=", ".join(f"{i}={n}" for i, n in enumerate(class_names(k), 1)))
+        for r0, strip in _strips(src, _strip_rows(src.width)):
+            cls = assign_classes(strip, edges)
+            cells += np.bincount(cls.ravel(), minlength=k + 1)
+            sel = (event_rows >= r0) & (event_rows < r0 + strip.shape[0])
+            event_classes[sel] = cls[event_rows[sel] - r0, event_cols[sel]]
+            dst.write(cls, 1, window=Window(0, r0, src.width, strip.shape[0]))
+    return cells[1:], event_classes
+
+
+def class_table(cells: np.ndarray, event_classes: np.ndarray, edges: np.ndarray, cell_area_m2: float) -> pd.DataFrame:
+    """Area, events, event density and frequency ratio per susceptibility class.
+
+    Columns: ``class, name, lower, upper, cells, area_km2, area_pct, events,
+    events_pct, density_per_km2, frequency_ratio``. The frequency ratio is the
+    share of events in the class over the share of area (paper 001 eq. 17,
+    paper 000 Table 1): FR > 1 means more events than the class's area
+    predicts. Events on cells without a map value are not counted.
+    """
+    k = len(edges) - 1
+    cells = np.asarray(cells, dtype=np.int64)
+    events = np.bincount(np.asarray(event_classes, dtype=np.int64), minlength=k + 1)[1:]
+    area_km2 = cells * cell_area_m2 / 1e6
+    area_pct = 100.0 * cells / cells.sum() if cells.sum() else np.zeros(k)
+    events_pct = 100.0 * events / events.sum() if events.sum() else np.zeros(k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = np.where(area_km2 > 0, events / area_km2, np.nan)
+        fr = np.where(area_pct > 0, events_pct / area_pct, np.nan)
+    return pd.DataFrame(
+        {
+            "class": np.arange(1, k + 1),
+            "name": class_names(k),
+            "lower": edges[:-1],
+            "upper": edges[1:],
+            "cells": cells,
+            "area_km2": area_km2,
+            "area_pct": area_pct,
+            "events": events,
+            "events_pct": events_pct,
+            "density_per_km2": density,
+            "frequency_ratio": fr,
+        }
+    )

@@ -1,0 +1,37 @@
+"""Wall-to-wall prediction of a fitted model over the factor stack, in blocks.
+
+Each block of the stack (all factors × c × c cells) is predicted on its valid
+cells only (every factor finite); other cells get NaN. Blocks without a valid
+cell are skipped. The result is a lazy dask array; nothing is computed until
+it is written (see :func:`susmap.mapping.writer.write_lazy_raster`).
+
+Cost: one block holds ``n_factors × c² × 4`` bytes of input plus the model's
+working memory for ``c²`` rows (c = 512, 5 factors: 5 MB).
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+
+from susmap.stack import Stack
+
+__all__ = ["predict_block", "predict_stack"]
+
+
+def predict_block(block: np.ndarray, model) -> np.ndarray:
+    """Event probability of every cell of a (n_factors, h, w) block; NaN where any factor is NaN."""
+    valid = np.isfinite(block).all(axis=0)
+    out = np.full(block.shape[1:], np.nan, dtype=np.float32)
+    if valid.any():
+        X = block[:, valid].T.astype(np.float64)  # noqa: N806
+        out[valid] = model.predict_proba(X)[:, 1]
+    return out
+
+
+def predict_stack(stack: Stack, model) -> da.Array:
+    """Lazy probability array (height, width) of a fitted ``model`` (sklearn-like, classes [0, 1])."""
+    data = stack.data.data
+    if data.numblocks[0] != 1:
+        data = data.rechunk({0: -1})
+    return data.map_blocks(predict_block, model, drop_axis=0, dtype=np.float32, meta=np.empty((0, 0), np.float32))

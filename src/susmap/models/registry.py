@@ -1,0 +1,135 @@
+"""The model registry: every model susmap can fit, by name.
+
+A registry entry builds a scikit-learn estimator from keyword parameters and
+a seed. :func:`make_pipeline` wraps it with the per-fold preprocessing
+(standard scaling of continuous factors where the model needs it, one-hot
+encoding of categorical factors), so nothing is fitted before the split.
+Later families (deep, swarm-trained, meta-learned) register themselves the
+same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from susmap.errors import StudyConfigError
+
+__all__ = ["ModelSpec", "available_models", "get_model", "make_estimator", "make_pipeline", "register_model"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one model.
+
+    Attributes
+    ----------
+    name : str
+        Registry name used in study files.
+    factory : callable
+        ``factory(seed=..., **params)`` returning an unfitted estimator.
+    description : str
+        One line for ``susmap models``, with the citation.
+    scale : bool
+        Standard-scale continuous factors inside each fold.
+    presets : dict
+        Named parameter sets (e.g. a paper's settings).
+    """
+
+    name: str
+    factory: Callable[..., BaseEstimator]
+    description: str
+    scale: bool = True
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the registry (a name may be registered once)."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def available_models() -> dict[str, ModelSpec]:
+    """All registered models, by name."""
+    _load_builtin()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_model(name: str) -> ModelSpec:
+    """The registry entry for ``name``; unknown names list the known ones."""
+    models = available_models()
+    if name not in models:
+        raise StudyConfigError(f"models: unknown model {name!r}; known: {', '.join(models)}")
+    return models[name]
+
+
+def make_estimator(name: str, params: Mapping[str, Any] | None = None, *, seed: int = 0) -> BaseEstimator:
+    """Build the bare estimator of a registry entry.
+
+    ``params`` may hold ``preset: <name>`` to start from a named preset;
+    other keys override it. Unknown parameters are a :class:`StudyConfigError`.
+    """
+    spec = get_model(name)
+    params = dict(params or {})
+    preset = params.pop("preset", None)
+    if preset is not None:
+        if preset not in spec.presets:
+            known = ", ".join(spec.presets) or "none"
+            raise StudyConfigError(f"models: {name} has no preset {preset!r} (presets: {known})")
+        params = {**spec.presets[preset], **params}
+    accepted = set(inspect.signature(spec.factory).parameters) - {"seed"}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise StudyConfigError(
+            f"models: {name} does not take {', '.join(unknown)} (parameters: {', '.join(sorted(accepted))})"
+        )
+    try:
+        return spec.factory(seed=seed, **params)
+    except (TypeError, ValueError) as err:
+        raise StudyConfigError(f"models: {name}: {err}") from None
+
+
+def make_pipeline(
+    name: str,
+    params: Mapping[str, Any] | None,
+    *,
+    factor_names: Sequence[str],
+    kinds: Mapping[str, str],
+    seed: int = 0,
+) -> Pipeline:
+    """Preprocessing + estimator, to be fitted on a training fold only.
+
+    Columns of ``X`` are the factors in ``factor_names`` order. Continuous
+    factors are standard-scaled when the model needs it; categorical factors
+    are one-hot encoded (classes unseen in training become all-zero rows).
+    """
+    spec = get_model(name)
+    estimator = make_estimator(name, params, seed=seed)
+    cont = [i for i, f in enumerate(factor_names) if kinds.get(f, "continuous") == "continuous"]
+    cat = [i for i, f in enumerate(factor_names) if kinds.get(f) == "categorical"]
+    transformers = []
+    if cont:
+        transformers.append(("continuous", StandardScaler() if spec.scale else "passthrough", cont))
+    if cat:
+        transformers.append(
+            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=float), cat)
+        )
+    pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    return Pipeline([("preprocess", pre), ("model", estimator)])
+
+
+def _load_builtin() -> None:
+    # Importing a family module registers its models.
+    from susmap.models import classic  # noqa: F401

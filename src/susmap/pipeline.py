@@ -1,0 +1,315 @@
+"""Run a whole study: stack → samples → cross-validation → map → classes → report.
+
+Each stage is a library call of its own module; this module only wires them
+together, times them and writes the outputs (all staged, then moved into the
+output folder at the end, see :class:`susmap.outputs.OutputFolder`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import yaml
+from sklearn.base import clone
+
+from susmap.errors import StudyConfigError
+from susmap.inventory import inventory_cells, read_inventory
+from susmap.mapping import (
+    class_table,
+    classify_raster,
+    compute_breaks,
+    predict_stack,
+    sample_raster,
+    write_lazy_raster,
+)
+from susmap.mapping.figures import plot_class_map
+from susmap.models import make_pipeline
+from susmap.outputs import OutputFolder, file_sha256, package_versions, write_json
+from susmap.report import cv_summary_table, write_report
+from susmap.sampling import build_samples
+from susmap.stack import Stack, open_stack
+from susmap.study import Study
+from susmap.validation import METRIC_NAMES, cross_validate_models
+
+__all__ = ["StudyResult", "run_study"]
+
+log = logging.getLogger(__name__)
+
+HILLSHADE_NAMES = ("elev", "elevation", "dem", "dtm", "altitude")
+
+
+@dataclass
+class StudyResult:
+    """What a run produced: the output folder, its files, the scores and timings [s]."""
+
+    out_dir: Path
+    files: list[Path]
+    samples: pd.DataFrame
+    cv_summary: pd.DataFrame
+    class_table: pd.DataFrame | None
+    mapped_model: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        log.info("%s ...", name)
+        yield
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+        log.info("%s done in %.1f s", name, self.timings[name])
+
+
+@contextlib.contextmanager
+def _scheduler(study: Study) -> Iterator[None]:
+    sched = study.compute.scheduler
+    if sched in ("threads", "synchronous"):
+        opts = {"scheduler": sched}
+        if study.compute.num_workers and sched == "threads":
+            opts["num_workers"] = study.compute.num_workers
+        with dask.config.set(**opts):
+            yield
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise StudyConfigError(
+            f"compute.scheduler: {sched!r} needs dask.distributed; install susmap[cluster]"
+        ) from None
+    try:
+        client = Client(sched, timeout="10s", set_as_default=False)
+    except OSError as err:
+        raise StudyConfigError(f"compute.scheduler: cannot reach {sched!r} ({err})") from None
+    with client, dask.config.set(scheduler=client.get):
+        yield
+
+
+def _pick_model(study: Study, summary: pd.DataFrame) -> str:
+    if study.mapping.model != "best":
+        return study.mapping.model
+    first = study.validation.schemes[0]
+    auc = summary[(summary["scheme"] == first) & (summary["metric"] == "auroc")]
+    if auc["mean"].notna().any():
+        return str(auc.loc[auc["mean"].idxmax(), "model"])
+    return study.models[0].display_name
+
+
+def _hillshade_dem(study: Study, stack: Stack, max_pixels: int = 1200) -> np.ndarray | None:
+    name = study.mapping.hillshade
+    if name is None:
+        name = next((n for n in stack.names if n.lower() in HILLSHADE_NAMES), None)
+    if name is None or name not in stack.names:
+        return None
+    step = max(1, int(np.ceil(max(stack.grid.shape) / max_pixels)))
+    return np.asarray(stack.data.sel(factor=name)[::step, ::step].values)
+
+
+def _input_files(study: Study) -> list[Path]:
+    paths = [study.grid.template, *(layer.path for layer in study.layers), study.inventory.path]
+    if study.source is not None:
+        paths.append(Path(study.source))
+    seen: dict[str, Path] = {}
+    for p in paths:
+        seen.setdefault(str(Path(p).resolve()), Path(p))
+    return list(seen.values())
+
+
+def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
+    """Run ``study`` end to end and write its outputs to ``out_dir`` (default: the study's).
+
+    Outputs: ``samples.gpkg``/``samples.csv`` (x, y, row, col, label, factors,
+    fold ids), ``cv_scores.csv`` (per fold), ``cv_summary.csv``,
+    ``metrics.json``, ``probability.tif`` (float32, NaN nodata),
+    ``classes.tif`` (uint8, 0 nodata), ``class_table.csv``,
+    ``susceptibility_map.png``, ``report.html``, ``provenance.json``,
+    ``study.yaml`` (the resolved study).
+
+    Raises
+    ------
+    SusmapError
+        Any bad input; nothing is written to ``out_dir`` then.
+    """
+    out_dir = Path(out_dir or study.outputs.directory)
+    timer = _Timer()
+    t_start = time.perf_counter()
+    # Fail on model names or parameters before reading any data.
+    for m in study.models:
+        make_pipeline(m.name, m.params, factor_names=study.layer_names, kinds={}, seed=study.seed)
+    with OutputFolder(out_dir) as out, _scheduler(study):
+        with timer.stage("stack"):
+            stack = open_stack(study.grid, study.layers, study.alignment, chunks=study.mapping.chunk_size)
+            log.info("grid %d x %d cells, %d valid, %d factors", *stack.grid.shape, stack.n_valid, len(stack.names))
+        with timer.stage("samples"):
+            gdf = read_inventory(study.inventory, stack.grid)
+            events = inventory_cells(gdf, study.inventory, stack)
+            samples, counts = build_samples(
+                stack,
+                events,
+                study.sampling,
+                seed=study.seed,
+                inventory_path=study.inventory.path,
+                label_column=study.inventory.label,
+            )
+        names = stack.names
+        X = samples[names].to_numpy(dtype=np.float64)  # noqa: N806
+        y = samples["label"].to_numpy(dtype=int)
+        coords = samples[["x", "y"]].to_numpy()
+        pipelines = {
+            m.display_name: make_pipeline(m.name, m.params, factor_names=names, kinds=stack.kinds, seed=study.seed)
+            for m in study.models
+        }
+        with timer.stage("cross-validation"):
+            cv = cross_validate_models(
+                X,
+                y,
+                coords,
+                pipelines,
+                schemes=study.validation.schemes,
+                n_splits=study.validation.folds,
+                n_repeats=study.validation.repeats,
+                threshold=study.validation.threshold,
+                seed=study.seed,
+                n_jobs=study.validation.n_jobs,
+            )
+        for scheme, ids in cv.fold_ids.items():
+            samples[f"fold_{scheme}"] = ids
+        with timer.stage("write tables"):
+            samples.to_csv(out.path("samples.csv"), index=False)
+            gpd.GeoDataFrame(
+                samples, geometry=gpd.points_from_xy(samples["x"], samples["y"]), crs=stack.grid.crs.to_wkt()
+            ).to_file(out.path("samples.gpkg"), driver="GPKG", layer="samples")
+            cv.scores.to_csv(out.path("cv_scores.csv"), index=False)
+            cv.summary.to_csv(out.path("cv_summary.csv"), index=False)
+
+        mapped, table = None, None
+        if study.mapping.enabled:
+            mapped = _pick_model(study, cv.summary)
+            spec = next(m for m in study.models if m.display_name == mapped)
+            log.info("mapping with %s", mapped)
+            with timer.stage("fit"):
+                model = clone(pipelines[spec.display_name]).fit(X, y)
+            with timer.stage("predict map"):
+                prob_path = out.path("probability.tif")
+                write_lazy_raster(
+                    prob_path,
+                    predict_stack(stack, model),
+                    stack.grid,
+                    description=f"susceptibility: probability of an event ({mapped})",
+                    tags={"model": mapped, "units": "probability [0-1]"},
+                )
+            with timer.stage("classify"):
+                sample, vmin, vmax, n_mapped = sample_raster(prob_path, study.mapping.class_sample, seed=study.seed)
+                edges = compute_breaks(
+                    study.mapping.classification, sample, study.mapping.n_classes, vmin=vmin, vmax=vmax
+                )
+                ev = samples[samples["label"] == 1]
+                cells, ev_classes = classify_raster(
+                    prob_path,
+                    out.path("classes.tif"),
+                    edges,
+                    stack.grid,
+                    event_rows=ev["row"].to_numpy(),
+                    event_cols=ev["col"].to_numpy(),
+                )
+                table = class_table(cells, ev_classes, edges, stack.grid.cell_area)
+                table.to_csv(out.path("class_table.csv"), index=False)
+            with timer.stage("figure"):
+                plot_class_map(
+                    out.path("classes.tif"),
+                    out.path("susceptibility_map.png"),
+                    dem=_hillshade_dem(study, stack),
+                    title=f"{study.name}: susceptibility ({mapped}, {study.mapping.classification.replace('_', ' ')})",
+                    events_xy=(ev["x"].to_numpy(), ev["y"].to_numpy()),
+                )
+
+        metrics = {
+            "validation": {
+                "schemes": list(study.validation.schemes),
+                "folds": study.validation.folds,
+                "repeats": study.validation.repeats,
+                "threshold": study.validation.threshold,
+            },
+            "scores": {
+                scheme: {
+                    model: {
+                        row.metric: {"mean": row.mean, "sd": row.sd, "n_folds": int(row.n_folds)}
+                        for row in grp.itertuples()
+                    }
+                    for model, grp in sgrp.groupby("model", sort=False)
+                }
+                for scheme, sgrp in cv.summary.groupby("scheme", sort=False)
+            },
+            "samples": counts,
+            "mapped_model": mapped,
+        }
+        if table is not None:
+            metrics["classes"] = {
+                "method": study.mapping.classification,
+                "edges": [float(e) for e in edges],
+                "mapped_cells": n_mapped,
+                "table": table.to_dict(orient="records"),
+            }
+        write_json(out.path("metrics.json"), metrics)
+        (out.path("study.yaml")).write_text(
+            yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+        )
+        timer.timings["total"] = round(time.perf_counter() - t_start, 3)
+        files = [*sorted(p.name for p in out.staging.iterdir()), "report.html", "provenance.json"]
+        facts = {
+            "study": study.name,
+            "grid": f"{stack.grid.height} x {stack.grid.width} cells of {stack.grid.res[0]:g} m, "
+            f"{stack.grid.crs.to_string()}",
+            "factors": ", ".join(names),
+            "samples": f"{counts['events']} events, {counts['non_events']} non-events",
+            "validation": f"{study.validation.folds}-fold x {study.validation.repeats} repeats: "
+            + ", ".join(study.validation.schemes),
+            "mapped model": mapped or "mapping disabled",
+            "seed": study.seed,
+            "run time": f"{timer.timings['total']:.1f} s",
+        }
+        write_report(
+            out.path("report.html"),
+            title=f"susmap report: {study.name}",
+            facts=facts,
+            cv_table=cv_summary_table(cv.summary, METRIC_NAMES),
+            class_table=table,
+            map_png="susceptibility_map.png" if table is not None else None,
+            files=files,
+        )
+        write_json(
+            out.path("provenance.json"),
+            {
+                "study": study.model_dump(mode="json"),
+                "study_file": str(study.source) if study.source else None,
+                "seed": study.seed,
+                "command": sys.argv,
+                "versions": package_versions(),
+                "inputs": {str(p): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in _input_files(study)},
+                "timings_s": timer.timings,
+                "samples": counts,
+            },
+        )
+        committed = out.commit()
+    return StudyResult(
+        out_dir=out.final,
+        files=committed,
+        samples=samples,
+        cv_summary=cv.summary,
+        class_table=table,
+        mapped_model=mapped,
+        timings=timer.timings,
+    )

@@ -1,0 +1,381 @@
+"""The study: one YAML file that describes a susceptibility study, validated.
+
+A study names the grid (a template raster, normally the DEM), the factor
+layers, the event inventory, how samples are drawn, which models are fitted,
+how they are validated and how the map is classified. Relative paths are
+resolved against the folder of the YAML file.
+
+Every section is a pydantic model with ``extra="forbid"``: an unknown key or a
+wrong type is a :class:`~susmap.errors.StudyConfigError` whose message names
+the file and the dotted key, e.g. ``study.yaml: validation.folds: Input should
+be a valid integer``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from susmap.errors import StudyConfigError
+
+__all__ = [
+    "AlignmentConfig",
+    "ComputeConfig",
+    "GridConfig",
+    "InventoryConfig",
+    "LayerConfig",
+    "MappingConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "SamplingConfig",
+    "SourceAreaConfig",
+    "Study",
+    "ValidationConfig",
+    "example_study_yaml",
+    "load_study",
+]
+
+Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode"]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GridConfig(_Section):
+    """The study grid: CRS, transform and shape are taken from ``template``."""
+
+    template: Path
+    band: int = Field(1, ge=1, description="band of the template whose nodata masks the grid")
+    crs: str | None = Field(None, description="CRS to assume when the template has none")
+
+
+class LayerConfig(_Section):
+    """One conditioning factor read from a raster band."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    path: Path
+    band: int | str = Field(1, description="band number (1-based) or band description")
+    kind: Literal["continuous", "categorical"] = "continuous"
+    resampling: Resampling | None = Field(
+        None, description="used only when the layer is off the grid and alignment allows it"
+    )
+    crs: str | None = Field(None, description="CRS to assume when the file has none")
+
+    @field_validator("band")
+    @classmethod
+    def _band_positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("band numbers start at 1")
+        return value
+
+    @model_validator(mode="after")
+    def _resampling_fits_kind(self) -> LayerConfig:
+        if self.kind == "categorical" and self.resampling not in (None, "nearest", "mode"):
+            raise ValueError(
+                f"layer {self.name!r} is categorical: resampling must be 'nearest' or 'mode', not {self.resampling!r}"
+            )
+        return self
+
+    @property
+    def resampling_method(self) -> str:
+        """The resampling used when the layer must be warped onto the grid."""
+        if self.resampling is not None:
+            return self.resampling
+        return "bilinear" if self.kind == "continuous" else "nearest"
+
+
+class AlignmentConfig(_Section):
+    """Whether layers off the study grid may be warped onto it."""
+
+    allow_reproject: bool = Field(False, description="allow a layer in another CRS")
+    allow_resample: bool = Field(False, description="allow another resolution or extent")
+
+
+class SourceAreaConfig(_Section):
+    """Keep only the upper part of each polygon, by elevation (paper 001's source areas)."""
+
+    elevation_layer: str
+    upper_fraction: float = Field(0.5, gt=0, le=1)
+
+
+class InventoryConfig(_Section):
+    """The inventory of past events."""
+
+    path: Path
+    geometry: Literal["points", "polygons"] = "points"
+    x: str | None = Field(None, description="x column of a CSV inventory")
+    y: str | None = Field(None, description="y column of a CSV inventory")
+    crs: str | None = Field(None, description="CRS of the inventory (required for CSV)")
+    label: str | None = Field(None, description="0/1 label column; none = presence-only")
+    layer: str | None = Field(None, description="layer name inside a GeoPackage")
+    polygon_cells: Literal["all", "source"] = "all"
+    source_area: SourceAreaConfig | None = None
+
+    @model_validator(mode="after")
+    def _source_area_given(self) -> InventoryConfig:
+        if self.polygon_cells == "source" and self.source_area is None:
+            raise ValueError("polygon_cells: source needs a source_area section")
+        return self
+
+
+class SamplingConfig(_Section):
+    """Absence sampling for presence-only inventories."""
+
+    absence_ratio: float = Field(1.0, gt=0, description="absences per presence")
+    buffer_m: float = Field(0.0, ge=0, description="no absence within this distance of an event [m]")
+
+
+class ModelConfig(_Section):
+    """A model from the registry with its parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = Field(None, description="name used in tables (default: name)")
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
+
+
+class ValidationConfig(_Section):
+    """Cross-validation: schemes are reported in the order given (spatial first)."""
+
+    schemes: list[Literal["spatial", "random"]] = Field(default_factory=lambda: ["spatial", "random"])
+    folds: int = Field(5, ge=2)
+    repeats: PositiveInt = 5
+    threshold: float = Field(0.5, gt=0, lt=1)
+    n_jobs: int = Field(1, description="processes for the folds (-1: all cores)")
+
+    @field_validator("schemes")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("give at least one scheme")
+        if len(set(value)) != len(value):
+            raise ValueError("schemes must not repeat")
+        return value
+
+
+class MappingConfig(_Section):
+    """Wall-to-wall prediction and its classification."""
+
+    enabled: bool = True
+    model: str = Field("best", description="model label to map, or 'best' by mean AUROC of the first scheme")
+    classification: Literal["natural_breaks", "quantile", "equal_interval"] = "natural_breaks"
+    n_classes: int = Field(5, ge=2, le=10)
+    class_sample: PositiveInt = Field(10000, description="cells sampled to compute the breaks")
+    chunk_size: PositiveInt = Field(512, description="rows and columns of a prediction block")
+    hillshade: str | None = Field(
+        None, description="layer (or raster path) shaded under the map PNG; default: an 'elev'/'dem' layer"
+    )
+
+
+class OutputConfig(_Section):
+    directory: Path = Path("susmap-output")
+
+
+class ComputeConfig(_Section):
+    """Where the dask graph runs."""
+
+    scheduler: Literal["threads", "synchronous"] | str = Field(
+        "threads", description="'threads', 'synchronous' or a dask.distributed address"
+    )
+    num_workers: int | None = None
+
+
+class Study(_Section):
+    """A whole susceptibility study."""
+
+    name: str = "study"
+    seed: int = 0
+    grid: GridConfig
+    layers: list[LayerConfig] = Field(min_length=1)
+    alignment: AlignmentConfig = AlignmentConfig()
+    inventory: InventoryConfig
+    sampling: SamplingConfig = SamplingConfig()
+    models: list[ModelConfig] = Field(
+        default_factory=lambda: [ModelConfig(name="logistic_regression"), ModelConfig(name="random_forest")],
+        min_length=1,
+    )
+    validation: ValidationConfig = ValidationConfig()
+    mapping: MappingConfig = MappingConfig()
+    outputs: OutputConfig = OutputConfig()
+    compute: ComputeConfig = ComputeConfig()
+    source: Path | None = Field(None, exclude=True, description="the YAML file this study came from")
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Study:
+        names = [layer.name for layer in self.layers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"layer names must be unique; repeated: {', '.join(dupes)}")
+        labels = [m.display_name for m in self.models]
+        dupes = sorted({n for n in labels if labels.count(n) > 1})
+        if dupes:
+            raise ValueError(f"model labels must be unique (set 'label'); repeated: {', '.join(dupes)}")
+        src = self.inventory.source_area
+        if src is not None and src.elevation_layer not in names:
+            raise ValueError(f"inventory.source_area.elevation_layer {src.elevation_layer!r} is not a layer")
+        if self.mapping.model != "best" and self.mapping.model not in labels:
+            raise ValueError(f"mapping.model {self.mapping.model!r} is not one of the models: {labels}")
+        return self
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    def resolve_paths(self, base: Path) -> Study:
+        """Return a copy with every relative path made absolute against ``base``."""
+
+        def fix(p: Path) -> Path:
+            p = Path(p).expanduser()
+            return p if p.is_absolute() else (base / p).resolve()
+
+        data = self.model_dump()
+        data["grid"]["template"] = fix(self.grid.template)
+        for layer in data["layers"]:
+            layer["path"] = fix(layer["path"])
+        data["inventory"]["path"] = fix(self.inventory.path)
+        data["outputs"]["directory"] = fix(self.outputs.directory)
+        return Study.model_validate(data)
+
+
+def _format_validation_error(err: ValidationError, where: str) -> str:
+    lines = []
+    for item in err.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{where}: {key}: {msg}")
+    return "; ".join(lines)
+
+
+def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Study:
+    """Read and validate a study YAML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file. Relative paths inside it are resolved against its folder.
+    overrides : dict, optional
+        Top-level sections merged over the file's (e.g. ``{"outputs": {"directory": ...}}``).
+
+    Raises
+    ------
+    InputFileError
+        The file does not exist.
+    StudyConfigError
+        Malformed YAML, unknown keys, wrong types; the message names file and key.
+    """
+    from susmap.errors import InputFileError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: study file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise StudyConfigError(f"{where}: malformed YAML: {problem}") from None
+    except UnicodeDecodeError:
+        raise StudyConfigError(f"{path}: not a text file") from None
+    if not isinstance(data, dict):
+        raise StudyConfigError(f"{path}: a study must be a mapping of sections, got {type(data).__name__}")
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return study_from_dict(data, where=str(path), base=path.resolve().parent, source=path)
+
+
+def study_from_dict(
+    data: dict[str, Any], *, where: str = "study", base: Path | None = None, source: Path | None = None
+) -> Study:
+    """Validate a study given as a dict (paths resolved against ``base`` or the cwd)."""
+    try:
+        study = Study.model_validate(data)
+    except ValidationError as err:
+        raise StudyConfigError(_format_validation_error(err, where)) from None
+    study = study.resolve_paths(base or Path.cwd())
+    return study.model_copy(update={"source": source})
+
+
+_EXAMPLE = """\
+# susmap study: one file describes a whole susceptibility study.
+# Relative paths are resolved against the folder of this file.
+name: my-study
+seed: 42                      # same seed, same samples, folds, models and map
+
+grid:
+  template: dem.tif           # the study grid (CRS, cell size, extent), normally the DEM
+  band: 1
+  # crs: EPSG:32717           # only if the template has no CRS
+
+layers:                       # conditioning factors, each one raster band
+  - name: elev
+    path: dem.tif
+    kind: continuous          # continuous | categorical
+  - name: slope
+    path: slope.tif
+  # - name: lithology
+  #   path: geology.tif
+  #   kind: categorical       # one-hot encoded inside each training fold
+  #   resampling: mode        # nearest | mode for categorical; bilinear | cubic | average for continuous
+  #   crs: EPSG:32717         # only if the file has no CRS
+
+alignment:                    # layers off the grid are refused unless allowed here
+  allow_reproject: false      # another CRS
+  allow_resample: false       # another cell size or extent
+
+inventory:
+  path: landslides.csv        # CSV, GeoPackage, Shapefile or GeoJSON
+  geometry: points            # points | polygons
+  x: x                        # CSV only: coordinate columns and their CRS
+  y: y
+  crs: EPSG:32717
+  label: lslpts               # 0/1 or TRUE/FALSE column; leave out for presence-only
+  # polygon_cells: source     # polygons: all cells, or the upper part (source area)
+  # source_area: {elevation_layer: elev, upper_fraction: 0.5}
+
+sampling:                     # presence-only inventories only
+  absence_ratio: 1.0          # absences per event cell
+  buffer_m: 100               # no absence closer than this to an event [m]
+
+models:                       # see `susmap models`
+  - name: logistic_regression
+  - name: random_forest
+    params: {n_estimators: 500}
+
+validation:
+  schemes: [spatial, random]  # spatial = k-means clusters of the coordinates
+  folds: 5
+  repeats: 5
+  threshold: 0.5
+
+mapping:
+  model: best                 # a model label, or best by mean AUROC of the first scheme
+  classification: natural_breaks   # natural_breaks | quantile | equal_interval
+  n_classes: 5
+  chunk_size: 512             # rows/cols per prediction block
+  # hillshade: elev           # layer shaded under the map PNG
+
+outputs:
+  directory: susmap-output
+
+compute:
+  scheduler: threads          # threads | synchronous | tcp://scheduler:8786
+"""
+
+
+def example_study_yaml() -> str:
+    """The commented example study written by ``susmap init``."""
+    return _EXAMPLE
