@@ -195,7 +195,9 @@ def open_stack(
     grid, template_valid = open_grid(grid_cfg)
     arrays = [open_layer(layer, grid, alignment, chunks=chunks) for layer in layers]
     data = da.stack(arrays, axis=0)
-    data = da.where(template_valid[None, :, :], data, np.float32(np.nan))
+    # A cell is valid only where the template and every layer have data; elsewhere all factors are NaN.
+    valid = template_valid & da.isfinite(data).all(axis=0)
+    data = da.where(valid[None, :, :], data, np.float32(np.nan))
     data = data.rechunk({0: -1, 1: chunks, 2: chunks})
     x, y = grid.coords()
     names = [layer.name for layer in layers]
@@ -213,9 +215,8 @@ def open_stack(
         sources={layer.name: layer.path for layer in layers},
     )
     if count:
-        finite = da.isfinite(data)
         per_layer, joint, template_n = dask.compute(
-            finite.sum(axis=(1, 2)), finite.all(axis=0).sum(), template_valid.sum()
+            da.stack([da.isfinite(a).sum() for a in arrays]), valid.sum(), template_valid.sum()
         )
         if int(template_n) == 0:
             raise AlignmentError(f"{grid_cfg.template}: every cell of the grid template is nodata")

@@ -34,6 +34,8 @@ class CVResult:
 
 
 def _fit_score(pipeline, X, y, train, test, threshold):  # noqa: N803
+    if np.unique(y[train]).size < 2:
+        return dict.fromkeys(METRIC_NAMES, float("nan"))
     model = clone(pipeline)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
@@ -106,7 +108,8 @@ def cross_validate_models(
     n_undefined = int(scores["auroc"].isna().sum())
     if n_undefined:
         warnings.warn(
-            f"{n_undefined} test folds held one class only; their AUROC is undefined and left out of the means",
+            f"{n_undefined} of {len(scores)} model folds had one class only in their training or test part; "
+            "their scores are undefined (NaN) and left out of the means",
             SusmapWarning,
             stacklevel=2,
         )
