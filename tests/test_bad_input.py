@@ -30,9 +30,9 @@ import pandas as pd
 import pytest
 import yaml
 from affine import Affine
-from conftest import CELL, ORIGIN, write_raster
 from typer.testing import CliRunner
 
+from conftest import CELL, ORIGIN, write_raster
 from susmap.cli import app
 from susmap.errors import InputFileError
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -33,10 +34,27 @@ def main(
     _state["debug"] = debug
     logger = logging.getLogger("susmap")
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
+        handler = _ConsoleHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
         logger.addHandler(handler)
+
+
+class _ConsoleHandler(logging.Handler):
+    """Progress (INFO) to stdout, warnings to stderr; streams looked up at each record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = sys.stderr if record.levelno >= logging.WARNING else sys.stdout
+        try:
+            stream.write(self.format(record) + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # closed stream
+            self.handleError(record)
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show warnings as one log line each instead of Python's two-line format."""
+    logging.getLogger("susmap").warning("%s: %s", category.__name__, message)
 
 
 def _fail(err: BaseException) -> None:
@@ -49,7 +67,9 @@ def _fail(err: BaseException) -> None:
 def _run(study, out: Path | None) -> None:
     from susmap.pipeline import run_study
 
-    result = run_study(study, out)
+    with warnings.catch_warnings():
+        warnings.showwarning = _log_warning
+        result = run_study(study, out)
     typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
     summary = result.cv_summary[result.cv_summary["metric"] == "auroc"]
     for row in summary.itertuples():

@@ -172,12 +172,20 @@ def inventory_cells(gdf: gpd.GeoDataFrame, cfg: InventoryConfig, stack: Stack, *
         y = parts.y.to_numpy()
         rows, cols, inside = grid.rowcol(x, y)
         counts["off_grid"] = int((~inside).sum())
+        if not inside.any():
+            raise InventoryError(
+                f"{path}: no event of the inventory falls on the study grid ({len(x)} points, all off the grid)"
+            )
         if counts["off_grid"]:
             log.warning("%d of %d inventory points lie off the grid and were dropped", counts["off_grid"], len(x))
         rows, cols, x, y, fid = rows[inside], cols[inside], x[inside], y[inside], fid[inside]
     else:
         rows, cols, fid = _rasterize_polygons(gdf, grid, strip_rows)
         counts["polygons_without_cells"] = int(len(gdf) - np.unique(fid).size)
+        if rows.size == 0:
+            raise InventoryError(
+                f"{path}: no polygon of the inventory covers a cell centre of the study grid ({len(gdf)} polygons)"
+            )
         if counts["polygons_without_cells"]:
             log.warning(
                 "%d of %d polygons cover no cell centre of the grid (off the grid or too small) and were dropped",

@@ -127,12 +127,15 @@ def build_samples(
     values = stack.values_at(events.rows, events.cols)
     ok = np.isfinite(values).all(axis=1)
     counts["on_nodata"] = int((~ok).sum())
+    if not ok.any():
+        raise InventoryError(
+            f"{inventory_path}: no event of the inventory falls on a cell with data in every layer "
+            f"({ok.size} event cells, all on nodata)"
+        )
     if counts["on_nodata"]:
         log.warning("%d inventory cells fall on nodata in some layer and were dropped", counts["on_nodata"])
     events = events.subset(ok)
     values = values[ok]
-    if events.rows.size == 0:
-        raise InventoryError(f"{inventory_path}: no event of the inventory falls on a cell with data in every layer")
 
     if events.label is None:
         flat = events.rows * stack.grid.width + events.cols

@@ -26,7 +26,8 @@ CLASS_NODATA = 0
 def _strips(src: rasterio.DatasetReader, rows: int) -> Iterator[tuple[int, np.ndarray]]:
     for r0 in range(0, src.height, rows):
         h = min(rows, src.height - r0)
-        yield r0, src.read(1, window=Window(0, r0, src.width, h), masked=False)
+        strip = src.read(1, window=Window(0, r0, src.width, h), masked=True)
+        yield r0, strip.astype(np.float64).filled(np.nan) if np.ma.is_masked(strip) else np.asarray(strip.data)
 
 
 def _strip_rows(width: int, budget_cells: int = 4_000_000) -> int:

@@ -23,8 +23,7 @@ __all__ = ["geotiff_profile", "write_lazy_raster"]
 
 
 def geotiff_profile(grid: Grid, dtype: str, nodata: float | int, *, tile: int = 256) -> dict:
-    """Creation options of susmap's GeoTIFFs: tiled, DEFLATE, predictor by type."""
-    tiled = grid.width >= tile and grid.height >= tile
+    """Creation options of susmap's GeoTIFFs: tiled (``tile`` cells, a multiple of 16), DEFLATE, predictor."""
     profile = {
         "driver": "GTiff",
         "width": grid.width,
@@ -36,11 +35,11 @@ def geotiff_profile(grid: Grid, dtype: str, nodata: float | int, *, tile: int = 
         "nodata": nodata,
         "compress": "deflate",
         "predictor": 3 if np.dtype(dtype).kind == "f" else 2,
-        "tiled": tiled,
+        "tiled": True,
+        "blockxsize": tile,
+        "blockysize": tile,
         "BIGTIFF": "IF_SAFER",
     }
-    if tiled:
-        profile.update(blockxsize=tile, blockysize=tile)
     return profile
 
 
