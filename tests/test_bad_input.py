@@ -35,6 +35,7 @@ from typer.testing import CliRunner
 from conftest import CELL, ORIGIN, write_raster
 from susmap.cli import app
 from susmap.errors import InputFileError
+from susmap.pipeline import MAP_FILES, OUTPUT_FILES
 
 KEEP_BYTES = b"results of an earlier run \x00\xff\n"
 PREFIX = "susmap: error:"
@@ -316,21 +317,7 @@ def test_valid_run_adds_and_replaces_files_and_keeps_others(synthetic, make_stud
     assert result.exception is None
     assert PREFIX not in result.stderr
     names = {p.name for p in out.iterdir()}
-    assert {
-        "keep.txt",
-        "samples.csv",
-        "samples.gpkg",
-        "cv_scores.csv",
-        "cv_summary.csv",
-        "metrics.json",
-        "probability.tif",
-        "classes.tif",
-        "class_table.csv",
-        "susceptibility_map.png",
-        "report.html",
-        "provenance.json",
-        "study.yaml",
-    } <= names
+    assert {*OUTPUT_FILES, *MAP_FILES} | {"keep.txt"} <= names
     assert (out / "keep.txt").read_bytes() == KEEP_BYTES
     assert "scores" in json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     _assert_no_staging(out)

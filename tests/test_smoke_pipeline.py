@@ -7,7 +7,7 @@ import json
 import numpy as np
 import rasterio
 
-from susmap.pipeline import run_study
+from susmap.pipeline import MAP_FILES, OUTPUT_FILES, run_study
 from susmap.study import study_from_dict
 
 
@@ -16,20 +16,7 @@ def test_synthetic_study_runs_end_to_end(make_study, synthetic):
     result = run_study(study)
     out = synthetic["dir"] / "out"
     names = {p.name for p in out.iterdir()}
-    assert {
-        "samples.gpkg",
-        "samples.csv",
-        "cv_scores.csv",
-        "cv_summary.csv",
-        "metrics.json",
-        "probability.tif",
-        "classes.tif",
-        "class_table.csv",
-        "susceptibility_map.png",
-        "report.html",
-        "provenance.json",
-        "study.yaml",
-    } <= names
+    assert {*OUTPUT_FILES, *MAP_FILES} <= names
     assert not [p for p in synthetic["dir"].iterdir() if p.name.startswith(".out.partial")]
     metrics = json.loads((out / "metrics.json").read_text())
     auc = metrics["scores"]["spatial"]["logistic_regression"]["auroc"]["mean"]

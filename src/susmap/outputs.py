@@ -145,8 +145,8 @@ def package_versions() -> dict[str, str]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON with sorted keys, NaN as null."""
-    text = json.dumps(_nan_to_none(data), indent=2, sort_keys=True, default=str)
+    """Write JSON (keys in insertion order, so spatial results come first), NaN as null."""
+    text = json.dumps(_nan_to_none(data), indent=2, default=str)
     Path(path).write_text(text + "\n", encoding="utf-8")
 
 

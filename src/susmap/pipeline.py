@@ -41,11 +41,25 @@ from susmap.stack import Stack, open_stack
 from susmap.study import Study
 from susmap.validation import METRIC_NAMES, cross_validate_models
 
-__all__ = ["StudyResult", "run_study"]
+__all__ = ["MAP_FILES", "OUTPUT_FILES", "StudyResult", "run_study"]
 
 log = logging.getLogger(__name__)
 
 HILLSHADE_NAMES = ("elev", "elevation", "dem", "dtm", "altitude")
+
+#: Files every run writes.
+OUTPUT_FILES = (
+    "samples.gpkg",
+    "samples.csv",
+    "cv_scores.csv",
+    "cv_summary.csv",
+    "metrics.json",
+    "report.html",
+    "provenance.json",
+    "study.yaml",
+)
+#: Files a run with mapping enabled adds.
+MAP_FILES = ("probability.tif", "classes.tif", "class_table.csv", "susceptibility_map.png")
 
 
 @dataclass

@@ -1,0 +1,121 @@
+"""The command line: init, models, show-versions, run, demo, and a dask cluster."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from typer.testing import CliRunner
+
+import susmap
+from susmap.cli import app
+from susmap.pipeline import MAP_FILES, OUTPUT_FILES
+from susmap.study import load_study
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_init_writes_a_valid_example_and_refuses_to_overwrite(tmp_path):
+    path = tmp_path / "study.yaml"
+    result = runner.invoke(app, ["init", str(path)])
+    assert result.exit_code == 0, result.output
+    study = load_study(path)  # the commented example validates
+    assert study.validation.schemes[0] == "spatial"
+    result = runner.invoke(app, ["init", str(path)])
+    assert result.exit_code == 2
+    assert "exists; use --force" in result.stderr
+    assert runner.invoke(app, ["init", str(path), "--force"]).exit_code == 0
+
+
+def test_models_and_show_versions():
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    assert "logistic_regression" in result.stdout and "random_forest" in result.stdout
+    result = runner.invoke(app, ["show-versions"])
+    assert result.exit_code == 0
+    assert "rasterio" in result.stdout and "gdal" in result.stdout
+
+
+def test_run_prints_scores_spatial_first(make_study, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(make_study()))
+    result = runner.invoke(app, ["-q", "run", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stdout.splitlines() if "AUROC" in ln]
+    assert "spatial" in lines[0] and "random" in lines[-1]
+    assert (tmp_path / "o" / "probability.tif").exists()
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_validate(example):
+    study = load_study(example)
+    for path in [study.grid.template, study.inventory.path, *(lyr.path for lyr in study.layers)]:
+        assert path.exists(), path
+
+
+def test_every_public_name_imports():
+    """Each module's __all__ lists names that exist (no drift between __all__ and the code)."""
+    for mod in pkgutil.walk_packages(susmap.__path__, "susmap."):
+        module = importlib.import_module(mod.name)
+        for name in getattr(module, "__all__", []):
+            assert hasattr(module, name), f"{mod.name}.__all__ lists missing {name}"
+
+
+def test_demo_writes_everything_with_both_schemes(tmp_path):
+    """The README's demo: real Ecuador data, every output, spatial and random AUROC for both models."""
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["-q", "demo", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {*OUTPUT_FILES, *MAP_FILES} <= {p.name for p in out.iterdir()}
+    metrics = json.loads((out / "metrics.json").read_text())
+    for scheme in ("spatial", "random"):
+        for model in ("logistic_regression", "random_forest"):
+            auc = metrics["scores"][scheme][model]["auroc"]
+            assert 0.6 < auc["mean"] < 0.95 and auc["n_folds"] == 25
+    assert list(metrics["scores"]) == ["spatial", "random"]
+    table = metrics["classes"]["table"]
+    assert sum(r["events"] for r in table) == 175
+    assert sum(r["area_pct"] for r in table) == pytest.approx(100.0)
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["seed"] == 42
+    assert any(k.endswith("ta.tif") for k in prov["inputs"])
+    assert all(len(v["sha256"]) == 64 for v in prov["inputs"].values())
+    assert "susmap report" in (out / "report.html").read_text()
+
+
+def test_distributed_scheduler_gives_the_same_map(make_study, tmp_path):
+    """The same study on a dask.distributed cluster writes the same probability bytes."""
+    distributed = pytest.importorskip("distributed")
+    from susmap.pipeline import run_study
+    from susmap.study import study_from_dict
+
+    local = run_study(study_from_dict(make_study(outputs={"directory": str(tmp_path / "local")})))
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        study = study_from_dict(
+            make_study(
+                outputs={"directory": str(tmp_path / "cluster")}, compute={"scheduler": cluster.scheduler_address}
+            )
+        )
+        remote = run_study(study)
+    a = rasterio.open(local.out_dir / "probability.tif").read(1)
+    b = rasterio.open(remote.out_dir / "probability.tif").read(1)
+    assert np.array_equal(a, b, equal_nan=True)
+    assert (local.out_dir / "probability.tif").read_bytes() == (remote.out_dir / "probability.tif").read_bytes()
+
+
+def test_unreachable_scheduler_is_a_config_error(make_study, tmp_path):
+    pytest.importorskip("distributed")
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(make_study(compute={"scheduler": "tcp://127.0.0.1:1"})))
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code == 2
+    assert "compute.scheduler: cannot reach 'tcp://127.0.0.1:1'" in result.stderr
