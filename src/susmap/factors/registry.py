@@ -1,0 +1,239 @@
+"""The factor registry: every conditioning factor susmap derives, by name.
+
+A factor is a function ``func(ctx, **params) -> xarray.DataArray`` that
+returns one float32 layer ``(y, x)`` on the study grid, NaN = nodata. ``ctx``
+(:class:`FactorContext`) gives it the grid, the DEM (lazy, dask-backed), the
+study's input layers, vector files read in the grid CRS, and a cache shared
+by the factors of one study (a filled DEM or a flow accumulation is computed
+once for TWI, SPI and LS).
+
+Each spec states the output ``units`` and whether the factor is a whole-grid
+operation (flow routing, Euclidean distance transforms) that holds the grid
+in memory, or a chunked stencil that works on rasters larger than memory.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import geopandas as gpd
+import numpy as np
+import xarray as xr
+
+from susmap.errors import AlignmentError, StudyConfigError
+from susmap.grid import Grid
+
+__all__ = [
+    "FactorContext",
+    "FactorSpec",
+    "available_factors",
+    "compute_factor",
+    "get_factor",
+    "register_factor",
+    "to_dataarray",
+]
+
+
+@dataclass(frozen=True)
+class FactorSpec:
+    """How to derive one factor.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, used as ``kind`` in the study's ``factors:`` list.
+    func : callable
+        ``func(ctx, **params)`` returning a (y, x) float32 DataArray on the grid.
+    description : str
+        One line with the method and its citation.
+    units : str
+        Output units, e.g. ``"degrees"``, ``"m"``, ``"1/m"``, ``"ln(m)"``.
+    whole_grid : bool
+        True when the computation holds the whole grid in memory (routing,
+        distance transforms); False for chunked stencils.
+    """
+
+    name: str
+    func: Callable[..., xr.DataArray]
+    description: str
+    units: str
+    whole_grid: bool = False
+
+
+_REGISTRY: dict[str, FactorSpec] = {}
+
+
+def register_factor(spec: FactorSpec) -> FactorSpec:
+    """Add a factor to the registry (each name once)."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"factor {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def available_factors() -> dict[str, FactorSpec]:
+    """All registered factors, by name."""
+    _load_builtin()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_factor(kind: str) -> FactorSpec:
+    """The spec of factor ``kind``; unknown kinds list the known ones."""
+    factors = available_factors()
+    if kind not in factors:
+        raise StudyConfigError(f"factors: unknown factor {kind!r}; known: {', '.join(factors)}")
+    return factors[kind]
+
+
+def _load_builtin() -> None:
+    # Importing a family module registers its factors.
+    import importlib
+
+    for module in ("terrain", "hydrology", "proximity", "spectral"):
+        try:
+            importlib.import_module(f"susmap.factors.{module}")
+        except ModuleNotFoundError as err:  # a family not written yet
+            if err.name != f"susmap.factors.{module}":
+                raise
+
+
+@dataclass
+class FactorContext:
+    """What a factor function may use.
+
+    Attributes
+    ----------
+    grid : Grid
+        The study grid (projected, metres).
+    dem : xarray.DataArray
+        The DEM on the grid, (y, x), float32 [m], NaN = nodata, dask-backed.
+    layers : mapping
+        ``{name: DataArray}`` of the study's input layers (lazy), for factors
+        built from other rasters (NDVI from red and NIR bands).
+    chunks : int
+        Chunk size (rows = cols) of lazy results.
+    edges : str
+        ``"nodata"``: a stencil touching the border or nodata gives nodata;
+        ``"extrapolate"``: the border is padded by linear extrapolation.
+    cache : dict
+        Intermediate results shared between the factors of one study.
+    base : Path
+        Folder against which relative paths in factor parameters are resolved.
+    """
+
+    grid: Grid
+    dem: xr.DataArray
+    layers: Mapping[str, xr.DataArray] = field(default_factory=dict)
+    chunks: int = 512
+    edges: str = "nodata"
+    cache: dict[str, Any] = field(default_factory=dict)
+    base: Path = field(default_factory=Path.cwd)
+
+    @classmethod
+    def from_array(
+        cls,
+        dem: np.ndarray,
+        *,
+        cellsize: float = 10.0,
+        crs: str = "EPSG:32717",
+        origin: tuple[float, float] = (500000.0, 9000000.0),
+        chunks: int = 512,
+        **kwargs: Any,
+    ) -> FactorContext:
+        """A context over an in-memory DEM [m] (tests, notebooks); ``origin`` is the top-left corner [m]."""
+        from affine import Affine
+        from rasterio.crs import CRS
+
+        dem = np.asarray(dem, dtype=np.float32)
+        grid = Grid(
+            crs=CRS.from_user_input(crs),
+            transform=Affine(cellsize, 0, origin[0], 0, -cellsize, origin[1]),
+            height=dem.shape[0],
+            width=dem.shape[1],
+        )
+        ctx = cls(grid=grid, dem=None, chunks=chunks, **kwargs)  # type: ignore[arg-type]
+        ctx.dem = to_dataarray(da.from_array(dem, chunks=chunks), ctx, "dem", "m")
+        return ctx
+
+    @property
+    def cellsize(self) -> float:
+        """Cell size [m]; square cells are required for terrain derivatives."""
+        dx, dy = self.grid.res
+        if not np.isclose(dx, dy, rtol=1e-6):
+            raise AlignmentError(f"terrain factors need square cells; the grid has {dx:g} x {dy:g}")
+        return float(dx)
+
+    def layer(self, name: str) -> xr.DataArray:
+        """An input layer by name, or a clear error listing the known ones."""
+        if name not in self.layers:
+            raise StudyConfigError(f"factors: no input layer named {name!r} (layers: {', '.join(self.layers)})")
+        return self.layers[name]
+
+    def path(self, value: str | Path) -> Path:
+        """A parameter path, resolved against the study folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base / p).resolve()
+
+    def vector(self, value: str | Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
+        """A vector file (GeoPackage, Shapefile, GeoJSON, ...) in the grid CRS."""
+        from susmap.errors import InputFileError
+
+        path = self.path(value)
+        key = f"vector:{path}:{layer}"
+        if key in self.cache:
+            return self.cache[key]
+        if not path.exists():
+            raise InputFileError(f"{path}: vector file not found")
+        try:
+            gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+        except Exception as err:
+            raise StudyConfigError(f"{path}: cannot read vector data ({str(err).splitlines()[0]})") from None
+        if gdf.crs is None:
+            raise AlignmentError(f"{path}: vector data without a CRS; assign one (e.g. in QGIS) first")
+        gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)].to_crs(self.grid.crs.to_wkt())
+        self.cache[key] = gdf
+        return gdf
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per study for ``key`` (e.g. the filled DEM)."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
+
+def to_dataarray(data: np.ndarray | da.Array, ctx: FactorContext, name: str, units: str, **attrs: Any) -> xr.DataArray:
+    """Wrap a (rows, cols) array as a float32 DataArray on the grid with its own metadata."""
+    if tuple(data.shape) != ctx.grid.shape:
+        raise ValueError(f"factor {name!r}: shape {data.shape} differs from the grid {ctx.grid.shape}")
+    x, y = ctx.grid.coords()
+    return xr.DataArray(
+        data.astype(np.float32),
+        dims=("y", "x"),
+        coords={"y": y, "x": x},
+        name=name,
+        attrs={"units": units, "long_name": name, **attrs},
+    )
+
+
+def compute_factor(kind: str, ctx: FactorContext, params: Mapping[str, Any] | None = None) -> xr.DataArray:
+    """Derive factor ``kind`` with ``params``; unknown parameters are a StudyConfigError."""
+    spec = get_factor(kind)
+    params = dict(params or {})
+    sig = inspect.signature(spec.func)
+    accepted = [p for p in sig.parameters if p != "ctx"]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise StudyConfigError(
+            f"factors: {kind} does not take {', '.join(unknown)} (parameters: {', '.join(accepted) or 'none'})"
+        )
+    try:
+        out = spec.func(ctx, **params)
+    except (TypeError, ValueError) as err:
+        raise StudyConfigError(f"factors: {kind}: {err}") from None
+    out.attrs.setdefault("units", spec.units)
+    return out
