@@ -61,7 +61,7 @@ def test_categorical_layer_cannot_be_bilinear(make_study, tmp_path):
 def test_duplicate_layer_names_and_bad_references(make_study, tmp_path):
     data = make_study()
     data["layers"][1]["name"] = "a"
-    with pytest.raises(StudyConfigError, match=r"layer names must be unique; repeated: a"):
+    with pytest.raises(StudyConfigError, match=r"layer and factor names must be unique; repeated: a"):
         load_study(_write(tmp_path, data))
     with pytest.raises(StudyConfigError, match=r"mapping.model 'svm' is not one of the models"):
         study_from_dict(make_study(mapping={"model": "svm"}))

@@ -96,6 +96,38 @@ def run(
 
 
 @app.command()
+def factors(
+    study_file: Annotated[Path | None, typer.Argument(help="The study YAML file.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (overrides outputs.directory).")
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the factors susmap can derive.")] = False,
+) -> None:
+    """Derive the study's factors as GeoTIFFs, with a summary and a correlation matrix."""
+    from susmap.factors import available_factors
+
+    if list_:
+        for name, spec in available_factors().items():
+            whole = " (whole grid)" if spec.whole_grid else ""
+            typer.echo(f"{name:<32} [{spec.units}] {spec.description}{whole}")
+        return
+    if study_file is None:
+        _fail(SusmapError("give a study file, or --list"))
+    from susmap.pipeline import run_factors
+    from susmap.study import load_study
+
+    try:
+        study = load_study(study_file)
+        with warnings.catch_warnings():
+            warnings.showwarning = _log_warning
+            result = run_factors(study, out)
+    except SusmapError as err:
+        _fail(err)
+    typer.echo(f"wrote {len(result.derived)} factors and their summary to {result.out_dir}")
+    typer.echo(result.summary[["factor", "units", "min", "max", "mean", "nodata_cells"]].to_string(index=False))
+
+
+@app.command()
 def demo(
     out_dir: Annotated[Path, typer.Argument(help="Output folder.")] = Path("susmap-demo"),
 ) -> None:

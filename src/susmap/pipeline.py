@@ -23,6 +23,8 @@ import yaml
 from sklearn.base import clone
 
 from susmap.errors import StudyConfigError
+from susmap.factors.derive import DerivedFactor, derive_factors, factor_context
+from susmap.factors.summary import correlation_matrix, factor_moments, factor_statistics, plot_correlation
 from susmap.inventory import inventory_cells, read_inventory
 from susmap.mapping import (
     class_table,
@@ -37,11 +39,11 @@ from susmap.models import make_pipeline
 from susmap.outputs import OutputFolder, file_sha256, package_versions, write_json
 from susmap.report import cv_summary_table, write_report
 from susmap.sampling import build_samples
-from susmap.stack import Stack, open_stack
+from susmap.stack import Stack, open_layer, open_stack
 from susmap.study import Study
 from susmap.validation import METRIC_NAMES, cross_validate_models
 
-__all__ = ["MAP_FILES", "OUTPUT_FILES", "StudyResult", "run_study"]
+__all__ = ["MAP_FILES", "OUTPUT_FILES", "FactorsResult", "StudyResult", "run_factors", "run_study"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,17 @@ class StudyResult:
     class_table: pd.DataFrame | None
     mapped_model: str | None
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class FactorsResult:
+    """What ``run_factors`` produced."""
+
+    out_dir: Path
+    files: list[Path]
+    summary: pd.DataFrame
+    correlation: pd.DataFrame
+    derived: list[DerivedFactor]
 
 
 class _Timer:
@@ -134,12 +147,66 @@ def _hillshade_dem(study: Study, stack: Stack, max_pixels: int = 1200) -> np.nda
 
 def _input_files(study: Study) -> list[Path]:
     paths = [study.grid.template, *(layer.path for layer in study.layers), study.inventory.path]
+    if study.dem.path is not None:
+        paths.append(study.dem.path)
+    base = study.base_dir or Path.cwd()
+    for f in study.factors:  # vector files and the like named in factor parameters
+        for value in f.params.values():
+            if isinstance(value, str) and value and (base / value).is_file():
+                paths.append((base / value).resolve())
     if study.source is not None:
         paths.append(Path(study.source))
     seen: dict[str, Path] = {}
     for p in paths:
         seen.setdefault(str(Path(p).resolve()), Path(p))
     return list(seen.values())
+
+
+def _write_provenance(path: Path, study: Study, timings: dict[str, float], **extra: object) -> None:
+    write_json(
+        path,
+        {
+            "study": study.model_dump(mode="json"),
+            "study_file": str(study.source) if study.source else None,
+            "seed": study.seed,
+            "command": sys.argv,
+            "versions": package_versions(),
+            "inputs": {str(p): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in _input_files(study)},
+            "timings_s": timings,
+            **extra,
+        },
+    )
+
+
+def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
+    """Derive the study's factors and summarise every factor (input layers and derived).
+
+    Writes ``factors/<name>.tif`` for each derived factor, ``factor_summary.csv``
+    (units, description, min, max, mean, std, valid and nodata cells),
+    ``factor_correlation.csv`` and ``factor_correlation.png`` (Pearson r over
+    cells where all factors have data) and ``provenance.json``.
+    """
+    out_dir = Path(out_dir or study.outputs.directory)
+    timer = _Timer()
+    with OutputFolder(out_dir) as out, _scheduler(study):
+        with timer.stage("derive factors"):
+            derived = derive_factors(study, out.path("factors/.keep").parent)
+        with timer.stage("summary"):
+            ctx, _ = factor_context(study)
+            arrays = {name: arr.data for name, arr in ctx.layers.items()}
+            meta = {layer.name: {"source": str(layer.path), "kind": layer.kind, "units": ""} for layer in study.layers}
+            for d in derived:
+                arrays[d.name] = open_layer(d.as_layer(), ctx.grid, study.alignment, chunks=study.mapping.chunk_size)
+                meta[d.name] = {"source": d.factor, "kind": d.kind, "units": d.units, "description": d.description}
+            moments = factor_moments(arrays)
+            summary = factor_statistics(arrays, meta, moments)
+            corr = correlation_matrix(arrays, moments)
+            summary.to_csv(out.path("factor_summary.csv"), index=False)
+            corr.to_csv(out.path("factor_correlation.csv"), index_label="factor")
+            plot_correlation(corr, out.path("factor_correlation.png"), title=f"{study.name}: Pearson r of factors")
+        _write_provenance(out.path("provenance.json"), study, timer.timings)
+        committed = out.commit()
+    return FactorsResult(out_dir=out.final, files=committed, summary=summary, correlation=corr, derived=derived)
 
 
 def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
@@ -164,8 +231,13 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
     for m in study.models:
         make_pipeline(m.name, m.params, factor_names=study.layer_names, kinds={}, seed=study.seed)
     with OutputFolder(out_dir) as out, _scheduler(study):
+        layers = list(study.layers)
+        if study.factors:
+            with timer.stage("derive factors"):
+                derived = derive_factors(study, out.path("factors/.keep").parent)
+                layers += [d.as_layer() for d in derived]
         with timer.stage("stack"):
-            stack = open_stack(study.grid, study.layers, study.alignment, chunks=study.mapping.chunk_size)
+            stack = open_stack(study.grid, layers, study.alignment, chunks=study.mapping.chunk_size)
             log.info("grid %d x %d cells, %d valid, %d factors", *stack.grid.shape, stack.n_valid, len(stack.names))
         with timer.stage("samples"):
             gdf = read_inventory(study.inventory, stack.grid)
@@ -304,19 +376,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             map_png="susceptibility_map.png" if table is not None else None,
             files=files,
         )
-        write_json(
-            out.path("provenance.json"),
-            {
-                "study": study.model_dump(mode="json"),
-                "study_file": str(study.source) if study.source else None,
-                "seed": study.seed,
-                "command": sys.argv,
-                "versions": package_versions(),
-                "inputs": {str(p): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in _input_files(study)},
-                "timings_s": timer.timings,
-                "samples": counts,
-            },
-        )
+        _write_provenance(out.path("provenance.json"), study, timer.timings, samples=counts)
         committed = out.commit()
     return StudyResult(
         out_dir=out.final,

@@ -24,6 +24,8 @@ from susmap.errors import StudyConfigError
 __all__ = [
     "AlignmentConfig",
     "ComputeConfig",
+    "DemConfig",
+    "FactorConfig",
     "GridConfig",
     "InventoryConfig",
     "LayerConfig",
@@ -87,6 +89,30 @@ class LayerConfig(_Section):
         if self.resampling is not None:
             return self.resampling
         return "bilinear" if self.kind == "continuous" else "nearest"
+
+
+class DemConfig(_Section):
+    """The DEM that terrain and hydrology factors are derived from (default: the grid template)."""
+
+    path: Path | None = None
+    band: int | str | None = Field(None, description="default: grid.band for the template, else 1")
+    crs: str | None = None
+
+
+class FactorConfig(_Section):
+    """A factor derived on the grid (see ``susmap factors --list``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    factor: str | None = Field(None, description="registry name of the factor (default: name)")
+    params: dict[str, Any] = Field(default_factory=dict)
+    kind: Literal["continuous", "categorical"] = "continuous"
+    edges: Literal["nodata", "extrapolate"] = Field(
+        "nodata", description="stencils at the border: nodata, or extrapolate the DEM linearly"
+    )
+
+    @property
+    def registry_name(self) -> str:
+        return self.factor or self.name
 
 
 class AlignmentConfig(_Section):
@@ -194,7 +220,9 @@ class Study(_Section):
     name: str = "study"
     seed: int = 0
     grid: GridConfig
-    layers: list[LayerConfig] = Field(min_length=1)
+    layers: list[LayerConfig] = Field(default_factory=list)
+    dem: DemConfig = DemConfig()
+    factors: list[FactorConfig] = Field(default_factory=list)
     alignment: AlignmentConfig = AlignmentConfig()
     inventory: InventoryConfig
     sampling: SamplingConfig = SamplingConfig()
@@ -207,13 +235,16 @@ class Study(_Section):
     outputs: OutputConfig = OutputConfig()
     compute: ComputeConfig = ComputeConfig()
     source: Path | None = Field(None, exclude=True, description="the YAML file this study came from")
+    base_dir: Path | None = Field(None, exclude=True, description="folder relative paths are resolved against")
 
     @model_validator(mode="after")
     def _names_unique(self) -> Study:
-        names = [layer.name for layer in self.layers]
+        if not self.layers and not self.factors:
+            raise ValueError("give at least one input layer (layers) or derived factor (factors)")
+        names = [layer.name for layer in self.layers] + [f.name for f in self.factors]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"layer names must be unique; repeated: {', '.join(dupes)}")
+            raise ValueError(f"layer and factor names must be unique; repeated: {', '.join(dupes)}")
         labels = [m.display_name for m in self.models]
         dupes = sorted({n for n in labels if labels.count(n) > 1})
         if dupes:
@@ -227,7 +258,8 @@ class Study(_Section):
 
     @property
     def layer_names(self) -> list[str]:
-        return [layer.name for layer in self.layers]
+        """Names of the model's factors: input layers, then derived factors."""
+        return [layer.name for layer in self.layers] + [f.name for f in self.factors]
 
     def resolve_paths(self, base: Path) -> Study:
         """Return a copy with every relative path made absolute against ``base``."""
@@ -242,6 +274,9 @@ class Study(_Section):
             layer["path"] = fix(layer["path"])
         data["inventory"]["path"] = fix(self.inventory.path)
         data["outputs"]["directory"] = fix(self.outputs.directory)
+        if self.dem.path is not None:
+            data["dem"]["path"] = fix(self.dem.path)
+        data["base_dir"] = base
         return Study.model_validate(data)
 
 
@@ -331,6 +366,21 @@ layers:                       # conditioning factors, each one raster band
   #   kind: categorical       # one-hot encoded inside each training fold
   #   resampling: mode        # nearest | mode for categorical; bilinear | cubic | average for continuous
   #   crs: EPSG:32717         # only if the file has no CRS
+
+# dem: {path: dem.tif, band: 1}   # DEM for derived factors (default: the grid template)
+factors:                      # derived on the grid; see `susmap factors --list`
+  - name: plan_curv
+    factor: plan_curvature    # registry name (default: the name)
+  - name: twi
+    factor: topographic_wetness_index
+  # - name: aspect_sector
+  #   factor: aspect
+  #   params: {output: sector}
+  #   kind: categorical
+  # - name: dist_roads
+  #   factor: distance_to_features
+  #   params: {path: roads.gpkg}
+  #   edges: extrapolate      # stencils at the border: nodata (default) or extrapolate
 
 alignment:                    # layers off the grid are refused unless allowed here
   allow_reproject: false      # another CRS

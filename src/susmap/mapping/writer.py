@@ -9,6 +9,9 @@ fixed order, so the same data gives the same bytes.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
@@ -19,7 +22,7 @@ from rasterio.windows import Window
 
 from susmap.grid import Grid
 
-__all__ = ["geotiff_profile", "write_lazy_raster"]
+__all__ = ["RasterTarget", "geotiff_profile", "write_lazy_raster", "write_lazy_rasters"]
 
 
 def geotiff_profile(grid: Grid, dtype: str, nodata: float | int, *, tile: int = 256) -> dict:
@@ -43,6 +46,56 @@ def geotiff_profile(grid: Grid, dtype: str, nodata: float | int, *, tile: int = 
     return profile
 
 
+@dataclass(frozen=True)
+class RasterTarget:
+    """One lazy 2-D array and the GeoTIFF it goes to."""
+
+    path: Path
+    array: da.Array
+    dtype: str = "float32"
+    nodata: float | int = np.nan
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def write_lazy_rasters(targets: Sequence[RasterTarget], grid: Grid, *, batch_blocks: int = 8) -> None:
+    """Compute several lazy arrays on ``grid`` block by block and write each to its GeoTIFF.
+
+    Block (i, j) of every target is computed in the same ``dask.compute`` call,
+    so work the arrays share (one DEM read, one derivative pass for slope,
+    aspect and curvatures) is done once. Memory holds at most
+    ``batch_blocks`` blocks of every target (plus their inputs).
+    """
+    if not targets:
+        return
+    chunks = targets[0].array.chunks
+    arrays = []
+    for t in targets:
+        if t.array.shape != grid.shape:
+            raise ValueError(f"{t.path.name}: array shape {t.array.shape} differs from the grid {grid.shape}")
+        arrays.append(t.array if t.array.chunks == chunks else t.array.rechunk(chunks))
+    blocks = [a.to_delayed() for a in arrays]
+    offsets_y = np.concatenate([[0], np.cumsum(chunks[0])])
+    offsets_x = np.concatenate([[0], np.cumsum(chunks[1])])
+    keys = [(i, j) for i in range(len(chunks[0])) for j in range(len(chunks[1]))]
+    with contextlib.ExitStack() as stack:
+        dsts = []
+        for t in targets:
+            dst = stack.enter_context(rasterio.open(t.path, "w", **geotiff_profile(grid, t.dtype, t.nodata)))
+            if t.description:
+                dst.set_band_description(1, t.description)
+            if t.tags:
+                dst.update_tags(**t.tags)
+            dsts.append(dst)
+        for start in range(0, len(keys), batch_blocks):
+            batch = keys[start : start + batch_blocks]
+            values = dask.compute(*[b[i, j] for b in blocks for i, j in batch])
+            for n, (t, dst) in enumerate(zip(targets, dsts, strict=True)):
+                for (i, j), block in zip(batch, values[n * len(batch) : (n + 1) * len(batch)], strict=True):
+                    win = Window(int(offsets_x[j]), int(offsets_y[i]), block.shape[1], block.shape[0])
+                    dst.write(np.asarray(block, dtype=t.dtype), 1, window=win)
+
+
 def write_lazy_raster(
     path: Path,
     array: da.Array,
@@ -62,20 +115,5 @@ def write_lazy_raster(
         Blocks computed at once; peak memory ≈ batch_blocks × one block
         (plus the inputs of those blocks).
     """
-    if array.shape != grid.shape:
-        raise ValueError(f"array shape {array.shape} differs from the grid {grid.shape}")
-    blocks = array.to_delayed()
-    offsets_y = np.concatenate([[0], np.cumsum(array.chunks[0])])
-    offsets_x = np.concatenate([[0], np.cumsum(array.chunks[1])])
-    keys = [(i, j) for i in range(blocks.shape[0]) for j in range(blocks.shape[1])]
-    with rasterio.open(path, "w", **geotiff_profile(grid, dtype, nodata)) as dst:
-        if description:
-            dst.set_band_description(1, description)
-        if tags:
-            dst.update_tags(**tags)
-        for start in range(0, len(keys), batch_blocks):
-            batch = keys[start : start + batch_blocks]
-            values = dask.compute(*[blocks[i, j] for i, j in batch])
-            for (i, j), block in zip(batch, values, strict=True):
-                win = Window(int(offsets_x[j]), int(offsets_y[i]), block.shape[1], block.shape[0])
-                dst.write(np.asarray(block, dtype=dtype), 1, window=win)
+    target = RasterTarget(Path(path), array, dtype, nodata, description, dict(tags or {}))
+    write_lazy_rasters([target], grid, batch_blocks=batch_blocks)

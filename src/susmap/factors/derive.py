@@ -1,0 +1,113 @@
+"""Derive a study's ``factors:`` on its grid and write them as GeoTIFFs.
+
+Stencil factors stay lazy until written, and are written together so shared
+work (one DEM read, one derivative pass for slope, aspect and curvatures) is
+done once; whole-grid factors (routing, distance transforms) are computed in
+memory by their own functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import xarray as xr
+
+from susmap.factors.registry import FactorContext, compute_factor, get_factor
+from susmap.grid import Grid
+from susmap.mapping.writer import RasterTarget, write_lazy_rasters
+from susmap.stack import open_grid, open_layer
+from susmap.study import LayerConfig, Study
+
+__all__ = ["DerivedFactor", "derive_factors", "factor_context"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DerivedFactor:
+    """A derived factor written to ``path``, with its metadata for the summary."""
+
+    name: str
+    factor: str
+    path: Path
+    kind: str
+    units: str
+    description: str
+
+    def as_layer(self) -> LayerConfig:
+        """The factor as an input layer of the stack (it is on the grid by construction)."""
+        return LayerConfig(name=self.name, path=self.path, kind=self.kind)
+
+
+def factor_context(study: Study, *, chunks: int | None = None) -> tuple[FactorContext, Grid]:
+    """The context factors are computed in: grid, DEM and input layers, all lazy.
+
+    The DEM is ``study.dem`` (default: the grid template's band). Raises the
+    same alignment errors as the stack does; a geographic grid is refused.
+    """
+    chunks = chunks or study.mapping.chunk_size
+    grid, _ = open_grid(study.grid)
+    grid.require_projected("derived factors")
+    dem_cfg = LayerConfig(
+        name="dem",
+        path=study.dem.path or study.grid.template,
+        band=study.dem.band or (study.grid.band if study.dem.path is None else 1),
+        crs=study.dem.crs,
+    )
+    base = study.base_dir or Path.cwd()
+    ctx = FactorContext(grid=grid, dem=None, chunks=chunks, base=base)  # type: ignore[arg-type]
+    x, y = grid.coords()
+
+    def wrap(data, name: str, units: str) -> xr.DataArray:
+        return xr.DataArray(data, dims=("y", "x"), coords={"y": y, "x": x}, name=name, attrs={"units": units})
+
+    ctx.dem = wrap(open_layer(dem_cfg, grid, study.alignment, chunks=chunks), "dem", "m")
+    ctx.layers = {
+        layer.name: wrap(open_layer(layer, grid, study.alignment, chunks=chunks), layer.name, "")
+        for layer in study.layers
+    }
+    return ctx, grid
+
+
+def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> list[DerivedFactor]:
+    """Compute every factor of ``study.factors`` and write ``folder/<name>.tif`` (float32, NaN nodata).
+
+    Raises
+    ------
+    StudyConfigError
+        Unknown factor or parameter (before anything is computed).
+    """
+    if not study.factors:
+        return []
+    for f in study.factors:  # fail on names before any work
+        get_factor(f.registry_name)
+    ctx, grid = factor_context(study, chunks=chunks)
+    folder.mkdir(parents=True, exist_ok=True)
+    derived: list[DerivedFactor] = []
+    targets: list[RasterTarget] = []
+    for f in study.factors:
+        spec = get_factor(f.registry_name)
+        ctx.edges = f.edges
+        arr = compute_factor(f.registry_name, ctx, f.params)
+        units = str(arr.attrs.get("units", spec.units))
+        path = folder / f"{f.name}.tif"
+        targets.append(
+            RasterTarget(
+                path,
+                arr.data if hasattr(arr.data, "dask") else _as_dask(arr, ctx.chunks),
+                description=f"{f.name}: {spec.description} [{units}]",
+                tags={"factor": f.registry_name, "units": units, "params": repr(dict(f.params))},
+            )
+        )
+        derived.append(DerivedFactor(f.name, f.registry_name, path, f.kind, units, spec.description))
+        log.info("factor %s (%s) [%s]%s", f.name, f.registry_name, units, " (whole grid)" if spec.whole_grid else "")
+    write_lazy_rasters(targets, grid)
+    return derived
+
+
+def _as_dask(arr: xr.DataArray, chunks: int):
+    import dask.array as da
+
+    return da.from_array(arr.values, chunks=chunks)
