@@ -233,7 +233,7 @@ def compute_factor(kind: str, ctx: FactorContext, params: Mapping[str, Any] | No
         )
     try:
         out = spec.func(ctx, **params)
-    except (TypeError, ValueError) as err:
+    except ValueError as err:  # factor functions raise ValueError for bad parameter values
         raise StudyConfigError(f"factors: {kind}: {err}") from None
     out.attrs.setdefault("units", spec.units)
     return out
