@@ -15,6 +15,7 @@ from pathlib import Path
 import xarray as xr
 
 from susmap.factors.registry import FactorContext, compute_factor, get_factor
+from susmap.factors.terrain import PLANNED_OUTPUTS_KEY, derivative_output
 from susmap.grid import Grid
 from susmap.mapping.writer import RasterTarget, write_lazy_rasters
 from susmap.stack import open_grid, open_layer
@@ -85,6 +86,10 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
         get_factor(f.registry_name)
     ctx, grid = factor_context(study, chunks=chunks)
     folder.mkdir(parents=True, exist_ok=True)
+    # slope, aspect and curvatures share one derivative pass: tell it which outputs the study wants
+    ctx.cache[PLANNED_OUTPUTS_KEY] = {
+        out for f in study.factors if (out := derivative_output(f.registry_name, f.params)) is not None
+    }
     derived: list[DerivedFactor] = []
     targets: list[RasterTarget] = []
     for f in study.factors:

@@ -25,7 +25,7 @@ import geopandas as gpd
 import numpy as np
 import xarray as xr
 
-from susmap.errors import AlignmentError, StudyConfigError
+from susmap.errors import AlignmentError, StudyConfigError, SusmapError
 from susmap.grid import Grid
 
 __all__ = [
@@ -233,6 +233,8 @@ def compute_factor(kind: str, ctx: FactorContext, params: Mapping[str, Any] | No
         )
     try:
         out = spec.func(ctx, **params)
+    except SusmapError:
+        raise
     except ValueError as err:  # factor functions raise ValueError for bad parameter values
         raise StudyConfigError(f"factors: {kind}: {err}") from None
     out.attrs.setdefault("units", spec.units)

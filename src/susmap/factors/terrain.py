@@ -202,17 +202,44 @@ def window_statistic(dem: da.Array, offsets: np.ndarray, op: int, *, edges: str,
 # ----------------------------------------------------------------------------- factor functions
 
 
+SHARED_OUTPUTS = (
+    "slope_degrees",
+    "slope_percent",
+    "aspect",
+    "eastness",
+    "northness",
+    "aspect_sector",
+    "plan_curvature",
+    "profile_curvature",
+    "tangential_curvature",
+    "total_curvature",
+)
+PLANNED_OUTPUTS_KEY = "terrain:planned_outputs"
+
+
+def derivative_output(factor: str, params: dict) -> str | None:
+    """The :data:`DERIVATIVE_OUTPUTS` name a factor request uses (None for other factors)."""
+    if factor == "slope":
+        return f"slope_{params.get('units', 'degrees')}"
+    if factor == "aspect":
+        return {"degrees": "aspect", "sector": "aspect_sector"}.get(
+            params.get("output", "degrees"), params.get("output")
+        )
+    return factor if factor in SHARED_OUTPUTS else None
+
+
 def _derived(ctx: FactorContext, output: str, method: str, **kw) -> da.Array:
     """One output of a per-(method, edges) derivative pass, shared by the factors of a study.
 
-    The first request builds a pass for every slope/aspect/curvature output of
-    that method (lazy); factors computed together then read the DEM once.
+    The pass computes the outputs planned in ``ctx.cache[PLANNED_OUTPUTS_KEY]``
+    (set by :func:`susmap.factors.derive.derive_factors` from the study's
+    factor list) or, without a plan, every shared output; factors computed
+    together then read the DEM once.
     """
-    common = ("slope_degrees", "slope_percent", "aspect", "eastness", "northness", "aspect_sector")
-    curv = ("plan_curvature", "profile_curvature", "tangential_curvature", "total_curvature")
-    if output in common + curv and not kw:
-        outputs = common + curv
-        key = f"terrain:{method}:{ctx.edges}:{ctx.chunks}"
+    planned = ctx.cache.get(PLANNED_OUTPUTS_KEY)
+    if output in SHARED_OUTPUTS and not kw and (planned is None or output in planned):
+        outputs = tuple(o for o in SHARED_OUTPUTS if planned is None or o in planned)
+        key = f"terrain:{method}:{ctx.edges}:{ctx.chunks}:{','.join(outputs)}"
         stack = ctx.memo(
             key,
             lambda: derivative_stack(
