@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
+import pytest
 import rasterio
 
+from conftest import write_raster
 from susmap.pipeline import MAP_FILES, OUTPUT_FILES, run_study
 from susmap.study import study_from_dict
 
@@ -28,3 +31,35 @@ def test_synthetic_study_runs_end_to_end(make_study, synthetic):
     assert np.isnan(prob[:3, :3]).all()  # nodata of layer a masks the cell
     assert np.isfinite(prob[3:, 3:]).all()
     assert result.class_table["cells"].sum() == np.isfinite(prob).sum()
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "frequency_ratio", "woe"])
+def test_study_with_derived_factors_and_encoded_categorical_layer(make_study, synthetic, encoding):
+    """Factors derived from a DEM and a categorical layer encoded inside each fold, end to end."""
+    h, w = synthetic["shape"]
+    geology = np.repeat(np.array([1, 2, 3, 4], dtype=np.int16), w // 4)[None, :].repeat(h, axis=0)
+    p_geo = write_raster(synthetic["dir"] / "geology.tif", geology, nodata=0)
+    rng = np.random.default_rng(5)
+    dem = (np.cumsum(rng.normal(size=(h, w)), axis=1) * 3 + 500).astype(np.float32)
+    p_dem = write_raster(synthetic["dir"] / "dem.tif", dem)
+    layers = make_study()["layers"] + [
+        {"name": "geology", "path": str(p_geo), "kind": "categorical", "encoding": encoding}
+    ]
+    study = study_from_dict(
+        make_study(
+            layers=layers,
+            dem={"path": str(p_dem)},
+            factors=[{"name": "slope"}, {"name": "tpi", "params": {"radius_m": 20}, "edges": "extrapolate"}],
+        )
+    )
+    result = run_study(study)
+    out = result.out_dir
+    assert (out / "factors" / "slope.tif").exists() and (out / "factors" / "tpi.tif").exists()
+    assert {"slope", "tpi", "geology"} <= set(result.samples.columns)
+    tables = pd.read_csv(out / "factor_class_tables.csv")
+    geo = tables[tables["factor"] == "geology"]
+    assert list(geo["class"]) == [1, 2, 3, 4]
+    assert geo["area_pct"].sum() == pytest.approx(100.0)
+    assert geo["events"].sum() == (result.samples["label"] == 1).sum()
+    with rasterio.open(out / "factors" / "slope.tif") as src:
+        assert src.tags()["factor"] == "slope" and src.tags()["units"] == "degrees"

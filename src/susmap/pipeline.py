@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 from sklearn.base import clone
 
+from susmap.analysis import class_area_counts, factor_class_tables
 from susmap.errors import StudyConfigError
 from susmap.factors.derive import DerivedFactor, derive_factors, factor_context
 from susmap.factors.summary import correlation_matrix, factor_moments, factor_statistics, plot_correlation
@@ -55,6 +56,7 @@ OUTPUT_FILES = (
     "samples.csv",
     "cv_scores.csv",
     "cv_summary.csv",
+    "factor_class_tables.csv",
     "metrics.json",
     "report.html",
     "provenance.json",
@@ -162,6 +164,16 @@ def _input_files(study: Study) -> list[Path]:
     return list(seen.values())
 
 
+def _class_tables_frame(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One long table (paper 000 Table 1 layout): factor, class, label, cells, area, events, FR."""
+    frames = []
+    for name, table in tables.items():
+        frame = table.assign(factor=name)[["factor", *table.columns]]
+        frame.attrs = {}  # per-table metadata (edges) would stop pandas from concatenating
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def _write_provenance(path: Path, study: Study, timings: dict[str, float], **extra: object) -> None:
     write_json(
         path,
@@ -254,10 +266,24 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
         X = samples[names].to_numpy(dtype=np.float64)  # noqa: N806
         y = samples["label"].to_numpy(dtype=int)
         coords = samples[["x", "y"]].to_numpy()
+        encodings = study.encodings
+        # label-free class areas over the whole raster, for frequency-ratio encoding (paper 001 eq. 17)
+        area_shares = {f: class_area_counts(stack, f) for f, e in encodings.items() if e == "frequency_ratio"}
         pipelines = {
-            m.display_name: make_pipeline(m.name, m.params, factor_names=names, kinds=stack.kinds, seed=study.seed)
+            m.display_name: make_pipeline(
+                m.name,
+                m.params,
+                factor_names=names,
+                kinds=stack.kinds,
+                seed=study.seed,
+                encodings=encodings,
+                area_shares=area_shares,
+            )
             for m in study.models
         }
+        with timer.stage("factor class tables"):
+            tables = factor_class_tables(stack, samples, names, seed=study.seed)
+            _class_tables_frame(tables).to_csv(out.path("factor_class_tables.csv"), index=False)
         with timer.stage("cross-validation"):
             cv = cross_validate_models(
                 X,

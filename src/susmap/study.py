@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode"]
+Encoding = Literal["onehot", "frequency_ratio", "woe"]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
@@ -67,6 +68,7 @@ class LayerConfig(_Section):
         None, description="used only when the layer is off the grid and alignment allows it"
     )
     crs: str | None = Field(None, description="CRS to assume when the file has none")
+    encoding: Encoding = Field("onehot", description="categorical layers: onehot, frequency_ratio or woe")
 
     @field_validator("band")
     @classmethod
@@ -109,6 +111,7 @@ class FactorConfig(_Section):
     edges: Literal["nodata", "extrapolate"] = Field(
         "nodata", description="stencils at the border: nodata, or extrapolate the DEM linearly"
     )
+    encoding: Encoding = Field("onehot", description="categorical factors: onehot, frequency_ratio or woe")
 
     @property
     def registry_name(self) -> str:
@@ -257,6 +260,12 @@ class Study(_Section):
         return self
 
     @property
+    def encodings(self) -> dict[str, str]:
+        """Encoding of every categorical layer or factor, by name."""
+        items = [*self.layers, *self.factors]
+        return {i.name: i.encoding for i in items if i.kind == "categorical"}
+
+    @property
     def layer_names(self) -> list[str]:
         """Names of the model's factors: input layers, then derived factors."""
         return [layer.name for layer in self.layers] + [f.name for f in self.factors]
@@ -363,7 +372,8 @@ layers:                       # conditioning factors, each one raster band
     path: slope.tif
   # - name: lithology
   #   path: geology.tif
-  #   kind: categorical       # one-hot encoded inside each training fold
+  #   kind: categorical       # encoded inside each training fold:
+  #   encoding: onehot        # onehot | frequency_ratio (paper 001 eq. 17) | woe (weights of evidence)
   #   resampling: mode        # nearest | mode for categorical; bilinear | cubic | average for continuous
   #   crs: EPSG:32717         # only if the file has no CRS
 

@@ -36,10 +36,11 @@ class DerivedFactor:
     kind: str
     units: str
     description: str
+    encoding: str = "onehot"
 
     def as_layer(self) -> LayerConfig:
         """The factor as an input layer of the stack (it is on the grid by construction)."""
-        return LayerConfig(name=self.name, path=self.path, kind=self.kind)
+        return LayerConfig(name=self.name, path=self.path, kind=self.kind, encoding=self.encoding)
 
 
 def factor_context(study: Study, *, chunks: int | None = None) -> tuple[FactorContext, Grid]:
@@ -106,7 +107,7 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
                 tags={"factor": f.registry_name, "units": units, "params": repr(dict(f.params))},
             )
         )
-        derived.append(DerivedFactor(f.name, f.registry_name, path, f.kind, units, spec.description))
+        derived.append(DerivedFactor(f.name, f.registry_name, path, f.kind, units, spec.description, f.encoding))
         log.info("factor %s (%s) [%s]%s", f.name, f.registry_name, units, " (whole grid)" if spec.whole_grid else "")
     write_lazy_rasters(targets, grid)
     return derived

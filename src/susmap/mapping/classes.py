@@ -111,32 +111,21 @@ def class_table(cells: np.ndarray, event_classes: np.ndarray, edges: np.ndarray,
     """Area, events, event density and frequency ratio per susceptibility class.
 
     Columns: ``class, name, lower, upper, cells, area_km2, area_pct, events,
-    events_pct, density_per_km2, frequency_ratio``. The frequency ratio is the
-    share of events in the class over the share of area (paper 001 eq. 17,
-    paper 000 Table 1): FR > 1 means more events than the class's area
-    predicts. Events on cells without a map value are not counted.
+    events_pct, density_per_km2, frequency_ratio``: the frequency-ratio table
+    of :func:`susmap.analysis.frequency_ratio_table` (FR = share of events in
+    the class over its share of area, paper 001 eq. 17; FR > 1 means more
+    events than the class's area predicts) with the class edges and the event
+    density [events/km²]. Events on cells without a map value are not counted.
     """
+    from susmap.analysis import frequency_ratio_table
+
     k = len(edges) - 1
-    cells = np.asarray(cells, dtype=np.int64)
-    events = np.bincount(np.asarray(event_classes, dtype=np.int64), minlength=k + 1)[1:]
-    area_km2 = cells * cell_area_m2 / 1e6
-    area_pct = 100.0 * cells / cells.sum() if cells.sum() else np.zeros(k)
-    events_pct = 100.0 * events / events.sum() if events.sum() else np.zeros(k)
+    table = frequency_ratio_table(np.asarray(cells), event_classes, cell_area_m2, class_labels=class_names(k))
+    table = table.rename(columns={"label": "name"})
+    table.attrs = {}
+    table.insert(2, "lower", np.asarray(edges[:-1], dtype=float))
+    table.insert(3, "upper", np.asarray(edges[1:], dtype=float))
     with np.errstate(divide="ignore", invalid="ignore"):
-        density = np.where(area_km2 > 0, events / area_km2, np.nan)
-        fr = np.where(area_pct > 0, events_pct / area_pct, np.nan)
-    return pd.DataFrame(
-        {
-            "class": np.arange(1, k + 1),
-            "name": class_names(k),
-            "lower": edges[:-1],
-            "upper": edges[1:],
-            "cells": cells,
-            "area_km2": area_km2,
-            "area_pct": area_pct,
-            "events": events,
-            "events_pct": events_pct,
-            "density_per_km2": density,
-            "frequency_ratio": fr,
-        }
-    )
+        density = np.where(table["area_km2"] > 0, table["events"] / table["area_km2"], np.nan)
+    table.insert(table.columns.get_loc("frequency_ratio"), "density_per_km2", density)
+    return table

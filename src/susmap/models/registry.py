@@ -18,7 +18,7 @@ from typing import Any
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
 from susmap.errors import StudyConfigError
 
@@ -108,24 +108,45 @@ def make_pipeline(
     factor_names: Sequence[str],
     kinds: Mapping[str, str],
     seed: int = 0,
+    encodings: Mapping[str, str] | None = None,
+    area_shares: Mapping[str, Any] | None = None,
 ) -> Pipeline:
     """Preprocessing + estimator, to be fitted on a training fold only.
 
     Columns of ``X`` are the factors in ``factor_names`` order. Continuous
-    factors are standard-scaled when the model needs it; categorical factors
-    are one-hot encoded (classes unseen in training become all-zero rows).
+    factors are standard-scaled when the model needs it. Categorical factors
+    are encoded per ``encodings[factor]`` (default ``"onehot"``; unseen
+    classes become all-zero rows), or by ``"frequency_ratio"`` / ``"woe"``
+    computed from the training fold's labels (see :mod:`susmap.encoding`);
+    ``area_shares[factor]`` (cells per class over the whole raster, label-free)
+    makes the frequency ratio that of paper 001 eq. 17.
     """
+    from susmap.encoding import make_categorical_encoder
+
     spec = get_model(name)
     estimator = make_estimator(name, params, seed=seed)
+    encodings = encodings or {}
     cont = [i for i, f in enumerate(factor_names) if kinds.get(f, "continuous") == "continuous"]
-    cat = [i for i, f in enumerate(factor_names) if kinds.get(f) == "categorical"]
-    transformers = []
+    transformers: list[tuple[str, Any, list[int]]] = []
     if cont:
         transformers.append(("continuous", StandardScaler() if spec.scale else "passthrough", cont))
-    if cat:
-        transformers.append(
-            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=float), cat)
-        )
+    for method in ("onehot", "frequency_ratio", "woe"):
+        cols = [
+            i
+            for i, f in enumerate(factor_names)
+            if kinds.get(f) == "categorical" and encodings.get(f, "onehot") == method
+        ]
+        if not cols:
+            continue
+        kw: dict[str, Any] = {}
+        if method == "frequency_ratio" and area_shares:
+            shares = [area_shares.get(factor_names[i]) for i in cols]
+            if all(sh is not None for sh in shares):
+                kw["area_shares"] = shares
+        encoder = make_categorical_encoder(method, **kw)
+        if method != "onehot" and spec.scale:
+            encoder = Pipeline([("encode", encoder), ("scale", StandardScaler())])
+        transformers.append((f"categorical_{method}", encoder, cols))
     pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     return Pipeline([("preprocess", pre), ("model", estimator)])
 

@@ -1,0 +1,297 @@
+"""Class tables of factors: area, events and frequency ratio per class.
+
+The table of paper 000 (Table 1) and paper 001 (eq. 17) for every factor:
+for each class of a categorical factor, or each quantile class of a
+continuous one, the number of cells and its share of the study area, the
+number of events and their share, and the frequency ratio
+``FR = events_pct / area_pct``. Cell counts come from the whole raster, read
+chunk by chunk (never the whole array at once); quantile edges of continuous
+factors come from a random sample of valid cells, as class breaks do in
+:mod:`susmap.mapping`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+
+from susmap.encoding import bin_continuous
+from susmap.stack import Stack
+
+__all__ = ["class_area_counts", "factor_class_tables", "frequency_ratio_table"]
+
+TABLE_COLUMNS = ("class", "label", "cells", "area_km2", "area_pct", "events", "events_pct", "frequency_ratio")
+
+
+def _factor_array(stack: Stack, factor: str) -> da.Array:
+    if factor not in stack.names:
+        raise ValueError(f"factor {factor!r} is not in the stack (factors: {', '.join(stack.names)})")
+    return da.asarray(stack.data.sel(factor=factor).data)
+
+
+def _block_unique(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values = block[np.isfinite(block)]
+    return np.unique(values.astype(np.float64), return_counts=True)
+
+
+def _block_bincount(block: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    classes, _ = bin_continuous(block, "edges", edges=edges)
+    return np.bincount(classes.ravel(), minlength=edges.size)[1:]
+
+
+def class_area_counts(stack: Stack, factor: str, edges: Sequence[float] | np.ndarray | None = None) -> pd.Series:
+    """Number of valid cells per class of one factor, over the whole raster.
+
+    Each chunk is counted on its own (``np.unique`` for classes, a bincount
+    for binned values) and the small per-chunk counts are summed, so memory
+    holds one chunk per dask worker whatever the raster's size. Cells that
+    are NaN in the stack (nodata in any layer) are not counted, so the total
+    is ``stack.n_valid``.
+
+    Parameters
+    ----------
+    stack : Stack
+        The factor stack.
+    factor : str
+        Name of the factor.
+    edges : array-like of shape (k + 1,), default=None
+        Class edges for a continuous factor (classes as in
+        :func:`susmap.encoding.bin_continuous`: ``edges[i-1] < v <= edges[i]``,
+        open end classes). ``None`` counts each distinct value as a class,
+        which a categorical factor needs.
+
+    Returns
+    -------
+    cells : pandas.Series of int64
+        Named ``"cells"``; indexed by class code (float64, classes present
+        only) or, with ``edges``, by class id 1..k (every class, zeros included).
+
+    Raises
+    ------
+    ValueError
+        Unknown factor; a continuous factor without ``edges``; bad ``edges``.
+    """
+    arr = _factor_array(stack, factor)
+    blocks = arr.to_delayed().ravel()
+    if edges is None:
+        if stack.kinds.get(factor, "continuous") != "categorical":
+            raise ValueError(
+                f"factor {factor!r} is continuous: give class edges (e.g. from bin_continuous) "
+                "instead of counting each distinct value"
+            )
+        parts = dask.compute(*[dask.delayed(_block_unique)(b) for b in blocks])
+        values = np.concatenate([p[0] for p in parts]) if parts else np.empty(0)
+        counts = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, dtype=np.int64)
+        classes, inverse = np.unique(values, return_inverse=True)
+        totals = np.bincount(inverse, weights=counts, minlength=classes.size).astype(np.int64)
+        index = pd.Index(classes, name=factor)
+    else:
+        _, edges = bin_continuous(np.empty(0), "edges", edges=edges)  # validates the edges
+        parts = dask.compute(*[dask.delayed(_block_bincount)(b, edges) for b in blocks])
+        totals = np.sum(parts, axis=0).astype(np.int64)
+        index = pd.Index(np.arange(1, edges.size, dtype=np.int64), name=factor)
+    return pd.Series(totals, index=index, name="cells")
+
+
+def _format_class(value: Any) -> str:
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return f"{value:g}"
+    return str(value)
+
+
+def frequency_ratio_table(
+    class_cells: pd.Series | Mapping[Any, int] | Sequence[int] | np.ndarray,
+    event_classes: Sequence[Any] | np.ndarray,
+    cell_area_m2: float,
+    class_labels: Mapping[Any, str] | Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Area, events and frequency ratio per class (paper 000 Table 1, paper 001 eq. 17).
+
+    Parameters
+    ----------
+    class_cells : Series, mapping or 1-D array of int
+        Cells per class: a Series or mapping ``{class: cells}`` (e.g.
+        :func:`class_area_counts`), or an array of counts for classes 1..k.
+    event_classes : array-like
+        The class of each event (one entry per event cell). Entries that
+        are not among the classes (NaN, 0 = no map value, ...) are not
+        counted; their number is kept in ``table.attrs["events_outside"]``.
+    cell_area_m2 : float
+        Area of one cell [m²].
+    class_labels : mapping or sequence of str, default=None
+        ``{class: label}`` or one label per class in order; default: the
+        class code as text.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per class with columns ``class, label, cells, area_km2,
+        area_pct, events, events_pct, frequency_ratio``:
+        ``area_pct = 100 * cells / Σ cells``,
+        ``events_pct = 100 * events / Σ events`` and
+        ``frequency_ratio = events_pct / area_pct`` (paper 001 eq. 17,
+        ``(Li / Lt) / (Ai / A)``, with events counted as cells). A class
+        without events has FR 0, a class without area NaN.
+
+    Raises
+    ------
+    ValueError
+        ``cell_area_m2`` not positive, negative cell counts, labels that do
+        not match the classes.
+
+    Examples
+    --------
+    >>> t = frequency_ratio_table({1: 600, 2: 400}, [1, 2, 2, 2], cell_area_m2=100.0)
+    >>> t[["class", "area_pct", "events", "frequency_ratio"]].to_numpy().tolist()
+    [[1.0, 60.0, 1.0, 0.4166666666666667], [2.0, 40.0, 3.0, 1.875]]
+    """
+    if not np.isfinite(cell_area_m2) or cell_area_m2 <= 0:
+        raise ValueError(f"frequency_ratio_table: cell_area_m2 must be a positive area [m²], got {cell_area_m2!r}")
+    if isinstance(class_cells, pd.Series):
+        index = pd.Index(class_cells.index)
+        cells = class_cells.to_numpy()
+    elif isinstance(class_cells, Mapping):
+        index = pd.Index(list(class_cells))
+        cells = np.asarray(list(class_cells.values()))
+    else:
+        cells = np.asarray(class_cells).ravel()
+        index = pd.Index(np.arange(1, cells.size + 1))
+    cells = cells.astype(np.int64)
+    if (cells < 0).any():
+        raise ValueError("frequency_ratio_table: class_cells holds negative counts")
+    if index.has_duplicates:
+        raise ValueError("frequency_ratio_table: class_cells lists a class twice")
+    k = cells.size
+    pos = index.get_indexer(np.asarray(event_classes).ravel())
+    inside = pos >= 0
+    events = np.bincount(pos[inside], minlength=k).astype(np.int64)
+    if class_labels is None:
+        labels = [_format_class(c) for c in index]
+    elif isinstance(class_labels, Mapping):
+        labels = [str(class_labels.get(c, _format_class(c))) for c in index]
+    else:
+        labels = [str(s) for s in class_labels]
+        if len(labels) != k:
+            raise ValueError(f"frequency_ratio_table: {len(labels)} class_labels for {k} classes")
+    total_cells, total_events = cells.sum(), events.sum()
+    area_pct = 100.0 * cells / total_cells if total_cells else np.zeros(k)
+    events_pct = 100.0 * events / total_events if total_events else np.zeros(k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fr = np.where(area_pct > 0, events_pct / area_pct, np.nan)
+    table = pd.DataFrame(
+        {
+            "class": index.to_numpy(),
+            "label": labels,
+            "cells": cells,
+            "area_km2": cells * float(cell_area_m2) / 1e6,
+            "area_pct": area_pct,
+            "events": events,
+            "events_pct": events_pct,
+            "frequency_ratio": fr,
+        },
+        columns=list(TABLE_COLUMNS),
+    )
+    table.attrs["events_outside"] = int((~inside).sum())
+    return table
+
+
+def _sample_valid_values(stack: Stack, factor: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """About ``n`` values of ``factor`` at random valid cells (reads only the chunks holding draws)."""
+    h, w = stack.grid.shape
+    n_cells = h * w
+    share = stack.n_valid / n_cells if stack.n_valid else 1.0
+    m = min(n_cells, int(np.ceil(n / max(share, 1e-9))))
+    flat = np.arange(n_cells) if m >= n_cells else np.unique(rng.integers(0, n_cells, size=m))
+    rows, cols = np.divmod(flat, w)
+    values = stack.values_at(rows, cols, factor)[:, 0]
+    return values[np.isfinite(values)]
+
+
+def _interval_labels(edges: np.ndarray) -> list[str]:
+    k = edges.size - 1
+    if k == 1:
+        return ["all"]
+    inner = [f"{lo:.4g}–{hi:.4g}" for lo, hi in pairwise(edges[1:-1])]
+    return [f"≤ {edges[1]:.4g}", *inner, f"> {edges[-2]:.4g}"]
+
+
+def factor_class_tables(
+    stack: Stack,
+    samples: pd.DataFrame,
+    factors: Sequence[str] | None = None,
+    bins: int = 5,
+    *,
+    n_sample: int = 100_000,
+    seed: int = 0,
+    label_column: str = "label",
+) -> dict[str, pd.DataFrame]:
+    """A frequency-ratio table for each factor (paper 000 Table 1).
+
+    Categorical factors are tabulated by their classes. Continuous factors
+    are cut into ``bins`` quantile classes whose edges are computed on a
+    random sample of about ``n_sample`` valid cells of the raster (so the
+    classes have about equal area; tied edges are merged); the end classes
+    are open (``≤ e1``, ``> e(k-1)``). Cells per class are counted over the
+    whole raster (:func:`class_area_counts`); events are the sample table's
+    rows with ``label_column == 1``, classed by their factor values.
+
+    Parameters
+    ----------
+    stack : Stack
+        The factor stack (its ``n_valid`` should be counted).
+    samples : pandas.DataFrame
+        The sample table: one column per factor, and ``label_column``.
+    factors : sequence of str, default=None
+        Factors to tabulate; default every factor of the stack.
+    bins : int, default=5
+        Quantile classes of a continuous factor.
+    n_sample : int, default=100000
+        Cells drawn to compute quantile edges.
+    seed : int, default=0
+        Seed of that draw.
+    label_column : str, default="label"
+        Column of ``samples`` with 1 = event.
+
+    Returns
+    -------
+    tables : dict of {str: pandas.DataFrame}
+        :func:`frequency_ratio_table` per factor; ``attrs["kind"]`` holds
+        the factor's kind and, for continuous factors, ``attrs["edges"]``
+        the class edges.
+
+    Raises
+    ------
+    ValueError
+        Unknown factor, or a factor or ``label_column`` missing from ``samples``.
+    """
+    factors = list(stack.names if factors is None else factors)
+    missing = [c for c in [*factors, label_column] if c not in samples.columns]
+    if missing:
+        raise ValueError(f"factor_class_tables: the sample table has no column(s) {', '.join(missing)}")
+    events = samples.loc[samples[label_column] == 1]
+    rng = np.random.default_rng(seed)
+    cell_area = stack.grid.cell_area
+    tables: dict[str, pd.DataFrame] = {}
+    for factor in factors:
+        kind = stack.kinds.get(factor, "continuous")
+        event_values = events[factor].to_numpy(dtype=np.float64)
+        if kind == "categorical":
+            cells = class_area_counts(stack, factor)
+            table = frequency_ratio_table(cells, event_values, cell_area)
+        else:
+            _, edges = bin_continuous(_sample_valid_values(stack, factor, n_sample, rng), "quantile", n_bins=bins)
+            if edges[0] == edges[-1]:  # a constant factor: one class around its value
+                edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
+            cells = class_area_counts(stack, factor, edges=edges)
+            event_classes, _ = bin_continuous(event_values, "edges", edges=edges)
+            table = frequency_ratio_table(cells, event_classes, cell_area, class_labels=_interval_labels(edges))
+            table.attrs["edges"] = edges
+        table.attrs["kind"] = kind
+        tables[factor] = table
+    return tables
