@@ -164,6 +164,20 @@ def _input_files(study: Study) -> list[Path]:
     return list(seen.values())
 
 
+def _samples(study: Study, stack: Stack) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The study's sample table on ``stack`` (events, and absences for presence-only inventories)."""
+    gdf = read_inventory(study.inventory, stack.grid)
+    events = inventory_cells(gdf, study.inventory, stack)
+    return build_samples(
+        stack,
+        events,
+        study.sampling,
+        seed=study.seed,
+        inventory_path=study.inventory.path,
+        label_column=study.inventory.label,
+    )
+
+
 def _class_tables_frame(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One long table (paper 000 Table 1 layout): factor, class, label, cells, area, events, FR."""
     frames = []
@@ -196,7 +210,9 @@ def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
     Writes ``factors/<name>.tif`` for each derived factor, ``factor_summary.csv``
     (units, description, min, max, mean, std, valid and nodata cells),
     ``factor_correlation.csv`` and ``factor_correlation.png`` (Pearson r over
-    cells where all factors have data) and ``provenance.json``.
+    cells where all factors have data), ``factor_class_tables.csv`` (area,
+    events and frequency ratio per class of every factor, paper 000 Table 1)
+    and ``provenance.json``.
     """
     out_dir = Path(out_dir or study.outputs.directory)
     timer = _Timer()
@@ -216,6 +232,12 @@ def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
             summary.to_csv(out.path("factor_summary.csv"), index=False)
             corr.to_csv(out.path("factor_correlation.csv"), index_label="factor")
             plot_correlation(corr, out.path("factor_correlation.png"), title=f"{study.name}: Pearson r of factors")
+        with timer.stage("factor class tables"):
+            layers = [*study.layers, *(d.as_layer() for d in derived)]
+            stack = open_stack(study.grid, layers, study.alignment, chunks=study.mapping.chunk_size)
+            samples, _ = _samples(study, stack)
+            tables = factor_class_tables(stack, samples, stack.names, seed=study.seed)
+            _class_tables_frame(tables).to_csv(out.path("factor_class_tables.csv"), index=False)
         _write_provenance(out.path("provenance.json"), study, timer.timings)
         committed = out.commit()
     return FactorsResult(out_dir=out.final, files=committed, summary=summary, correlation=corr, derived=derived)
@@ -252,16 +274,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             stack = open_stack(study.grid, layers, study.alignment, chunks=study.mapping.chunk_size)
             log.info("grid %d x %d cells, %d valid, %d factors", *stack.grid.shape, stack.n_valid, len(stack.names))
         with timer.stage("samples"):
-            gdf = read_inventory(study.inventory, stack.grid)
-            events = inventory_cells(gdf, study.inventory, stack)
-            samples, counts = build_samples(
-                stack,
-                events,
-                study.sampling,
-                seed=study.seed,
-                inventory_path=study.inventory.path,
-                label_column=study.inventory.label,
-            )
+            samples, counts = _samples(study, stack)
         names = stack.names
         X = samples[names].to_numpy(dtype=np.float64)  # noqa: N806
         y = samples["label"].to_numpy(dtype=int)
