@@ -82,7 +82,7 @@ def _study(dem: Path, out: Path, factors: list[dict], chunk: int) -> dict:
         "factors": factors,
         "inventory": {"path": str(dem), "x": "x", "y": "y"},  # unused by factor derivation
         "mapping": {"chunk_size": chunk},
-        "outputs": {"directory": str(out)},
+        "outputs": {"directory": str(out), "compress": os.environ.get("SUSMAP_BENCH_COMPRESS", "none")},
     }
 
 
@@ -127,9 +127,9 @@ def measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str
     return info["s"], info["mb"], info["out"]
 
 
-def _susmap_step(kind: str, dem: Path, out: Path, chunk: int) -> tuple[float, float, float]:
+def _susmap_step(kind: str, dem: Path, out: Path, chunk: int, compress: str = "none") -> tuple[float, float, float]:
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GDAL_CACHEMAX": "256"}
+    env = {**os.environ, "GDAL_CACHEMAX": "256", "SUSMAP_BENCH_COMPRESS": compress}
     wall, mb, text = measured([sys.executable, str(HERE), "--child", kind, str(dem), str(out), str(chunk)], env)
     inner = json.loads(text.strip().splitlines()[-1])["seconds"]
     return inner, mb, wall
@@ -140,6 +140,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--chunk", type=int, default=1024)
     parser.add_argument("--skip-saga", action="store_true")
+    parser.add_argument(
+        "--compress", default="none", help="susmap's GeoTIFF compression (gdaldem and SAGA write uncompressed)"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here (default: a temp folder)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -153,13 +156,19 @@ def main() -> None:
     t0 = time.perf_counter()
     build_dem(dem, args.size)
     print(f"DEM {args.size} x {args.size} (10 m) built in {time.perf_counter() - t0:.1f} s at {dem}")
-    print(f"cores={os.cpu_count()} chunk={args.chunk}; times are file to file, wall clock, peak RSS per process")
+    print(
+        f"cores={os.cpu_count()} chunk={args.chunk} susmap output compression={args.compress}; "
+        "times are file to file, wall clock, peak RSS per process"
+    )
     rows: list[tuple[str, float, float]] = []
 
     from susmap.factors import available_factors
 
-    t, mb, _ = _susmap_step("stencil", dem, work / "susmap_stencil", args.chunk)
+    t, mb, _ = _susmap_step("stencil", dem, work / "susmap_stencil", args.chunk, args.compress)
     rows.append(("susmap slope+aspect+plan+profile (ZT)", t, mb))
+    if args.compress == "none":
+        t2, mb2, _ = _susmap_step("stencil", dem, work / "susmap_stencil_deflate", args.chunk, "deflate")
+        rows.append(("  same, DEFLATE-compressed output", t2, mb2))
     gd = shutil.which("gdaldem")
     if gd:
         for what in ("slope", "aspect"):
@@ -175,7 +184,7 @@ def main() -> None:
         rows.append(("SAGA slope+aspect+plan+profile (ZT)", s, m))
 
     if "topographic_wetness_index" in available_factors():
-        t, mb, _ = _susmap_step("hydro", dem, work / "susmap_hydro", args.chunk)
+        t, mb, _ = _susmap_step("hydro", dem, work / "susmap_hydro", args.chunk, args.compress)
         rows.append(("susmap fill+MFD area+TWI", t, mb))
         if saga:
             fill = work / "saga_filled.sdat"

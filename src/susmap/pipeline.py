@@ -335,6 +335,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                     stack.grid,
                     description=f"susceptibility: probability of an event ({mapped})",
                     tags={"model": mapped, "units": "probability [0-1]"},
+                    compress=study.outputs.compress,
                 )
             with timer.stage("classify"):
                 sample, vmin, vmax, n_mapped = sample_raster(prob_path, study.mapping.class_sample, seed=study.seed)
@@ -349,6 +350,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                     stack.grid,
                     event_rows=ev["row"].to_numpy(),
                     event_cols=ev["col"].to_numpy(),
+                    compress=study.outputs.compress,
                 )
                 table = class_table(cells, ev_classes, edges, stack.grid.cell_area)
                 table.to_csv(out.path("class_table.csv"), index=False)

@@ -206,6 +206,9 @@ class MappingConfig(_Section):
 
 class OutputConfig(_Section):
     directory: Path = Path("susmap-output")
+    compress: Literal["deflate", "zstd", "lzw", "none"] = Field(
+        "deflate", description="GeoTIFF compression: deflate (everywhere readable), zstd (faster), lzw, none"
+    )
 
 
 class ComputeConfig(_Section):

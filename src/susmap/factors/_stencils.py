@@ -40,21 +40,44 @@ RELIEF = 1
 TRI = 2
 
 
-@njit(cache=True, nogil=True)
-def derivatives(z, cellsize, method, codes, sun_azimuth, sun_altitude, z_factor, out):  # pragma: no cover (jit)
+# Fast-math without the no-NaN/no-Inf assumptions: NaN tests must keep working.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+N_OUTPUTS = 11
+RAD2DEG = 180.0 / math.pi
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def derivatives(z, cellsize, method, slots, sun_azimuth, sun_altitude, z_factor, out):  # pragma: no cover (jit)
     """Slope, aspect, curvatures and hillshade of a block (see the module docstring).
 
-    ``z`` (rows, cols) float32 with a 1-cell halo; ``codes`` the outputs to
-    write into ``out`` (n_codes, rows, cols) float32. Derivatives: Horn (1981)
-    or Zevenbergen & Thorne (1987) for p, q; always Zevenbergen & Thorne for
-    r, t, s (second derivatives).
+    ``z`` (rows, cols) float32 with a 1-cell halo; ``slots[code]`` is the
+    plane of ``out`` (n, rows, cols) float32 that output ``code`` goes to, or
+    -1 when it is not wanted. Derivatives: Horn (1981) or Zevenbergen &
+    Thorne (1987) for p, q; always Zevenbergen & Thorne for r, t, s.
     """
     rows, cols = z.shape
-    h = cellsize
-    n = codes.shape[0]
+    n = out.shape[0]
     nan = np.float32(np.nan)
+    inv2h = 1.0 / (2.0 * cellsize)
+    inv8h = 1.0 / (8.0 * cellsize)
+    invh2 = 1.0 / (cellsize * cellsize)
+    inv4h2 = 1.0 / (4.0 * cellsize * cellsize)
     zen = math.radians(90.0 - sun_altitude)
     az = math.radians(sun_azimuth)
+    cos_zen = math.cos(zen)
+    sin_zen = math.sin(zen)
+    s_deg = slots[SLOPE_DEGREES]
+    s_pct = slots[SLOPE_PERCENT]
+    s_asp = slots[ASPECT]
+    s_east = slots[EASTNESS]
+    s_north = slots[NORTHNESS]
+    s_sect = slots[ASPECT_SECTOR]
+    s_plan = slots[PLAN_CURVATURE]
+    s_prof = slots[PROFILE_CURVATURE]
+    s_tang = slots[TANGENTIAL_CURVATURE]
+    s_tot = slots[TOTAL_CURVATURE]
+    s_hill = slots[HILLSHADE]
+    need_aspect = s_asp >= 0 or s_sect >= 0 or s_hill >= 0
     for k in range(n):
         for j in range(cols):
             out[k, 0, j] = nan
@@ -73,64 +96,63 @@ def derivatives(z, cellsize, method, codes, sun_azimuth, sun_altitude, z_factor,
             z7 = z[i + 1, j - 1] * z_factor
             z8 = z[i + 1, j] * z_factor
             z9 = z[i + 1, j + 1] * z_factor
-            total = z1 + z2 + z3 + z4 + z5 + z6 + z7 + z8 + z9
-            if math.isnan(total):
+            if math.isnan(z1 + z2 + z3 + z4 + z5 + z6 + z7 + z8 + z9):
                 for k in range(n):
                     out[k, i, j] = nan
                 continue
             if method == HORN:
-                p = ((z3 + 2.0 * z6 + z9) - (z1 + 2.0 * z4 + z7)) / (8.0 * h)
-                q = ((z1 + 2.0 * z2 + z3) - (z7 + 2.0 * z8 + z9)) / (8.0 * h)
+                p = ((z3 + 2.0 * z6 + z9) - (z1 + 2.0 * z4 + z7)) * inv8h
+                q = ((z1 + 2.0 * z2 + z3) - (z7 + 2.0 * z8 + z9)) * inv8h
             else:
-                p = (z6 - z4) / (2.0 * h)
-                q = (z2 - z8) / (2.0 * h)
-            r = (z4 + z6 - 2.0 * z5) / (h * h)
-            t = (z2 + z8 - 2.0 * z5) / (h * h)
-            s = (-z1 + z3 + z7 - z9) / (4.0 * h * h)
+                p = (z6 - z4) * inv2h
+                q = (z2 - z8) * inv2h
             pq = p * p + q * q
             grad = math.sqrt(pq)
             flat = pq == 0.0
-            for k in range(n):
-                code = codes[k]
-                if code == SLOPE_DEGREES:
-                    v = math.degrees(math.atan(grad))
-                elif code == SLOPE_PERCENT:
-                    v = 100.0 * grad
-                elif code in (ASPECT, ASPECT_SECTOR):
-                    if flat:
-                        v = -1.0 if code == ASPECT else 0.0
-                    else:
-                        a = math.degrees(math.atan2(-p, -q))
-                        if a < 0.0:
-                            a += 360.0
-                        v = a if code == ASPECT else float(int((a + 22.5) % 360.0 // 45.0) + 1)
-                elif code == EASTNESS:
-                    v = 0.0 if flat else -p / grad
-                elif code == NORTHNESS:
-                    v = 0.0 if flat else -q / grad
-                elif code == PLAN_CURVATURE:
-                    v = 0.0 if flat else -(q * q * r - 2.0 * p * q * s + p * p * t) / (pq * grad)
-                elif code == PROFILE_CURVATURE:
-                    v = 0.0 if flat else -(p * p * r + 2.0 * p * q * s + q * q * t) / (pq * (1.0 + pq) ** 1.5)
-                elif code == TANGENTIAL_CURVATURE:
-                    v = 0.0 if flat else -(q * q * r - 2.0 * p * q * s + p * p * t) / (pq * math.sqrt(1.0 + pq))
-                elif code == TOTAL_CURVATURE:
-                    v = r * r + 2.0 * s * s + t * t
-                else:  # HILLSHADE
+            if s_deg >= 0:
+                out[s_deg, i, j] = math.atan(grad) * RAD2DEG
+            if s_pct >= 0:
+                out[s_pct, i, j] = 100.0 * grad
+            a = -1.0
+            if need_aspect and not flat:
+                a = math.atan2(-p, -q) * RAD2DEG
+                if a < 0.0:
+                    a += 360.0
+            if s_asp >= 0:
+                out[s_asp, i, j] = a
+            if s_sect >= 0:
+                out[s_sect, i, j] = 0.0 if flat else float(int(((a + 22.5) % 360.0) // 45.0) + 1)
+            if s_east >= 0:
+                out[s_east, i, j] = 0.0 if flat else -p / grad
+            if s_north >= 0:
+                out[s_north, i, j] = 0.0 if flat else -q / grad
+            if s_plan >= 0 or s_prof >= 0 or s_tang >= 0 or s_tot >= 0:
+                r = (z4 + z6 - 2.0 * z5) * invh2
+                t = (z2 + z8 - 2.0 * z5) * invh2
+                s = (-z1 + z3 + z7 - z9) * inv4h2
+                w = 1.0 + pq
+                across = q * q * r - 2.0 * p * q * s + p * p * t
+                if s_plan >= 0:
+                    out[s_plan, i, j] = 0.0 if flat else -across / (pq * grad)
+                if s_prof >= 0:
+                    along = p * p * r + 2.0 * p * q * s + q * q * t
+                    out[s_prof, i, j] = 0.0 if flat else -along / (pq * w * math.sqrt(w))
+                if s_tang >= 0:
+                    out[s_tang, i, j] = 0.0 if flat else -across / (pq * math.sqrt(w))
+                if s_tot >= 0:
+                    out[s_tot, i, j] = r * r + 2.0 * s * s + t * t
+            if s_hill >= 0:
+                if flat:
+                    v = 255.0 * cos_zen
+                else:
                     slope = math.atan(grad)
-                    if flat:
-                        v = 255.0 * math.cos(zen)
-                    else:
-                        aspect = math.atan2(-p, -q)
-                        v = 255.0 * (
-                            math.cos(zen) * math.cos(slope) + math.sin(zen) * math.sin(slope) * math.cos(az - aspect)
-                        )
-                        if v < 0.0:
-                            v = 0.0
-                out[k, i, j] = v
+                    v = 255.0 * (cos_zen * math.cos(slope) + sin_zen * math.sin(slope) * math.cos(az - math.radians(a)))
+                    if v < 0.0:
+                        v = 0.0
+                out[s_hill, i, j] = v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def window_stat(z, offsets, depth, op, out):  # pragma: no cover (jit)
     """A statistic over a window of ``offsets`` (n, 2) around each cell of a block with halo ``depth``.
 

@@ -105,6 +105,7 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
                 arr.data if hasattr(arr.data, "dask") else _as_dask(arr, ctx.chunks),
                 description=f"{f.name}: {spec.description} [{units}]",
                 tags={"factor": f.registry_name, "units": units, "params": repr(dict(f.params))},
+                compress=study.outputs.compress,
             )
         )
         derived.append(DerivedFactor(f.name, f.registry_name, path, f.kind, units, spec.description, f.encoding))

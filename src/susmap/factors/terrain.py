@@ -150,16 +150,18 @@ def derivative_stack(
         raise ValueError(f"unknown outputs {unknown}; known: {', '.join(DERIVATIVE_OUTPUTS)}")
     if cellsize <= 0:
         raise ValueError(f"cellsize must be positive, got {cellsize}")
-    codes = np.array([DERIVATIVE_OUTPUTS[o] for o in outputs], dtype=np.int64)
+    slots = np.full(k.N_OUTPUTS, -1, dtype=np.int64)
+    for plane, name in enumerate(outputs):
+        slots[DERIVATIVE_OUTPUTS[name]] = plane
     mcode = METHODS[method]
 
     def block(z: np.ndarray) -> np.ndarray:
-        out = np.empty((codes.size, *z.shape), dtype=np.float32)
+        out = np.empty((len(outputs), *z.shape), dtype=np.float32)
         k.derivatives(
             np.ascontiguousarray(z, dtype=np.float32),
             float(cellsize),
             mcode,
-            codes,
+            slots,
             float(sun_azimuth),
             float(sun_altitude),
             float(z_factor),
@@ -167,7 +169,7 @@ def derivative_stack(
         )
         return out
 
-    return apply_stencil(dem, 1, block, codes.size, edges=edges, chunks=chunks)
+    return apply_stencil(dem, 1, block, len(outputs), edges=edges, chunks=chunks)
 
 
 def circular_offsets(

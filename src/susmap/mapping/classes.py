@@ -78,7 +78,14 @@ def assign_classes(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def classify_raster(
-    prob_path: Path, out_path: Path, edges: np.ndarray, grid: Grid, *, event_rows: np.ndarray, event_cols: np.ndarray
+    prob_path: Path,
+    out_path: Path,
+    edges: np.ndarray,
+    grid: Grid,
+    *,
+    event_rows: np.ndarray,
+    event_cols: np.ndarray,
+    compress: str = "deflate",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Write the class raster (uint8, 1..k, 0 = nodata) of a probability raster.
 
@@ -94,7 +101,7 @@ def classify_raster(
     event_rows = np.asarray(event_rows)
     event_cols = np.asarray(event_cols)
     event_classes = np.zeros(event_rows.size, dtype=np.uint8)
-    profile = geotiff_profile(grid, "uint8", CLASS_NODATA)
+    profile = geotiff_profile(grid, "uint8", CLASS_NODATA, compress=compress)
     with rasterio.open(prob_path) as src, rasterio.open(out_path, "w", **profile) as dst:
         dst.set_band_description(1, "susceptibility class")
         dst.update_tags(classes=", ".join(f"{i}={n}" for i, n in enumerate(class_names(k), 1)))
