@@ -94,8 +94,8 @@ STENCIL = [
 ]
 HYDRO = [
     {"name": "filled_dem"},
-    {"name": "catchment_area", "params": {"method": "mfd"}},
-    {"name": "twi", "factor": "topographic_wetness_index", "params": {"method": "mfd"}},
+    {"name": "catchment_area", "params": {"method": "mfd", "fill": True}},
+    {"name": "twi", "factor": "topographic_wetness_index", "params": {"method": "mfd", "fill": True}},
 ]
 
 
