@@ -8,6 +8,7 @@ import pkgutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import yaml
@@ -119,3 +120,47 @@ def test_unreachable_scheduler_is_a_config_error(make_study, tmp_path):
     result = runner.invoke(app, ["run", str(path)])
     assert result.exit_code == 2
     assert "compute.scheduler: cannot reach 'tcp://127.0.0.1:1'" in result.stderr
+
+
+def test_factors_list_names_every_family():
+    result = runner.invoke(app, ["factors", "--list"])
+    assert result.exit_code == 0
+    for name in ("slope", "plan_curvature", "topographic_wetness_index", "distance_to_features", "ndvi"):
+        assert name in result.stdout
+    assert "(whole grid)" in result.stdout
+
+
+def test_factors_command_writes_factors_summary_correlation_and_class_tables(make_study, synthetic, tmp_path):
+    data = make_study(
+        dem={"path": str(synthetic["b"])},  # any surface will do: b is random noise
+        factors=[{"name": "slope"}, {"name": "twi", "factor": "topographic_wetness_index"}],
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "f"
+    result = runner.invoke(app, ["-q", "factors", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert {
+        "factor_summary.csv",
+        "factor_correlation.csv",
+        "factor_correlation.png",
+        "factor_class_tables.csv",
+    } <= names
+    assert {p.name for p in (out / "factors").iterdir()} == {"slope.tif", "twi.tif"}
+    summary = pd.read_csv(out / "factor_summary.csv").set_index("factor")
+    assert list(summary.index) == ["a", "b", "slope", "twi"]
+    assert summary.loc["slope", "units"] == "degrees"
+    assert summary.loc["a", "nodata_cells"] == 9  # the 3x3 nodata corner of layer a
+    corr = pd.read_csv(out / "factor_correlation.csv", index_col=0)
+    assert np.allclose(np.diag(corr.to_numpy()), 1.0)
+    assert np.allclose(corr.to_numpy(), corr.to_numpy().T)
+
+
+def test_factors_command_bad_factor_is_exit_2(make_study, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(make_study(factors=[{"name": "slop"}])))
+    result = runner.invoke(app, ["factors", str(path), "--out", str(tmp_path / "f")])
+    assert result.exit_code == 2
+    assert "unknown factor 'slop'" in result.stderr
+    assert not (tmp_path / "f").exists()
