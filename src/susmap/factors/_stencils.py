@@ -1,7 +1,7 @@
 """Numba kernels for terrain stencils (internal; use :mod:`susmap.factors.terrain`).
 
-Every kernel takes a block that already carries its halo and writes an output
-of the same shape; halo cells and cells whose window holds a NaN get NaN.
+Every kernel takes a block that already carries its halo and writes the
+block without its halo; cells whose window holds a NaN get NaN.
 Window notation (row 0 = north):
 
     z1 z2 z3
@@ -51,8 +51,8 @@ def derivatives(z, cellsize, method, slots, sun_azimuth, sun_altitude, z_factor,
     """Slope, aspect, curvatures and hillshade of a block (see the module docstring).
 
     ``z`` (rows, cols) float32 with a 1-cell halo; ``slots[code]`` is the
-    plane of ``out`` (n, rows, cols) float32 that output ``code`` goes to, or
-    -1 when it is not wanted. Derivatives: Horn (1981) or Zevenbergen &
+    plane of ``out`` (n, rows - 2, cols - 2) float32 (the block without its
+    halo) that output ``code`` goes to, or -1 when it is not wanted. Derivatives: Horn (1981) or Zevenbergen &
     Thorne (1987) for p, q; always Zevenbergen & Thorne for r, t, s.
     """
     rows, cols = z.shape
@@ -78,13 +78,6 @@ def derivatives(z, cellsize, method, slots, sun_azimuth, sun_altitude, z_factor,
     s_tot = slots[TOTAL_CURVATURE]
     s_hill = slots[HILLSHADE]
     need_aspect = s_asp >= 0 or s_sect >= 0 or s_hill >= 0
-    for k in range(n):
-        for j in range(cols):
-            out[k, 0, j] = nan
-            out[k, rows - 1, j] = nan
-        for i in range(rows):
-            out[k, i, 0] = nan
-            out[k, i, cols - 1] = nan
     for i in range(1, rows - 1):
         for j in range(1, cols - 1):
             z1 = z[i - 1, j - 1] * z_factor
@@ -98,7 +91,7 @@ def derivatives(z, cellsize, method, slots, sun_azimuth, sun_altitude, z_factor,
             z9 = z[i + 1, j + 1] * z_factor
             if math.isnan(z1 + z2 + z3 + z4 + z5 + z6 + z7 + z8 + z9):
                 for k in range(n):
-                    out[k, i, j] = nan
+                    out[k, i - 1, j - 1] = nan
                 continue
             if method == HORN:
                 p = ((z3 + 2.0 * z6 + z9) - (z1 + 2.0 * z4 + z7)) * inv8h
@@ -110,22 +103,22 @@ def derivatives(z, cellsize, method, slots, sun_azimuth, sun_altitude, z_factor,
             grad = math.sqrt(pq)
             flat = pq == 0.0
             if s_deg >= 0:
-                out[s_deg, i, j] = math.atan(grad) * RAD2DEG
+                out[s_deg, i - 1, j - 1] = math.atan(grad) * RAD2DEG
             if s_pct >= 0:
-                out[s_pct, i, j] = 100.0 * grad
+                out[s_pct, i - 1, j - 1] = 100.0 * grad
             a = -1.0
             if need_aspect and not flat:
                 a = math.atan2(-p, -q) * RAD2DEG
                 if a < 0.0:
                     a += 360.0
             if s_asp >= 0:
-                out[s_asp, i, j] = a
+                out[s_asp, i - 1, j - 1] = a
             if s_sect >= 0:
-                out[s_sect, i, j] = 0.0 if flat else float(int(((a + 22.5) % 360.0) // 45.0) + 1)
+                out[s_sect, i - 1, j - 1] = 0.0 if flat else float(int(((a + 22.5) % 360.0) // 45.0) + 1)
             if s_east >= 0:
-                out[s_east, i, j] = 0.0 if flat else -p / grad
+                out[s_east, i - 1, j - 1] = 0.0 if flat else -p / grad
             if s_north >= 0:
-                out[s_north, i, j] = 0.0 if flat else -q / grad
+                out[s_north, i - 1, j - 1] = 0.0 if flat else -q / grad
             if s_plan >= 0 or s_prof >= 0 or s_tang >= 0 or s_tot >= 0:
                 r = (z4 + z6 - 2.0 * z5) * invh2
                 t = (z2 + z8 - 2.0 * z5) * invh2
@@ -133,14 +126,14 @@ def derivatives(z, cellsize, method, slots, sun_azimuth, sun_altitude, z_factor,
                 w = 1.0 + pq
                 across = q * q * r - 2.0 * p * q * s + p * p * t
                 if s_plan >= 0:
-                    out[s_plan, i, j] = 0.0 if flat else -across / (pq * grad)
+                    out[s_plan, i - 1, j - 1] = 0.0 if flat else -across / (pq * grad)
                 if s_prof >= 0:
                     along = p * p * r + 2.0 * p * q * s + q * q * t
-                    out[s_prof, i, j] = 0.0 if flat else -along / (pq * w * math.sqrt(w))
+                    out[s_prof, i - 1, j - 1] = 0.0 if flat else -along / (pq * w * math.sqrt(w))
                 if s_tang >= 0:
-                    out[s_tang, i, j] = 0.0 if flat else -across / (pq * math.sqrt(w))
+                    out[s_tang, i - 1, j - 1] = 0.0 if flat else -across / (pq * math.sqrt(w))
                 if s_tot >= 0:
-                    out[s_tot, i, j] = r * r + 2.0 * s * s + t * t
+                    out[s_tot, i - 1, j - 1] = r * r + 2.0 * s * s + t * t
             if s_hill >= 0:
                 if flat:
                     v = 255.0 * cos_zen
@@ -149,7 +142,7 @@ def derivatives(z, cellsize, method, slots, sun_azimuth, sun_altitude, z_factor,
                     v = 255.0 * (cos_zen * math.cos(slope) + sin_zen * math.sin(slope) * math.cos(az - math.radians(a)))
                     if v < 0.0:
                         v = 0.0
-                out[s_hill, i, j] = v
+                out[s_hill, i - 1, j - 1] = v
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
@@ -158,18 +151,16 @@ def window_stat(z, offsets, depth, op, out):  # pragma: no cover (jit)
 
     op TPI: z0 - mean of the window (centre excluded); RELIEF: max - min of
     the window (centre included); TRI: sqrt(sum((z_i - z0)²)) (Riley 1999).
+    ``out`` is the block without its halo: (rows - 2 depth, cols - 2 depth).
     """
     rows, cols = z.shape
     m = offsets.shape[0]
     nan = np.float32(np.nan)
-    for i in range(rows):
-        for j in range(cols):
-            if i < depth or j < depth or i >= rows - depth or j >= cols - depth:
-                out[i, j] = nan
-                continue
+    for i in range(depth, rows - depth):
+        for j in range(depth, cols - depth):
             z0 = z[i, j]
             if math.isnan(z0):
-                out[i, j] = nan
+                out[i - depth, j - depth] = nan
                 continue
             acc = 0.0
             lo = z0
@@ -190,10 +181,10 @@ def window_stat(z, offsets, depth, op, out):  # pragma: no cover (jit)
                 else:
                     acc += (v - z0) * (v - z0)
             if bad:
-                out[i, j] = nan
+                out[i - depth, j - depth] = nan
             elif op == TPI:
-                out[i, j] = z0 - acc / m
+                out[i - depth, j - depth] = z0 - acc / m
             elif op == RELIEF:
-                out[i, j] = hi - lo
+                out[i - depth, j - depth] = hi - lo
             else:
-                out[i, j] = math.sqrt(acc)
+                out[i - depth, j - depth] = math.sqrt(acc)

@@ -102,7 +102,7 @@ def apply_stencil(
     edges: str = "nodata",
     chunks: int = 512,
 ) -> da.Array:
-    """Run ``block_fn`` (block with halo → (n_out, rows, cols)) over a chunked DEM.
+    """Run ``block_fn`` (block with a halo of ``depth`` → (n_out, rows, cols) without it) over a chunked DEM.
 
     Returns a lazy float32 array (n_out, rows, cols) chunked (n_out, chunks, chunks).
     """
@@ -111,16 +111,16 @@ def apply_stencil(
     arr = dem.astype(np.float32).rechunk(max(chunks, 2 * depth + 1))
     if edges == "extrapolate":
         arr = _pad_linear(arr, depth).rechunk(max(chunks, 2 * depth + 1))
+    # every block, the outer ones included, gets a halo (NaN beyond the border); block_fn returns the
+    # block without it, so the result has the chunks of ``arr``
     grown = da.overlap.overlap(arr, depth={0: depth, 1: depth}, boundary={0: np.nan, 1: np.nan})
     out = grown.map_blocks(
         block_fn,
         new_axis=0,
-        chunks=((n_out,), *grown.chunks),
+        chunks=((n_out,), *arr.chunks),
         dtype=np.float32,
         meta=np.empty((0, 0, 0), np.float32),
     )
-    # every block, the outer ones included, carries a halo (boundary=NaN): trim it on all sides
-    out = da.overlap.trim_internal(out, {0: 0, 1: depth, 2: depth}, boundary={0: "none", 1: "reflect", 2: "reflect"})
     if edges == "extrapolate":
         out = out[:, depth:-depth, depth:-depth]
     return out.rechunk((n_out, chunks, chunks))
@@ -156,7 +156,7 @@ def derivative_stack(
     mcode = METHODS[method]
 
     def block(z: np.ndarray) -> np.ndarray:
-        out = np.empty((len(outputs), *z.shape), dtype=np.float32)
+        out = np.empty((len(outputs), z.shape[0] - 2, z.shape[1] - 2), dtype=np.float32)
         k.derivatives(
             np.ascontiguousarray(z, dtype=np.float32),
             float(cellsize),
@@ -194,7 +194,7 @@ def window_statistic(dem: da.Array, offsets: np.ndarray, op: int, *, edges: str,
         raise ValueError("the window holds no neighbour: increase the radius")
 
     def block(z: np.ndarray) -> np.ndarray:
-        out = np.empty((1, *z.shape), dtype=np.float32)
+        out = np.empty((1, z.shape[0] - 2 * depth, z.shape[1] - 2 * depth), dtype=np.float32)
         k.window_stat(np.ascontiguousarray(z, dtype=np.float32), offsets, depth, op, out[0])
         return out
 

@@ -1,16 +1,18 @@
 """Stream a lazy (dask) 2-D array into a tiled, compressed GeoTIFF.
 
-Blocks are computed in batches on the active dask scheduler (threads, or a
-distributed cluster, whose results come back to this process) and written
-window by window by this process alone, so memory holds at most one batch of
-blocks and the file is never opened by two threads. Blocks are written in a
-fixed order, so the same data gives the same bytes.
+With the local (threaded) scheduler, all blocks are computed in one dask
+graph and each is written as soon as the blocks before it are (a store
+target that keeps row-major order), so shared inputs are read once, writing
+overlaps computing and the same data gives the same bytes. On a distributed
+cluster, blocks are computed there in batches and written by this process.
+GDAL datasets are never used by two threads at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -76,13 +78,52 @@ class RasterTarget:
     compress: str = "deflate"
 
 
-def write_lazy_rasters(targets: Sequence[RasterTarget], grid: Grid, *, batch_blocks: int = 8) -> None:
-    """Compute several lazy arrays on ``grid`` block by block and write each to its GeoTIFF.
+class _OrderedBlockWriter:
+    """A ``dask.array.store`` target that writes blocks to one GeoTIFF in a fixed (row-major) order.
 
-    Block (i, j) of every target is computed in the same ``dask.compute`` call,
-    so work the arrays share (one DEM read, one derivative pass for slope,
-    aspect and curvatures) is done once. Memory holds at most
-    ``batch_blocks`` blocks of every target (plus their inputs).
+    Blocks arriving early wait in memory until the blocks before them have
+    been written, so the file's tile layout, and hence its bytes, do not
+    depend on thread timing. The lock makes GDAL see one writer at a time.
+    """
+
+    def __init__(self, dst: rasterio.io.DatasetWriter, chunks: tuple[tuple[int, ...], tuple[int, ...]], dtype: str):
+        self.dst = dst
+        self.dtype = dtype
+        oy = np.concatenate([[0], np.cumsum(chunks[0])[:-1]]).astype(int)
+        ox = np.concatenate([[0], np.cumsum(chunks[1])[:-1]]).astype(int)
+        self.order = [(int(y), int(x)) for y in oy for x in ox]
+        self.next = 0
+        self.pending: dict[tuple[int, int], np.ndarray] = {}
+        self.lock = threading.Lock()
+
+    def __setitem__(self, key: tuple[slice, slice], value: np.ndarray) -> None:
+        with self.lock:
+            self.pending[(key[0].start or 0, key[1].start or 0)] = value
+            while self.next < len(self.order) and self.order[self.next] in self.pending:
+                y, x = self.order[self.next]
+                block = np.asarray(self.pending.pop((y, x)), dtype=self.dtype)
+                self.dst.write(block, 1, window=Window(x, y, block.shape[1], block.shape[0]))
+                self.next += 1
+
+
+def _local_scheduler() -> bool:
+    """True when dask runs in this process (threads or synchronous), not on a distributed cluster."""
+    scheduler = dask.config.get("scheduler", None)
+    return scheduler is None or (
+        isinstance(scheduler, str) and scheduler in ("threads", "threading", "sync", "synchronous")
+    )
+
+
+def write_lazy_rasters(targets: Sequence[RasterTarget], grid: Grid, *, batch_blocks: int = 8) -> None:
+    """Compute several lazy arrays on ``grid`` and write each to its GeoTIFF, block by block.
+
+    All targets are computed in one dask graph, so work they share (one DEM
+    read, one derivative pass for slope, aspect and curvatures, the halo
+    chunks of neighbouring blocks) is done once, and writing overlaps
+    computing. Blocks are written in row-major order whatever the order
+    they are computed in, so the same data gives the same file bytes. On a
+    dask.distributed cluster, blocks are computed there in batches of
+    ``batch_blocks`` and written here.
     """
     if not targets:
         return
@@ -92,10 +133,6 @@ def write_lazy_rasters(targets: Sequence[RasterTarget], grid: Grid, *, batch_blo
         if t.array.shape != grid.shape:
             raise ValueError(f"{t.path.name}: array shape {t.array.shape} differs from the grid {grid.shape}")
         arrays.append(t.array if t.array.chunks == chunks else t.array.rechunk(chunks))
-    blocks = [a.to_delayed() for a in arrays]
-    offsets_y = np.concatenate([[0], np.cumsum(chunks[0])])
-    offsets_x = np.concatenate([[0], np.cumsum(chunks[1])])
-    keys = [(i, j) for i in range(len(chunks[0])) for j in range(len(chunks[1]))]
     with contextlib.ExitStack() as stack:
         dsts = []
         for t in targets:
@@ -106,21 +143,36 @@ def write_lazy_rasters(targets: Sequence[RasterTarget], grid: Grid, *, batch_blo
             if t.tags:
                 dst.update_tags(**t.tags)
             dsts.append(dst)
+        if _local_scheduler():
+            writers = [_OrderedBlockWriter(dst, chunks, t.dtype) for dst, t in zip(dsts, targets, strict=True)]
+            da.store(arrays, writers, lock=False)
+            for w in writers:
+                if w.next != len(w.order):
+                    raise RuntimeError(f"{w.dst.name}: {len(w.order) - w.next} blocks were not written")
+            return
+        _write_in_batches(arrays, targets, dsts, chunks, batch_blocks, stack)
 
-        def write(n: int, batch: list[tuple[int, int]], values: tuple) -> None:
-            t, dst = targets[n], dsts[n]
-            for (i, j), block in zip(batch, values[n * len(batch) : (n + 1) * len(batch)], strict=True):
-                win = Window(int(offsets_x[j]), int(offsets_y[i]), block.shape[1], block.shape[0])
-                dst.write(np.asarray(block, dtype=t.dtype), 1, window=win)
 
-        # each file is written by one thread at a time (GDAL datasets are not thread-safe);
-        # different files are compressed and written in parallel
-        pool = stack.enter_context(ThreadPoolExecutor(max_workers=min(len(targets), os.cpu_count() or 1)))
-        for start in range(0, len(keys), batch_blocks):
-            batch = keys[start : start + batch_blocks]
-            values = dask.compute(*[b[i, j] for b in blocks for i, j in batch])
-            for future in [pool.submit(write, n, batch, values) for n in range(len(targets))]:
-                future.result()
+def _write_in_batches(arrays, targets, dsts, chunks, batch_blocks, stack) -> None:
+    """Compute blocks in batches (e.g. on a cluster) and write them from this process, files in parallel."""
+    blocks = [a.to_delayed() for a in arrays]
+    offsets_y = np.concatenate([[0], np.cumsum(chunks[0])])
+    offsets_x = np.concatenate([[0], np.cumsum(chunks[1])])
+    keys = [(i, j) for i in range(len(chunks[0])) for j in range(len(chunks[1]))]
+
+    def write(n: int, batch: list[tuple[int, int]], values: tuple) -> None:
+        t, dst = targets[n], dsts[n]
+        for (i, j), block in zip(batch, values[n * len(batch) : (n + 1) * len(batch)], strict=True):
+            win = Window(int(offsets_x[j]), int(offsets_y[i]), block.shape[1], block.shape[0])
+            dst.write(np.asarray(block, dtype=t.dtype), 1, window=win)
+
+    # each file is written by one thread at a time (GDAL datasets are not thread-safe)
+    pool = stack.enter_context(ThreadPoolExecutor(max_workers=min(len(targets), os.cpu_count() or 1)))
+    for start in range(0, len(keys), batch_blocks):
+        batch = keys[start : start + batch_blocks]
+        values = dask.compute(*[b[i, j] for b in blocks for i, j in batch])
+        for future in [pool.submit(write, n, batch, values) for n in range(len(targets))]:
+            future.result()
 
 
 def write_lazy_raster(
