@@ -140,6 +140,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--chunk", type=int, default=1024)
     parser.add_argument("--skip-saga", action="store_true")
+    parser.add_argument("--skip-hydrology", action="store_true", help="only the stencil factors")
     parser.add_argument(
         "--compress", default="none", help="susmap's GeoTIFF compression (gdaldem and SAGA write uncompressed)"
     )
@@ -183,7 +184,7 @@ def main() -> None:
         )  # fmt: skip
         rows.append(("SAGA slope+aspect+plan+profile (ZT)", s, m))
 
-    if "topographic_wetness_index" in available_factors():
+    if not args.skip_hydrology and "topographic_wetness_index" in available_factors():
         t, mb, _ = _susmap_step("hydro", dem, work / "susmap_hydro", args.chunk, args.compress)
         rows.append(("susmap fill+MFD area+TWI", t, mb))
         if saga:

@@ -14,7 +14,6 @@ in memory, or a chunked stencil that works on rasters larger than memory.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import geopandas as gpd
 import numpy as np
 import xarray as xr
 
+from susmap._registry import Registry, check_params
 from susmap.errors import AlignmentError, StudyConfigError, SusmapError
 from susmap.grid import Grid
 
@@ -65,41 +65,26 @@ class FactorSpec:
     whole_grid: bool = False
 
 
-_REGISTRY: dict[str, FactorSpec] = {}
+_REGISTRY: Registry[FactorSpec] = Registry(
+    "factor",
+    "factors",
+    [f"susmap.factors.{family}" for family in ("terrain", "hydrology", "proximity", "spectral")],
+)
 
 
 def register_factor(spec: FactorSpec) -> FactorSpec:
     """Add a factor to the registry (each name once)."""
-    if spec.name in _REGISTRY:
-        raise ValueError(f"factor {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return _REGISTRY.register(spec)
 
 
 def available_factors() -> dict[str, FactorSpec]:
     """All registered factors, by name."""
-    _load_builtin()
-    return dict(sorted(_REGISTRY.items()))
+    return _REGISTRY.available()
 
 
 def get_factor(kind: str) -> FactorSpec:
     """The spec of factor ``kind``; unknown kinds list the known ones."""
-    factors = available_factors()
-    if kind not in factors:
-        raise StudyConfigError(f"factors: unknown factor {kind!r}; known: {', '.join(factors)}")
-    return factors[kind]
-
-
-def _load_builtin() -> None:
-    # Importing a family module registers its factors.
-    import importlib
-
-    for module in ("terrain", "hydrology", "proximity", "spectral"):
-        try:
-            importlib.import_module(f"susmap.factors.{module}")
-        except ModuleNotFoundError as err:  # a family not written yet
-            if err.name != f"susmap.factors.{module}":
-                raise
+    return _REGISTRY.get(kind)
 
 
 @dataclass
@@ -224,13 +209,7 @@ def compute_factor(kind: str, ctx: FactorContext, params: Mapping[str, Any] | No
     """Derive factor ``kind`` with ``params``; unknown parameters are a StudyConfigError."""
     spec = get_factor(kind)
     params = dict(params or {})
-    sig = inspect.signature(spec.func)
-    accepted = [p for p in sig.parameters if p != "ctx"]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise StudyConfigError(
-            f"factors: {kind} does not take {', '.join(unknown)} (parameters: {', '.join(accepted) or 'none'})"
-        )
+    check_params(spec.func, params, where=f"factors: {kind}", skip=["ctx"])
     try:
         out = spec.func(ctx, **params)
     except SusmapError:

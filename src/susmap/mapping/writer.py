@@ -114,14 +114,30 @@ def _local_scheduler() -> bool:
     )
 
 
-def write_lazy_rasters(targets: Sequence[RasterTarget], grid: Grid, *, batch_blocks: int = 8) -> None:
+class _Offset:
+    """Shift the row slices of a store target by ``row0`` (for bands of rows)."""
+
+    def __init__(self, target: _OrderedBlockWriter, row0: int) -> None:
+        self.target = target
+        self.row0 = int(row0)
+
+    def __setitem__(self, key: tuple[slice, slice], value: np.ndarray) -> None:
+        rows = slice((key[0].start or 0) + self.row0, (key[0].stop or 0) + self.row0)
+        self.target[rows, key[1]] = value
+
+
+def write_lazy_rasters(
+    targets: Sequence[RasterTarget], grid: Grid, *, batch_blocks: int = 8, band_bytes: float = 512e6
+) -> None:
     """Compute several lazy arrays on ``grid`` and write each to its GeoTIFF, block by block.
 
     All targets are computed in one dask graph, so work they share (one DEM
     read, one derivative pass for slope, aspect and curvatures, the halo
     chunks of neighbouring blocks) is done once, and writing overlaps
     computing. Blocks are written in row-major order whatever the order
-    they are computed in, so the same data gives the same file bytes. On a
+    they are computed in, so the same data gives the same file bytes. The
+    graph runs in bands of block rows holding about ``band_bytes`` of output,
+    which bounds memory (the halo rows at band edges are read twice). On a
     dask.distributed cluster, blocks are computed there in batches of
     ``batch_blocks`` and written here.
     """
@@ -145,7 +161,13 @@ def write_lazy_rasters(targets: Sequence[RasterTarget], grid: Grid, *, batch_blo
             dsts.append(dst)
         if _local_scheduler():
             writers = [_OrderedBlockWriter(dst, chunks, t.dtype) for dst, t in zip(dsts, targets, strict=True)]
-            da.store(arrays, writers, lock=False)
+            # bands of block rows bound the memory (blocks waiting for their turn, inputs in flight)
+            row_bytes = grid.width * max(chunks[0]) * sum(np.dtype(t.dtype).itemsize for t in targets)
+            rows_per_band = max(1, int(band_bytes // max(row_bytes, 1)))
+            starts = np.concatenate([[0], np.cumsum(chunks[0])]).astype(int)
+            for b0 in range(0, len(chunks[0]), rows_per_band):
+                r0, r1 = starts[b0], starts[min(b0 + rows_per_band, len(chunks[0]))]
+                da.store([a[r0:r1] for a in arrays], [_Offset(w, r0) for w in writers], lock=False)
             for w in writers:
                 if w.next != len(w.order):
                     raise RuntimeError(f"{w.dst.name}: {len(w.order) - w.next} blocks were not written")

@@ -10,7 +10,6 @@ same way.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from susmap._registry import Registry, check_params
 from susmap.errors import StudyConfigError
 
 __all__ = ["ModelSpec", "available_models", "get_model", "make_estimator", "make_pipeline", "register_model"]
@@ -50,29 +50,22 @@ class ModelSpec:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+_REGISTRY: Registry[ModelSpec] = Registry("model", "models", ["susmap.models.classic"])
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
     """Add a model to the registry (a name may be registered once)."""
-    if spec.name in _REGISTRY:
-        raise ValueError(f"model {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return _REGISTRY.register(spec)
 
 
 def available_models() -> dict[str, ModelSpec]:
     """All registered models, by name."""
-    _load_builtin()
-    return dict(sorted(_REGISTRY.items()))
+    return _REGISTRY.available()
 
 
 def get_model(name: str) -> ModelSpec:
     """The registry entry for ``name``; unknown names list the known ones."""
-    models = available_models()
-    if name not in models:
-        raise StudyConfigError(f"models: unknown model {name!r}; known: {', '.join(models)}")
-    return models[name]
+    return _REGISTRY.get(name)
 
 
 def make_estimator(name: str, params: Mapping[str, Any] | None = None, *, seed: int = 0) -> BaseEstimator:
@@ -89,12 +82,7 @@ def make_estimator(name: str, params: Mapping[str, Any] | None = None, *, seed: 
             known = ", ".join(spec.presets) or "none"
             raise StudyConfigError(f"models: {name} has no preset {preset!r} (presets: {known})")
         params = {**spec.presets[preset], **params}
-    accepted = set(inspect.signature(spec.factory).parameters) - {"seed"}
-    unknown = sorted(set(params) - accepted)
-    if unknown:
-        raise StudyConfigError(
-            f"models: {name} does not take {', '.join(unknown)} (parameters: {', '.join(sorted(accepted))})"
-        )
+    check_params(spec.factory, params, where=f"models: {name}", skip=["seed"])
     try:
         return spec.factory(seed=seed, **params)
     except (TypeError, ValueError) as err:
@@ -149,8 +137,3 @@ def make_pipeline(
         transformers.append((f"categorical_{method}", encoder, cols))
     pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     return Pipeline([("preprocess", pre), ("model", estimator)])
-
-
-def _load_builtin() -> None:
-    # Importing a family module registers its models.
-    from susmap.models import classic  # noqa: F401
