@@ -52,3 +52,33 @@ def test_pipeline_scales_continuous_and_one_hot_encodes_categorical():
     assert fitted.named_steps["preprocess"].transform(X).shape[1] == 1 + 3  # slope + 3 geology classes
     rf = make_pipeline("random_forest", {"n_estimators": 5}, factor_names=["slope"], kinds={})
     assert rf.named_steps["preprocess"].transformers[0][1] == "passthrough"  # trees need no scaling
+
+
+ZOO = [
+    "logistic_regression",
+    "support_vector_machine",
+    "k_nearest_neighbors",
+    "decision_tree",
+    "random_forest",
+    "ann",
+    "gradient_boosting",
+]
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_every_classic_model_learns_a_simple_rule_deterministically(name):
+    """Each zoo model separates events (a + b > 0) well above chance, and the same seed gives the same output."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3))  # noqa: N806
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    pipe = make_pipeline(name, {}, factor_names=["a", "b", "c"], kinds={}, seed=3)
+    p1 = clone(pipe).fit(X[:200], y[:200]).predict_proba(X[200:])[:, 1]
+    p2 = clone(pipe).fit(X[:200], y[:200]).predict_proba(X[200:])[:, 1]
+    np.testing.assert_array_equal(p1, p2)
+    assert ((p1 >= 0.5) == y[200:]).mean() > 0.8
+    assert ((p1 >= 0) & (p1 <= 1)).all()
+
+
+def test_paper_presets():
+    svm = make_estimator("support_vector_machine", {"preset": "paper001"})
+    assert (svm.C, svm.gamma, svm.kernel, svm.probability) == (1.0, 0.001, "rbf", True)
