@@ -81,4 +81,4 @@ def test_every_classic_model_learns_a_simple_rule_deterministically(name):
 
 def test_paper_presets():
     svm = make_estimator("support_vector_machine", {"preset": "paper001"})
-    assert (svm.C, svm.gamma, svm.kernel, svm.probability) == (1.0, 0.001, "rbf", True)
+    assert (svm.estimator.C, svm.estimator.gamma, svm.estimator.kernel, svm.method) == (1.0, 0.001, "rbf", "sigmoid")
