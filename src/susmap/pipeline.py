@@ -164,6 +164,65 @@ def _input_files(study: Study) -> list[Path]:
     return list(seen.values())
 
 
+@dataclass
+class _Prepared:
+    """A study's data, ready for models: stack, sample table, design matrix, unfitted pipelines."""
+
+    stack: Stack
+    samples: pd.DataFrame
+    counts: dict[str, int]
+    names: list[str]
+    X: np.ndarray
+    y: np.ndarray
+    coords: np.ndarray
+    pipelines: dict[str, object]
+    make: object  # make(model_config, factor_names) -> unfitted pipeline for a subset of factors
+
+
+def _prepare(study: Study, out: OutputFolder, timer: _Timer) -> _Prepared:
+    """Derive factors, open the stack, draw samples, build every model's pipeline, write class tables."""
+    layers = list(study.layers)
+    if study.factors:
+        with timer.stage("derive factors"):
+            derived = derive_factors(study, out.path("factors/.keep").parent)
+            layers += [d.as_layer() for d in derived]
+    with timer.stage("stack"):
+        stack = open_stack(study.grid, layers, study.alignment, chunks=study.mapping.chunk_size)
+        log.info("grid %d x %d cells, %d valid, %d factors", *stack.grid.shape, stack.n_valid, len(stack.names))
+    with timer.stage("samples"):
+        samples, counts = _samples(study, stack)
+    names = stack.names
+    encodings = study.encodings
+    # label-free class areas over the whole raster, for frequency-ratio encoding (paper 001 eq. 17)
+    area_shares = {f: class_area_counts(stack, f) for f, e in encodings.items() if e == "frequency_ratio"}
+
+    def make(model, factor_names):
+        return make_pipeline(
+            model.name,
+            model.params,
+            factor_names=list(factor_names),
+            kinds=stack.kinds,
+            seed=study.seed,
+            encodings=encodings,
+            area_shares=area_shares,
+        )
+
+    with timer.stage("factor class tables"):
+        tables = factor_class_tables(stack, samples, names, seed=study.seed)
+        _class_tables_frame(tables).to_csv(out.path("factor_class_tables.csv"), index=False)
+    return _Prepared(
+        stack=stack,
+        samples=samples,
+        counts=counts,
+        names=names,
+        X=samples[names].to_numpy(dtype=np.float64),
+        y=samples["label"].to_numpy(dtype=int),
+        coords=samples[["x", "y"]].to_numpy(),
+        pipelines={m.display_name: make(m, names) for m in study.models},
+        make=make,
+    )
+
+
 def _samples(study: Study, stack: Stack) -> tuple[pd.DataFrame, dict[str, int]]:
     """The study's sample table on ``stack`` (events, and absences for presence-only inventories)."""
     gdf = read_inventory(study.inventory, stack.grid)
@@ -265,38 +324,9 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
     for m in study.models:
         make_pipeline(m.name, m.params, factor_names=study.layer_names, kinds={}, seed=study.seed)
     with OutputFolder(out_dir) as out, _scheduler(study):
-        layers = list(study.layers)
-        if study.factors:
-            with timer.stage("derive factors"):
-                derived = derive_factors(study, out.path("factors/.keep").parent)
-                layers += [d.as_layer() for d in derived]
-        with timer.stage("stack"):
-            stack = open_stack(study.grid, layers, study.alignment, chunks=study.mapping.chunk_size)
-            log.info("grid %d x %d cells, %d valid, %d factors", *stack.grid.shape, stack.n_valid, len(stack.names))
-        with timer.stage("samples"):
-            samples, counts = _samples(study, stack)
-        names = stack.names
-        X = samples[names].to_numpy(dtype=np.float64)  # noqa: N806
-        y = samples["label"].to_numpy(dtype=int)
-        coords = samples[["x", "y"]].to_numpy()
-        encodings = study.encodings
-        # label-free class areas over the whole raster, for frequency-ratio encoding (paper 001 eq. 17)
-        area_shares = {f: class_area_counts(stack, f) for f, e in encodings.items() if e == "frequency_ratio"}
-        pipelines = {
-            m.display_name: make_pipeline(
-                m.name,
-                m.params,
-                factor_names=names,
-                kinds=stack.kinds,
-                seed=study.seed,
-                encodings=encodings,
-                area_shares=area_shares,
-            )
-            for m in study.models
-        }
-        with timer.stage("factor class tables"):
-            tables = factor_class_tables(stack, samples, names, seed=study.seed)
-            _class_tables_frame(tables).to_csv(out.path("factor_class_tables.csv"), index=False)
+        prep = _prepare(study, out, timer)
+        stack, samples, counts, names = prep.stack, prep.samples, prep.counts, prep.names
+        X, y, coords, pipelines = prep.X, prep.y, prep.coords, prep.pipelines  # noqa: N806
         with timer.stage("cross-validation"):
             cv = cross_validate_models(
                 X,
