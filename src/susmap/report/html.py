@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["cv_summary_table", "write_report"]
+__all__ = ["Section", "cv_summary_table", "write_report"]
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -50,17 +51,36 @@ def _table(frame: pd.DataFrame, caption: str, floatfmt: str = "{:.3f}") -> str:
     return f"<table><caption>{html.escape(caption)}</caption><tr>{head}</tr>{''.join(body)}</table>"
 
 
+@dataclass(frozen=True)
+class Section:
+    """A report section: heading, an optional note, tables (caption, frame) and images (relative paths)."""
+
+    heading: str
+    note: str = ""
+    tables: Sequence[tuple[str, pd.DataFrame]] = ()
+    images: Sequence[str] = ()
+
+    def html(self) -> str:
+        parts = [f"<h2>{html.escape(self.heading)}</h2>"]
+        if self.note:
+            parts.append(f"<p class='note'>{html.escape(self.note)}</p>")
+        parts += [_table(frame, caption) for caption, frame in self.tables]
+        parts += [f"<img src='{html.escape(img)}' alt='{html.escape(img)}'>" for img in self.images]
+        return "\n".join(parts)
+
+
 def write_report(
     path: Path,
     *,
     title: str,
     facts: Mapping[str, object],
-    cv_table: pd.DataFrame,
-    class_table: pd.DataFrame | None,
-    map_png: str | None,
-    files: Sequence[str],
+    cv_table: pd.DataFrame | None = None,
+    class_table: pd.DataFrame | None = None,
+    map_png: str | None = None,
+    files: Sequence[str] = (),
+    sections: Sequence[Section] = (),
 ) -> None:
-    """Write ``report.html``."""
+    """Write ``report.html``: study facts, cross-validation, classes and map, then ``sections``."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
@@ -68,17 +88,21 @@ def write_report(
         "<table><caption>Study</caption>",
         *(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items()),
         "</table>",
-        "<h2>Cross-validation</h2>",
-        "<p class='note'>Mean ± standard deviation over all folds and repeats. Spatial folds are k-means "
-        "clusters of the sample coordinates; random folds ignore location and overstate skill on "
-        "spatially autocorrelated data.</p>",
-        _table(cv_table, "Scores on held-out folds"),
     ]
+    if cv_table is not None:
+        parts += [
+            "<h2>Cross-validation</h2>",
+            "<p class='note'>Mean ± standard deviation over all folds and repeats. Spatial folds are k-means "
+            "clusters of the sample coordinates; random folds ignore location and overstate skill on "
+            "spatially autocorrelated data.</p>",
+            _table(cv_table, "Scores on held-out folds"),
+        ]
     if class_table is not None:
         ct = class_table.copy()
         parts += ["<h2>Susceptibility classes</h2>", _table(ct, "Area, events and frequency ratio per class")]
     if map_png:
         parts.append(f"<img src='{html.escape(map_png)}' alt='classified susceptibility map'>")
+    parts += [section.html() for section in sections]
     parts.append("<h2>Files</h2><ul>")
     parts += [f"<li><a href='{html.escape(f)}'>{html.escape(f)}</a></li>" for f in files]
     parts.append("</ul></body></html>")
