@@ -130,7 +130,7 @@ def _scheduler(study: Study) -> Iterator[None]:
 def _pick_model(study: Study, summary: pd.DataFrame) -> str:
     if study.mapping.model != "best":
         return study.mapping.model
-    first = study.validation.schemes[0]
+    first = study.validation.scheme_labels[0]
     auc = summary[(summary["scheme"] == first) & (summary["metric"] == "auroc")]
     if auc["mean"].notna().any():
         return str(auc.loc[auc["mean"].idxmax(), "model"])
@@ -333,7 +333,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 y,
                 coords,
                 pipelines,
-                schemes=study.validation.schemes,
+                schemes=study.validation.scheme_labels,
                 n_splits=study.validation.folds,
                 n_repeats=study.validation.repeats,
                 threshold=study.validation.threshold,
@@ -395,7 +395,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
 
         metrics = {
             "validation": {
-                "schemes": list(study.validation.schemes),
+                "schemes": study.validation.scheme_labels,
                 "folds": study.validation.folds,
                 "repeats": study.validation.repeats,
                 "threshold": study.validation.threshold,
@@ -433,7 +433,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             "factors": ", ".join(names),
             "samples": f"{counts['events']} events, {counts['non_events']} non-events",
             "validation": f"{study.validation.folds}-fold x {study.validation.repeats} repeats: "
-            + ", ".join(study.validation.schemes),
+            + ", ".join(study.validation.scheme_labels),
             "mapped model": mapped or "mapping disabled",
             "seed": study.seed,
             "run time": f"{timer.timings['total']:.1f} s",

@@ -33,6 +33,7 @@ __all__ = [
     "ModelConfig",
     "OutputConfig",
     "SamplingConfig",
+    "SchemeConfig",
     "SourceAreaConfig",
     "Study",
     "ValidationConfig",
@@ -171,10 +172,39 @@ class ModelConfig(_Section):
         return self.label or self.name
 
 
-class ValidationConfig(_Section):
-    """Cross-validation: schemes are reported in the order given (spatial first)."""
+SchemeName = Literal["spatial", "random", "holdout", "blocks", "buffered_loo", "disc", "environmental"]
 
-    schemes: list[Literal["spatial", "random"]] = Field(default_factory=lambda: ["spatial", "random"])
+
+class SchemeConfig(_Section):
+    """A validation scheme with its parameters (see ``susmap.validation.splitters.make_splitter``)."""
+
+    name: SchemeName
+    label: str | None = Field(None, description="name in tables (default: name)")
+    test_size: float | None = Field(None, gt=0, lt=1, description="holdout: share of samples tested (0.3 = 70/30)")
+    block_size_m: float | None = Field(None, gt=0, description="blocks: side of the square blocks [m]")
+    assignment: Literal["random", "systematic"] | None = None
+    buffer_m: float | None = Field(None, ge=0, description="buffered_loo, disc: training excluded within [m]")
+    radius_m: float | None = Field(None, gt=0, description="disc: radius of the test disc [m]")
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The splitter parameters that were given."""
+        keys = ("test_size", "block_size_m", "assignment", "buffer_m", "radius_m")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+class ValidationConfig(_Section):
+    """Cross-validation: schemes are reported in the order given (spatial first).
+
+    A scheme is a name (``spatial``, ``random``, ...) or a mapping with its
+    parameters, e.g. ``{name: blocks, block_size_m: 500}``.
+    """
+
+    schemes: list[SchemeName | SchemeConfig] = Field(default_factory=lambda: ["spatial", "random"])
     folds: int = Field(5, ge=2)
     repeats: PositiveInt = 5
     threshold: float = Field(0.5, gt=0, lt=1)
@@ -182,12 +212,22 @@ class ValidationConfig(_Section):
 
     @field_validator("schemes")
     @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
+    def _unique(cls, value: list[str | SchemeConfig]) -> list[str | SchemeConfig]:
         if not value:
             raise ValueError("give at least one scheme")
-        if len(set(value)) != len(value):
-            raise ValueError("schemes must not repeat")
+        labels = [v if isinstance(v, str) else v.display_name for v in value]
+        if len(set(labels)) != len(labels):
+            raise ValueError("scheme names must not repeat (give a 'label' to tell them apart)")
         return value
+
+    @property
+    def scheme_configs(self) -> list[SchemeConfig]:
+        """Every scheme as a :class:`SchemeConfig`, in the order given."""
+        return [SchemeConfig(name=v) if isinstance(v, str) else v for v in self.schemes]
+
+    @property
+    def scheme_labels(self) -> list[str]:
+        return [c.display_name for c in self.scheme_configs]
 
 
 class MappingConfig(_Section):
