@@ -165,8 +165,8 @@ def test_make_splitter():
     assert isinstance(sp, RepeatedSpatialKFold) and sp.get_n_splits() == 6 and sp.random_state == 9
     rnd = make_splitter("random", coords=coords, n_splits=4, n_repeats=1, seed=9)
     assert isinstance(rnd, RepeatedRandomKFold) and rnd.get_n_splits() == 4
-    with pytest.raises(ValueError, match="unknown validation scheme 'blocks'"):
-        make_splitter("blocks", coords=coords, n_splits=3, n_repeats=1, seed=0)
+    with pytest.raises(ValueError, match="unknown validation scheme 'kriging'"):
+        make_splitter("kriging", coords=coords, n_splits=3, n_repeats=1, seed=0)
 
 
 def test_splitter_errors():
