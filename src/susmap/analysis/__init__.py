@@ -1,5 +1,29 @@
-"""Exploratory analysis of factors: class tables with area, events and frequency ratio."""
+"""Exploratory analysis of factors: class tables with area, events and frequency ratio.
+
+Factor analysis on the sample table (issue 4): VIF and tolerance (paper 003),
+Pearson correlation, information gain (paper 001), random-forest importance
+for several forest sizes (paper 002), permutation importance on
+(spatial) validation folds, the score-vs-number-of-factors curve (paper 001
+Fig. 12) and their figures.
+"""
 
 from susmap.analysis.class_tables import class_area_counts, factor_class_tables, frequency_ratio_table
+from susmap.analysis.figures import plot_factor_count_curve, plot_importance, plot_vif
+from susmap.analysis.importance import information_gain, permutation_importance_cv, random_forest_importance
+from susmap.analysis.multicollinearity import correlation_table, vif_table
+from susmap.analysis.selection import accuracy_by_factor_count
 
-__all__ = ["class_area_counts", "factor_class_tables", "frequency_ratio_table"]
+__all__ = [
+    "accuracy_by_factor_count",
+    "class_area_counts",
+    "correlation_table",
+    "factor_class_tables",
+    "frequency_ratio_table",
+    "information_gain",
+    "permutation_importance_cv",
+    "plot_factor_count_curve",
+    "plot_importance",
+    "plot_vif",
+    "random_forest_importance",
+    "vif_table",
+]
