@@ -96,6 +96,31 @@ def run(
 
 
 @app.command()
+def compare(
+    study_file: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (overrides outputs.directory).")
+    ] = None,
+) -> None:
+    """All models on the same folds of every scheme: papers' tables, ROC, rate curves, factor analysis."""
+    from susmap.compare import run_compare
+    from susmap.report.tables import to_markdown
+    from susmap.study import load_study
+
+    try:
+        study = load_study(study_file)
+        with warnings.catch_warnings():
+            warnings.showwarning = _log_warning
+            result = run_compare(study, out)
+    except SusmapError as err:
+        _fail(err)
+    typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
+    for name, table in result.tables.items():
+        if name.startswith("paper003_table5"):
+            typer.echo(f"\n{name}\n{to_markdown(table)}")
+
+
+@app.command()
 def factors(
     study_file: Annotated[Path | None, typer.Argument(help="The study YAML file.")] = None,
     out: Annotated[

@@ -1,8 +1,20 @@
 """Validation: splitters, metrics and repeated cross-validation runs."""
 
+from susmap.validation.curves import RateCurve, RocCurve, rate_curve, roc_points
 from susmap.validation.fold_maps import plot_fold_map
-from susmap.validation.metrics import METRIC_NAMES, confusion_counts, score_all
-from susmap.validation.runs import CVResult, cross_validate_models, summarize_scores
+from susmap.validation.metrics import (
+    ALL_METRICS,
+    HIGHER_IS_BETTER,
+    METRIC_ALIASES,
+    METRIC_NAMES,
+    confusion_counts,
+    is_higher_better,
+    resolve_metric,
+    resolve_metrics,
+    score_all,
+    youden_threshold,
+)
+from susmap.validation.runs import CVResult, cross_validate_models, cumulative_ranking, summarize_scores
 from susmap.validation.splitters import (
     SCHEME_PARAMS,
     BufferedLeaveOneOut,
@@ -19,6 +31,9 @@ from susmap.validation.splitters import (
 )
 
 __all__ = [
+    "ALL_METRICS",
+    "HIGHER_IS_BETTER",
+    "METRIC_ALIASES",
     "METRIC_NAMES",
     "SCHEME_PARAMS",
     "BufferedLeaveOneOut",
@@ -26,16 +41,25 @@ __all__ = [
     "EnvironmentalKFold",
     "LeaveDiscOut",
     "LeaveOneBlockOut",
+    "RateCurve",
     "RepeatedRandomKFold",
     "RepeatedSpatialKFold",
+    "RocCurve",
     "SpatialBlockKFold",
     "StratifiedHoldout",
     "check_fold_count",
     "confusion_counts",
     "cross_validate_models",
+    "cumulative_ranking",
+    "is_higher_better",
     "make_splitter",
     "plot_fold_map",
+    "rate_curve",
+    "resolve_metric",
+    "resolve_metrics",
+    "roc_points",
     "score_all",
     "splits_per_repeat",
     "summarize_scores",
+    "youden_threshold",
 ]

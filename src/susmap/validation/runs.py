@@ -1,61 +1,386 @@
-"""Repeated cross-validation of several models on the same folds.
+"""Repeated cross-validation of several models on the same folds, with optional nested tuning.
 
 For every scheme, every repeat and fold, every model is fitted on the
 training part (preprocessing included, so scaling never sees the test fold)
-and scored on the test part. Results: one row per (scheme, model, repeat,
-fold), and mean ± sd per (scheme, model, metric), NaN folds excluded.
+and scored on the test part and, as paper 003 Table 5 does, on its own
+training part. Results: one row per (scheme, model, repeat, fold) and part,
+mean ± sd per (scheme, model, metric) with NaN folds excluded, optional
+out-of-fold probabilities for ROC curves, and the parameters chosen per fold
+when a model is tuned.
+
+Tuning is nested: inside each outer training part, every candidate of a grid
+or random search is scored on inner folds of that training part only, the
+best is refitted on the whole training part and then scored on the outer
+test part, which no tuning step ever sees. Inner folds are spatial (k-means
+on the training coordinates) when the outer scheme is spatial, stratified
+random otherwise (Schratz et al. 2019, Ecol. Model. 406, 109-120).
+
+Models are fitted with BLAS/OpenMP limited to one thread: the fits are small,
+their floating-point results do not depend on thread timing, and on a
+two-core machine an idle BLAS thread pool slows each small fit many times.
+Parallelism comes from the folds (``n_jobs``) instead.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
+from numbers import Real
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
+from scipy.stats import rankdata
+from sklearn import config_context
 from sklearn.base import clone
+from sklearn.model_selection import (
+    KFold,
+    LeaveOneOut,
+    LeavePOut,
+    ParameterGrid,
+    ParameterSampler,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+)
+from threadpoolctl import threadpool_limits
 
-from susmap.errors import SusmapWarning
-from susmap.validation.metrics import METRIC_NAMES, score_all
-from susmap.validation.splitters import check_fold_count, make_splitter
+from susmap.errors import StudyConfigError, SusmapWarning
+from susmap.validation.metrics import (
+    METRIC_NAMES,
+    is_higher_better,
+    resolve_metric,
+    resolve_metrics,
+    youden_threshold,
+)
+from susmap.validation.metrics import _score as _score_checked  # inputs checked once per run, not per fold
+from susmap.validation.splitters import (
+    RepeatedRandomKFold,
+    RepeatedSpatialKFold,
+    StratifiedHoldout,
+    check_fold_count,
+    make_splitter,
+    splits_per_repeat,
+)
 
-__all__ = ["CVResult", "cross_validate_models", "summarize_scores"]
+__all__ = ["CVResult", "cross_validate_models", "cumulative_ranking", "summarize_scores"]
+
+_KEYS = ("scheme", "model", "repeat", "fold")
+#: Splitters whose folds are not spatial: nested tuning under them uses stratified random inner folds.
+_RANDOM_SPLITTERS = (
+    KFold,
+    StratifiedKFold,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    ShuffleSplit,
+    StratifiedShuffleSplit,
+    LeaveOneOut,
+    LeavePOut,
+    RepeatedRandomKFold,
+    StratifiedHoldout,
+)
+_TUNING_KEYS = frozenset({"param_grid", "param_distributions", "n_iter", "inner_folds", "scoring", "inner"})
 
 
 @dataclass
 class CVResult:
-    """Per-fold scores, their summary, and the first repeat's fold id of each sample per scheme."""
+    """What :func:`cross_validate_models` computed.
+
+    Attributes
+    ----------
+    scores : DataFrame
+        One row per (scheme, model, repeat, fold) scored on the test part:
+        ``scheme, model, repeat, fold, part ("test"), n_train, n_test,
+        threshold`` and one column per metric.
+    summary : DataFrame
+        Mean, sd and count of valid folds of the test scores per (scheme,
+        model, metric), headline metrics (:data:`METRIC_NAMES`) only:
+        ``scheme, model, metric, mean, sd, n_folds``.
+    fold_ids : dict of str to ndarray
+        Per scheme, the first repeat's test fold of every sample (-1: never tested).
+    train_scores : DataFrame
+        As ``scores``, scored on the training part (``part = "train"``).
+    train_summary : DataFrame
+        As ``summary``, for the training part.
+    predictions : DataFrame or None
+        With ``return_predictions=True``: ``scheme, repeat, fold, model,
+        sample, label, prob``, one row per tested sample and model (NaN prob
+        where the training part held one class).
+    pooled : DataFrame
+        Scores of each repeat's test predictions pooled over its folds
+        (each fold's threshold applied to its own samples; NaN predictions
+        left out): ``scheme, model, repeat, n_folds, n_test`` and one column
+        per metric. The only defined AUROC of leave-one-out schemes, whose
+        single-sample test folds have none; ``summarize_scores(pooled,
+        metrics)`` gives its mean ± sd over repeats.
+    tuning : DataFrame or None
+        For tuned models: ``scheme, model, repeat, fold, scoring,
+        inner_score, n_candidates`` and one column per tuned parameter (its
+        chosen value).
+    metrics : tuple of str
+        The metrics in ``scores``.
+    """
 
     scores: pd.DataFrame
     summary: pd.DataFrame
     fold_ids: dict[str, np.ndarray]
+    train_scores: pd.DataFrame | None = None
+    train_summary: pd.DataFrame | None = None
+    predictions: pd.DataFrame | None = None
+    tuning: pd.DataFrame | None = None
+    metrics: tuple[str, ...] = METRIC_NAMES
+    pooled: pd.DataFrame | None = None
+
+    def summarize(self, part: str = "test", metrics: str | Iterable[str] | None = None) -> pd.DataFrame:
+        """Mean, sd and count of valid folds for any metrics (default: all computed) and part.
+
+        ``part`` is ``"test"``, ``"train"`` or ``"both"``; with ``"both"`` a
+        ``part`` column leads the table (test first).
+        """
+        names = self.metrics if metrics is None else resolve_metrics(metrics)
+        missing = [m for m in names if m not in self.scores.columns]
+        if missing:
+            computed = ", ".join(self.metrics)
+            raise StudyConfigError(f"metrics {', '.join(missing)} were not computed; computed: {computed}")
+        if part == "test":
+            return summarize_scores(self.scores, names)
+        if part == "train":
+            return summarize_scores(self._train(), names)
+        if part == "both":
+            both = pd.concat([self.scores, self._train()], ignore_index=True)
+            return summarize_scores(both, names, by=("part", "scheme", "model"))
+        raise ValueError(f"part must be 'test', 'train' or 'both', got {part!r}")
+
+    def _train(self) -> pd.DataFrame:
+        if self.train_scores is None:
+            raise ValueError("this result has no training scores")
+        return self.train_scores
 
 
-def _fit_score(pipeline, X, y, train, test, threshold):  # noqa: N803
-    if np.unique(y[train]).size < 2:
-        return dict.fromkeys(METRIC_NAMES, float("nan"))
-    model = clone(pipeline)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        model.fit(X[train], y[train])
-    prob = model.predict_proba(X[test])[:, 1]
-    return score_all(y[test], prob, threshold)
+@dataclass(frozen=True)
+class _Tuning:
+    """A validated tuning spec of one model."""
+
+    candidates: tuple[dict[str, Any], ...]
+    inner_folds: int
+    scoring: str
+    inner: str  # "auto", "spatial" or "random"
+    param_names: tuple[str, ...]
+
+
+@dataclass
+class _Outcome:
+    train: dict[str, float]
+    test: dict[str, float]
+    threshold: float
+    prob: np.ndarray | None = None
+    params: dict[str, Any] | None = None
+    inner_score: float = math.nan
+
+
+# --------------------------------------------------------------------------- fold kernels
+
+
+def _one_class(y: np.ndarray) -> bool:
+    return y.size == 0 or y.min() == y.max()
+
+
+def _fit_predict(model, X, y, train, test) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+    """Fit on ``train``; event probabilities of the training rows and of the test rows (one predict call)."""
+    model.fit(X[train], y[train])
+    prob = model.predict_proba(X[np.concatenate([train, test])])[:, 1]
+    return prob[: len(train)], prob[len(train) :]
+
+
+def _threshold(threshold, y_train, p_train) -> float:
+    return youden_threshold(y_train, p_train) if threshold == "youden" else float(threshold)
+
+
+def _inner_splitter(tune: _Tuning, spatial: bool, coords_train, seed: int):
+    if spatial:
+        return RepeatedSpatialKFold(coords_train, tune.inner_folds, 1, random_state=seed)
+    return RepeatedRandomKFold(tune.inner_folds, 1, random_state=seed)
+
+
+def _tune(pipe, tune: _Tuning, X, y, coords, train, threshold, spatial, seed):  # noqa: N803
+    """Best candidate of ``tune`` by its mean inner score on the training rows ``train`` only."""
+    Xt, yt = X[train], y[train]  # noqa: N806
+    splitter = _inner_splitter(tune, spatial, None if coords is None else coords[train], seed)
+    inner = list(splitter.split(Xt, yt))
+    higher = is_higher_better(tune.scoring)
+    best, best_score = tune.candidates[0], math.nan
+    for params in tune.candidates:
+        values = []
+        for itr, ite in inner:
+            if _one_class(yt[itr]):
+                continue
+            model = clone(pipe).set_params(**params)
+            p_tr, p_te = _fit_predict(model, Xt, yt, itr, ite)
+            thr = _threshold(threshold, yt[itr], p_tr)
+            values.append(_score_checked(yt[ite] == 1, p_te, thr, (tune.scoring,))[tune.scoring])
+        valid = [v for v in values if not math.isnan(v)]
+        score = float(np.mean(valid)) if valid else math.nan
+        if not math.isnan(score) and (math.isnan(best_score) or (score > best_score if higher else score < best_score)):
+            best, best_score = params, score
+    return best, best_score
+
+
+def _evaluate(pipe, tune, X, y, coords, train, test, threshold, metrics, spatial, seed) -> _Outcome:  # noqa: N803
+    """Fit one model on one fold's training part (tuned if asked) and score both parts."""
+    if _one_class(y[train]):
+        nan = dict.fromkeys(metrics, math.nan)
+        return _Outcome(train=nan, test=dict(nan), threshold=math.nan, prob=np.full(len(test), math.nan))
+    params, inner_score = None, math.nan
+    model = clone(pipe)
+    if tune is not None:
+        params, inner_score = _tune(pipe, tune, X, y, coords, train, threshold, spatial, seed)
+        model.set_params(**params)
+    p_train, p_test = _fit_predict(model, X, y, train, test)
+    thr = _threshold(threshold, y[train], p_train)
+    return _Outcome(
+        train=_score_checked(y[train] == 1, p_train, thr, metrics),
+        test=_score_checked(y[test] == 1, p_test, thr, metrics),
+        threshold=thr,
+        prob=p_test,
+        params=params,
+        inner_score=inner_score,
+    )
+
+
+def _run_batch(jobs, X, y, coords, threshold, metrics, finite) -> list[_Outcome]:  # noqa: N803
+    # X was checked for NaN/inf once (``finite``): skip the per-fit checks, a fifth of a small GLM fit
+    with threadpool_limits(limits=1), config_context(assume_finite=finite), warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # convergence and similar, per fit
+        return [
+            _evaluate(pipe, tune, X, y, coords, train, test, threshold, metrics, spatial, seed)
+            for pipe, tune, train, test, spatial, seed in jobs
+        ]
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+def _is_spatial(splitter) -> bool:
+    return not isinstance(splitter, _RANDOM_SPLITTERS)
+
+
+def _resolve_schemes(schemes, X, y, coords, n_splits, n_repeats, seed) -> list[tuple[str, Any]]:  # noqa: N803
+    items = list(schemes.items()) if isinstance(schemes, Mapping) else list(schemes)
+    if not items:
+        raise StudyConfigError("give at least one validation scheme")
+    out: list[tuple[str, Any]] = []
+    named = False
+    for item in items:
+        if isinstance(item, str):
+            named = True
+            out.append((item, make_splitter(item, coords=coords, n_splits=n_splits, n_repeats=n_repeats, seed=seed)))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            if not callable(getattr(item[1], "split", None)):
+                raise TypeError(f"scheme {item[0]!r}: a splitter needs a split() method, got {type(item[1]).__name__}")
+            out.append(item)
+        else:
+            raise TypeError(f"a scheme is a name or a (name, splitter) pair, got {item!r}")
+    labels = [name for name, _ in out]
+    if len(set(labels)) != len(labels):
+        raise StudyConfigError(f"scheme names must not repeat, got {labels}")
+    if named:
+        check_fold_count(len(y), n_splits, y)
+    return out
+
+
+def _param_name(pipe, name: str, valid: set[str], label: str) -> str:
+    if name in valid:
+        return name
+    steps = getattr(pipe, "steps", None)
+    if steps:
+        prefixed = f"{steps[-1][0]}__{name}"
+        if prefixed in valid:
+            return prefixed
+    raise StudyConfigError(f"tuning of {label!r}: unknown parameter {name!r}; known: {', '.join(sorted(valid))}")
+
+
+def _parse_tuning(tuning, pipelines, seed) -> dict[str, _Tuning]:
+    if not tuning:
+        return {}
+    out: dict[str, _Tuning] = {}
+    for label, spec in tuning.items():
+        if label not in pipelines:
+            raise StudyConfigError(f"tuning: no model labelled {label!r}; models: {', '.join(pipelines)}")
+        if not isinstance(spec, Mapping):
+            raise StudyConfigError(f"tuning of {label!r} must be a mapping, got {type(spec).__name__}")
+        unknown = sorted(set(spec) - _TUNING_KEYS)
+        if unknown:
+            raise StudyConfigError(
+                f"tuning of {label!r}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_TUNING_KEYS))}"
+            )
+        if ("param_grid" in spec) == ("param_distributions" in spec):
+            raise StudyConfigError(f"tuning of {label!r}: give exactly one of 'param_grid' and 'param_distributions'")
+        pipe = pipelines[label]
+        valid = set(pipe.get_params(deep=True))
+        space = spec.get("param_grid", spec.get("param_distributions"))
+        if not isinstance(space, Mapping) or not space:
+            raise StudyConfigError(f"tuning of {label!r}: the parameter space must be a non-empty mapping")
+        space = {_param_name(pipe, k, valid, label): v for k, v in space.items()}
+        try:
+            if "param_grid" in spec:
+                candidates = list(ParameterGrid(space))
+            else:
+                n_iter = int(spec.get("n_iter", 10))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # n_iter above the size of an all-list grid
+                    candidates = list(ParameterSampler(space, n_iter, random_state=seed))
+        except (TypeError, ValueError) as err:
+            raise StudyConfigError(f"tuning of {label!r}: {err}") from None
+        inner_folds = spec.get("inner_folds", 3)
+        if isinstance(inner_folds, bool) or not isinstance(inner_folds, int) or inner_folds < 2:
+            raise StudyConfigError(f"tuning of {label!r}: inner_folds must be an integer >= 2, got {inner_folds!r}")
+        inner = spec.get("inner", "auto")
+        if inner not in ("auto", "spatial", "random"):
+            raise StudyConfigError(f"tuning of {label!r}: inner must be 'auto', 'spatial' or 'random', got {inner!r}")
+        out[label] = _Tuning(
+            candidates=tuple(candidates),
+            inner_folds=inner_folds,
+            scoring=resolve_metric(spec.get("scoring", "auroc")),
+            inner=inner,
+            param_names=tuple(space),
+        )
+    return out
+
+
+def _check_threshold(threshold) -> float | str:
+    if isinstance(threshold, str):
+        if threshold.lower() == "youden":
+            return "youden"
+    elif isinstance(threshold, Real) and not isinstance(threshold, bool) and 0 < threshold < 1:
+        return float(threshold)
+    raise StudyConfigError(f"threshold must be a number in (0, 1) or 'youden', got {threshold!r}")
+
+
+# --------------------------------------------------------------------------- public
 
 
 def cross_validate_models(
     X: np.ndarray,  # noqa: N803
     y: np.ndarray,
-    coords: np.ndarray,
+    coords: np.ndarray | None,
     pipelines: Mapping[str, object],
     *,
-    schemes: Sequence[str] = ("spatial", "random"),
+    schemes: Sequence[str | tuple[str, Any]] | Mapping[str, Any] = ("spatial", "random"),
     n_splits: int = 5,
     n_repeats: int = 1,
-    threshold: float = 0.5,
+    threshold: float | str = 0.5,
     seed: int = 0,
-    n_jobs: int = 1,
+    n_jobs: int | None = 1,
+    metrics: str | Iterable[str] | None = "all",
+    return_predictions: bool = False,
+    tuning: Mapping[str, Mapping[str, Any]] | None = None,
+    backend: str | None = None,
 ) -> CVResult:
     """Score every pipeline on the same folds of every scheme.
 
@@ -63,65 +388,273 @@ def cross_validate_models(
     ----------
     X : ndarray of shape (n_samples, n_factors)
     y : ndarray of shape (n_samples,), 0/1
-    coords : ndarray of shape (n_samples, 2)
-        Sample coordinates [m] for the spatial scheme.
+    coords : ndarray of shape (n_samples, 2) or None
+        Sample coordinates [m] for spatial schemes and spatial inner folds.
     pipelines : mapping
         ``{label: unfitted estimator}``; each is cloned per fold.
+    schemes : sequence or mapping, default=("spatial", "random")
+        Scheme names (built by :func:`~susmap.validation.splitters.make_splitter`
+        with ``n_splits``, ``n_repeats`` and ``seed``) or ``(name, splitter)``
+        pairs with any scikit-learn splitter, or a ``{name: splitter}`` mapping.
+        Split ``i`` of a splitter belongs to repeat ``i // (get_n_splits() //
+        n_repeats)`` (``n_repeats`` attribute, 1 if absent).
+    n_splits, n_repeats : int, default=5, 1
+        Folds and repeats of the schemes given by name (paper 001: 20 repeats).
+    threshold : float or "youden", default=0.5
+        Probability threshold of the confusion-matrix scores. ``"youden"``
+        takes Youden's J optimum of each fold's training predictions and
+        applies it to both parts.
+    seed : int, default=0
+        Seeds the named splitters, the random-search candidates and the inner folds.
+    n_jobs : int or None, default=1
+        Folds in parallel (joblib). ``1`` runs in this process without joblib,
+        the fastest choice for small fits such as a GLM on a few hundred samples.
+    metrics : str or iterable of str, default="all"
+        Metric names or aliases for the per-fold rows (``"all"``:
+        :data:`~susmap.validation.metrics.ALL_METRICS`). ``summary`` holds
+        the headline metrics among them.
+    return_predictions : bool, default=False
+        Keep the out-of-fold probabilities (``CVResult.predictions``).
+    tuning : mapping, optional
+        ``{model label: spec}`` with ``param_grid`` (grid search) or
+        ``param_distributions`` + ``n_iter`` (random search, default 10),
+        ``inner_folds`` (default 3), ``scoring`` (default ``"auroc"``) and
+        ``inner`` (``"auto"``: spatial inner folds under spatial outer
+        schemes, stratified random under random ones; or ``"spatial"`` /
+        ``"random"``). Parameter names are the pipeline's (``model__C``) or
+        the final estimator's (``C``).
+    backend : str, optional
+        joblib backend for ``n_jobs != 1`` (default loky processes).
+
+    Returns
+    -------
+    CVResult
 
     Raises
     ------
     SamplingError
         More folds than samples (or than samples of the rarer class).
+    StudyConfigError
+        Unknown metric, bad threshold or bad tuning spec.
+
+    Notes
+    -----
+    Cost: one fit per (scheme, split, model), plus ``candidates x
+    inner_folds`` inner fits for tuned models; one predict call per fit
+    covers the training and test rows.
     """
+    X = np.asarray(X)  # noqa: N806
     y = np.asarray(y).astype(int)
-    check_fold_count(len(y), n_splits, y)
-    tasks = []
+    coords = None if coords is None else np.asarray(coords, dtype=float)
+    names = resolve_metrics(metrics)
+    threshold = _check_threshold(threshold)
+    tunes = _parse_tuning(tuning, pipelines, seed)
+    resolved = _resolve_schemes(schemes, X, y, coords, n_splits, n_repeats, seed)
+
+    keys: list[tuple[str, str, int, int, int, int]] = []
+    jobs: list[tuple] = []
+    tests: list[np.ndarray] = []
     fold_ids: dict[str, np.ndarray] = {}
-    for scheme in schemes:
-        splitter = make_splitter(scheme, coords=coords, n_splits=n_splits, n_repeats=n_repeats, seed=seed)
+    for s, (scheme, splitter) in enumerate(resolved):
+        per_repeat = splits_per_repeat(splitter, X, y)
+        spatial = _is_spatial(splitter)
         ids = np.full(len(y), -1, dtype=np.int64)
-        for i, (train, test) in enumerate(splitter.split(X, y)):
-            repeat, fold = divmod(i, n_splits)
+        with threadpool_limits(limits=1):  # k-means of spatial splitters: small, and slower with idle threads
+            splits = list(splitter.split(X, y))
+        for i, (train, test) in enumerate(splits):
+            repeat, fold = divmod(i, per_repeat)
             if repeat == 0:
                 ids[test] = fold
+            inner_seed = int(np.random.SeedSequence([seed, s, repeat, fold]).generate_state(1)[0])
             for label, pipe in pipelines.items():
-                tasks.append(((scheme, label, repeat, fold, len(train), len(test)), (pipe, train, test)))
+                tune = tunes.get(label)
+                inner_spatial = spatial if tune is None or tune.inner == "auto" else tune.inner == "spatial"
+                if tune is not None and inner_spatial and coords is None:
+                    raise StudyConfigError(f"tuning of {label!r}: spatial inner folds need the sample coordinates")
+                keys.append((scheme, label, repeat, fold, len(train), len(test)))
+                jobs.append((pipe, tune, train, test, inner_spatial, inner_seed))
+                tests.append(test)
         fold_ids[scheme] = ids
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_score)(pipe, X, y, train, test, threshold) for _, (pipe, train, test) in tasks
-    )
-    rows = []
-    for (key, _), scores in zip(tasks, results, strict=True):
-        scheme, label, repeat, fold, n_train, n_test = key
-        rows.append(
-            {
-                "scheme": scheme,
-                "model": label,
-                "repeat": repeat,
-                "fold": fold,
-                "n_train": n_train,
-                "n_test": n_test,
-                **scores,
-            }
+
+    finite = X.dtype.kind in "biuf" and bool(np.isfinite(X).all())
+    args = (X, y, coords, threshold, names, finite)
+    if n_jobs == 1 or effective_n_jobs(n_jobs) == 1:
+        outcomes = _run_batch(jobs, *args)
+    else:
+        n_batches = min(len(jobs), 4 * effective_n_jobs(n_jobs))
+        bounds = np.linspace(0, len(jobs), n_batches + 1).astype(int)
+        batches = Parallel(n_jobs=n_jobs, backend=backend)(
+            delayed(_run_batch)(jobs[a:b], *args) for a, b in pairwise(bounds)
         )
-    scores = pd.DataFrame(rows)
-    n_undefined = int(scores["auroc"].isna().sum())
+        outcomes = [o for batch in batches for o in batch]
+
+    test_scores = _score_frame(keys, outcomes, names, "test")
+    train_scores = _score_frame(keys, outcomes, names, "train")
+    headline = [m for m in METRIC_NAMES if m in names] or list(names)
+    check = "auroc" if "auroc" in names else names[0]
+    n_undefined = int(test_scores[check].isna().sum())
     if n_undefined:
         warnings.warn(
-            f"{n_undefined} of {len(scores)} model folds had one class only in their training or test part; "
-            "their scores are undefined (NaN) and left out of the means",
+            f"{n_undefined} of {len(test_scores)} model folds had one class only in their training or test part; "
+            "their scores are undefined (NaN) and left out of the means (CVResult.pooled scores the pooled "
+            "test predictions of each repeat)",
             SusmapWarning,
             stacklevel=2,
         )
-    return CVResult(scores=scores, summary=summarize_scores(scores), fold_ids=fold_ids)
-
-
-def summarize_scores(scores: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> pd.DataFrame:
-    """Mean, sd and count of valid folds per (scheme, model, metric), in the schemes' order."""
-    long = scores.melt(id_vars=["scheme", "model"], value_vars=list(metrics), var_name="metric")
-    out = (
-        long.groupby(["scheme", "model", "metric"], sort=False)["value"]
-        .agg(mean="mean", sd="std", n_folds="count")
-        .reset_index()
+    return CVResult(
+        scores=test_scores,
+        summary=summarize_scores(test_scores, headline),
+        fold_ids=fold_ids,
+        train_scores=train_scores,
+        train_summary=summarize_scores(train_scores, headline),
+        predictions=_prediction_frame(keys, outcomes, tests, y) if return_predictions else None,
+        tuning=_tuning_frame(keys, outcomes, tunes),
+        metrics=names,
+        pooled=_pooled_frame(keys, outcomes, tests, y, names),
     )
-    return out
+
+
+def _score_frame(keys, outcomes, names, part: str) -> pd.DataFrame:
+    cols: dict[str, Any] = {k: [key[i] for key in keys] for i, k in enumerate(_KEYS)}
+    cols["part"] = part
+    cols["n_train"] = np.array([key[4] for key in keys], dtype=np.int64)
+    cols["n_test"] = np.array([key[5] for key in keys], dtype=np.int64)
+    cols["threshold"] = np.array([o.threshold for o in outcomes], dtype=float)
+    for m in names:
+        cols[m] = np.array([getattr(o, part)[m] for o in outcomes], dtype=float)
+    return pd.DataFrame(cols, index=pd.RangeIndex(len(keys)))
+
+
+def _pooled_frame(keys, outcomes, tests, y, names) -> pd.DataFrame:
+    groups: dict[tuple[str, str, int], list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault((key[0], key[1], key[2]), []).append(i)
+    rows = []
+    for (scheme, model, repeat), idx in groups.items():
+        sample = np.concatenate([tests[i] for i in idx])
+        prob = np.concatenate([outcomes[i].prob for i in idx])
+        thr = np.concatenate([np.full(len(tests[i]), outcomes[i].threshold) for i in idx])
+        ok = ~np.isnan(prob)
+        scores = _score_checked(y[sample[ok]] == 1, prob[ok], thr[ok], names)
+        row = {"scheme": scheme, "model": model, "repeat": repeat, "n_folds": len(idx), "n_test": int(ok.sum())}
+        rows.append({**row, **scores})
+    return pd.DataFrame(rows)
+
+
+def _prediction_frame(keys, outcomes, tests, y) -> pd.DataFrame:
+    lengths = np.array([len(t) for t in tests], dtype=np.int64)
+    sample = np.concatenate(tests) if tests else np.empty(0, dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "scheme": np.repeat(np.array([k[0] for k in keys], dtype=object), lengths),
+            "repeat": np.repeat(np.array([k[2] for k in keys], dtype=np.int64), lengths),
+            "fold": np.repeat(np.array([k[3] for k in keys], dtype=np.int64), lengths),
+            "model": np.repeat(np.array([k[1] for k in keys], dtype=object), lengths),
+            "sample": sample.astype(np.int64),
+            "label": y[sample],
+            "prob": np.concatenate([o.prob for o in outcomes]) if outcomes else np.empty(0),
+        }
+    )
+
+
+def _tuning_frame(keys, outcomes, tunes) -> pd.DataFrame | None:
+    if not tunes:
+        return None
+    rows = []
+    for key, o in zip(keys, outcomes, strict=True):
+        tune = tunes.get(key[1])
+        if tune is None:
+            continue
+        row = dict(zip(_KEYS, key[:4], strict=True))
+        row.update(scoring=tune.scoring, inner_score=o.inner_score, n_candidates=len(tune.candidates))
+        row.update(o.params or dict.fromkeys(tune.param_names))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarize_scores(
+    scores: pd.DataFrame,
+    metrics: Sequence[str] = METRIC_NAMES,
+    *,
+    by: Sequence[str] = ("scheme", "model"),
+) -> pd.DataFrame:
+    """Mean, sd and count of valid folds per group and metric, groups in their order of appearance.
+
+    Columns: ``*by, metric, mean, sd, n_folds`` (default ``scheme, model,
+    metric, mean, sd, n_folds``). sd is the sample standard deviation
+    (ddof = 1) of the valid folds; NaN folds are left out.
+    """
+    by = list(by)
+    long = scores.melt(id_vars=by, value_vars=list(metrics), var_name="metric")
+    return long.groupby([*by, "metric"], sort=False)["value"].agg(mean="mean", sd="std", n_folds="count").reset_index()
+
+
+def cumulative_ranking(
+    summary: pd.DataFrame,
+    metrics: Iterable[str] | None = None,
+    higher_is_better: bool | Mapping[str, bool] | None = None,
+    *,
+    by: Sequence[str] = ("scheme",),
+    ties: str = "average",
+) -> pd.DataFrame:
+    """Paper 002's cumulative score: per metric the models score 1 (worst) to n (best); the scores are summed.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Long table with ``model, metric, mean`` and the ``by`` columns (as
+        ``CVResult.summary`` or ``CVResult.summarize(...)``).
+    metrics : iterable of str, optional
+        Metrics to rank on (names or aliases); default every metric in ``summary``.
+    higher_is_better : bool or mapping, optional
+        Direction per metric; default from
+        :data:`~susmap.validation.metrics.HIGHER_IS_BETTER` (MSE, RMSE, MAE,
+        MAPE and LR- are better when lower).
+    by : sequence of str, default=("scheme",)
+        Models are ranked within each group (e.g. ``("part", "scheme")``).
+    ties : {"average", "min", "max"}, default="average"
+        Score of tied models (paper 002 does not say); ``"average"`` shares
+        the scores, so every metric still hands out 1 + ... + n points.
+
+    Returns
+    -------
+    DataFrame
+        ``*by, model``, one ``score_<metric>`` column per metric,
+        ``cumulative_score`` and ``rank`` (1 = highest cumulative score),
+        sorted by group and rank. A model whose mean is NaN scores as the worst.
+
+    Notes
+    -----
+    Paper 002 ("Comparison", Fig. 9f) scores four models on MSE, R, AUC,
+    sensitivity and specificity, "the higher the accuracy, the higher the
+    score", and sums the scores. The training-phase totals it quotes (15,
+    12, 9, 4) are those of four criteria without specificity; with all five
+    its own values give 19, 14, 10 and 7.
+    """
+    if ties not in ("average", "min", "max"):
+        raise ValueError(f"ties must be 'average', 'min' or 'max', got {ties!r}")
+    by = list(by)
+    missing = [c for c in [*by, "model", "metric", "mean"] if c not in summary.columns]
+    if missing:
+        raise ValueError(f"summary lacks column(s) {', '.join(missing)}")
+    available = list(dict.fromkeys(summary["metric"]))
+    names = available if metrics is None else list(dict.fromkeys(resolve_metric(m) for m in metrics))
+    absent = [m for m in names if m not in available]
+    if absent:
+        raise StudyConfigError(f"metrics {', '.join(absent)} are not in the summary; it has {', '.join(available)}")
+    wide = summary[summary["metric"].isin(names)].pivot_table(
+        index=[*by, "model"], columns="metric", values="mean", sort=False, dropna=False
+    )
+    out_groups = []
+    groups = [frame for _, frame in wide.groupby(level=by, sort=False)] if by else [wide]
+    for frame in groups:
+        part = pd.DataFrame(index=frame.index)
+        for m in names:
+            values = frame[m].to_numpy(dtype=float)
+            signed = values if is_higher_better(m, higher_is_better) else -values
+            signed = np.where(np.isnan(signed), -np.inf, signed)  # NaN scores as the worst
+            part[f"score_{m}"] = rankdata(signed, method=ties)
+        part["cumulative_score"] = part[[f"score_{m}" for m in names]].sum(axis=1)
+        part["rank"] = rankdata(-part["cumulative_score"].to_numpy(), method="min").astype(int)
+        out_groups.append(part.sort_values("rank", kind="mergesort"))
+    return pd.concat(out_groups).reset_index()

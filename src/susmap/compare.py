@@ -1,0 +1,308 @@
+"""``susmap compare``: every configured model on the same folds, with the papers' tables and figures.
+
+For each validation scheme of the study (spatial first by default) every
+model is cross-validated on the same folds; training and held-out scores are
+kept (paper 003 Table 5 shows both). Outputs, next to the usual sample and
+class tables:
+
+- ``tables/paper000_table4_<scheme>.csv|md`` … ``paper003_table5_<scheme>``:
+  the comparison in the papers' layouts (:mod:`susmap.report.tables`);
+- ``ranking.csv``: paper 002's cumulative score per scheme;
+- ``roc.png``: out-of-fold ROC curves of every model (first repeat), one panel per scheme;
+- ``rate_curves.png``: success rate (model fitted on all samples, all events)
+  and prediction rate (model fitted on the training part of the first fold
+  of the first scheme, its held-out events), share of events against share
+  of area, cells ranked by susceptibility;
+- ``fold_map_<scheme>.png``;
+- factor analysis: ``vif.csv|png`` (paper 003), ``information_gain.csv``
+  (paper 001), ``rf_importance.csv|png`` (100-500 trees, paper 002),
+  ``permutation_importance.csv|png`` (first model, held-out folds of one
+  repeat of the first scheme), ``factor_count.csv|png`` (paper 001 Fig. 12,
+  every model, same folds);
+- ``comparison.json`` (machine-readable), ``report.html``, ``provenance.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from susmap.analysis import (
+    accuracy_by_factor_count,
+    information_gain,
+    permutation_importance_cv,
+    plot_factor_count_curve,
+    plot_importance,
+    plot_vif,
+    random_forest_importance,
+    vif_table,
+)
+from susmap.outputs import OutputFolder, write_json
+from susmap.pipeline import _prepare, _scheduler, _Timer, _write_provenance
+from susmap.report import Section, write_report
+from susmap.report.tables import comparison_tables, to_markdown, write_tables
+from susmap.study import Study
+from susmap.validation import cross_validate_models, make_splitter, plot_fold_map
+from susmap.validation.curves import rate_curve, roc_points
+from susmap.validation.metrics import ALL_METRICS
+from susmap.validation.runs import cumulative_ranking, summarize_scores
+
+__all__ = ["RANKING_METRICS", "CompareResult", "run_compare"]
+
+log = logging.getLogger(__name__)
+
+#: Metrics summed into paper 002's cumulative score.
+RANKING_METRICS = ("auroc", "accuracy", "precision", "recall", "specificity", "f1", "mse")
+
+
+@dataclass
+class CompareResult:
+    """What ``run_compare`` produced."""
+
+    out_dir: Path
+    files: list[Path]
+    scores: pd.DataFrame
+    summary: pd.DataFrame
+    ranking: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
+    timings: dict[str, float]
+
+
+def _map_sample(prep, n: int, seed: int) -> np.ndarray:
+    """Factor values of up to ``n`` random valid cells (for rate curves), shape (m, n_factors)."""
+    grid = prep.stack.grid
+    rng = np.random.default_rng(seed)
+    cells = rng.choice(grid.height * grid.width, size=min(n, grid.height * grid.width), replace=False)
+    rows, cols = np.divmod(np.sort(cells), grid.width)
+    values = prep.stack.values_at(rows, cols)
+    return values[np.isfinite(values).all(axis=1)]
+
+
+def _plot_roc(predictions: pd.DataFrame, y: np.ndarray, schemes: list[str], path: Path) -> dict[str, dict[str, float]]:
+    """One panel per scheme: pooled out-of-fold ROC of the first repeat, every model."""
+    fig, axes = plt.subplots(1, len(schemes), figsize=(5.2 * len(schemes), 5), dpi=110, squeeze=False)
+    aucs: dict[str, dict[str, float]] = {}
+    for ax, scheme in zip(axes[0], schemes, strict=True):
+        sel = predictions[(predictions["scheme"] == scheme) & (predictions["repeat"] == 0)]
+        aucs[scheme] = {}
+        for model, grp in sel.groupby("model", sort=False):
+            curve = roc_points(y[grp["sample"].to_numpy()], grp["prob"].to_numpy())
+            aucs[scheme][str(model)] = curve.auc
+            ax.plot(curve.fpr, curve.tpr, label=f"{model} (AUC {curve.auc:.3f})")
+        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
+        ax.set(xlabel="1 - specificity (false positive rate)", ylabel="sensitivity (true positive rate)")
+        ax.set_title(f"ROC, {scheme} CV (out-of-fold, repeat 1)")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return aucs
+
+
+def _rate_curves(prep, study: Study, splitter, path: Path) -> dict[str, dict[str, float]]:
+    """Success- and prediction-rate curves of every model; returns their AUCs."""
+    cells = _map_sample(prep, 20000, study.seed)
+    train, test = next(iter(splitter.split(prep.X, prep.y)))
+    fig, axes = plt.subplots(1, 2, figsize=(10.4, 5), dpi=110)
+    aucs: dict[str, dict[str, float]] = {"success_rate": {}, "prediction_rate": {}}
+    events = prep.y == 1
+    for label, pipe in prep.pipelines.items():
+        full = clone(pipe).fit(prep.X, prep.y)
+        success = rate_curve(full.predict_proba(cells)[:, 1], full.predict_proba(prep.X[events])[:, 1])
+        part = clone(pipe).fit(prep.X[train], prep.y[train])
+        held_events = test[prep.y[test] == 1]
+        prediction = rate_curve(part.predict_proba(cells)[:, 1], part.predict_proba(prep.X[held_events])[:, 1])
+        aucs["success_rate"][label] = success.auc
+        aucs["prediction_rate"][label] = prediction.auc
+        axes[0].plot(success.area_share, success.event_share, label=f"{label} (AUC {success.auc:.3f})")
+        axes[1].plot(prediction.area_share, prediction.event_share, label=f"{label} (AUC {prediction.auc:.3f})")
+    for ax, title in zip(axes, ("Success rate (all samples)", "Prediction rate (held-out fold)"), strict=True):
+        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
+        ax.set(xlabel="share of area, most susceptible first", ylabel="share of events", title=title)
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return aucs
+
+
+def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
+    """Compare every model of ``study`` under every validation scheme; write tables, figures and a report."""
+    out_dir = Path(out_dir or study.outputs.directory)
+    timer = _Timer()
+    t_start = time.perf_counter()
+    val = study.validation
+    with OutputFolder(out_dir) as out, _scheduler(study):
+        prep = _prepare(study, out, timer)
+        labels = val.scheme_labels
+        splitters = [
+            (
+                cfg.display_name,
+                make_splitter(
+                    cfg.name,
+                    coords=prep.coords,
+                    n_splits=val.folds,
+                    n_repeats=val.repeats,
+                    seed=study.seed,
+                    X=prep.X,
+                    **cfg.params,
+                ),
+            )
+            for cfg in val.scheme_configs
+        ]
+        with timer.stage("cross-validation"):
+            cv = cross_validate_models(
+                prep.X,
+                prep.y,
+                prep.coords,
+                prep.pipelines,
+                schemes=splitters,
+                n_splits=val.folds,
+                n_repeats=val.repeats,
+                threshold=val.threshold,
+                seed=study.seed,
+                n_jobs=val.n_jobs,
+                metrics="all",
+                return_predictions=True,
+            )
+        scores = cv.scores.assign(part="test")
+        if cv.train_scores is not None:
+            scores = pd.concat([scores, cv.train_scores.assign(part="train")], ignore_index=True)
+        scores.to_csv(out.path("cv_scores.csv"), index=False)
+        cv.summary.to_csv(out.path("cv_summary.csv"), index=False)
+        if cv.train_summary is not None:
+            cv.train_summary.to_csv(out.path("cv_train_summary.csv"), index=False)
+        with timer.stage("tables and figures"):
+            tables = comparison_tables(scores, labels)
+            write_tables(tables, out.path("tables/.keep").parent)
+            full_summary = summarize_scores(cv.scores, [m for m in ALL_METRICS if m in cv.scores.columns])
+            full_summary.to_csv(out.path("cv_summary_all_metrics.csv"), index=False)
+            ranking = cumulative_ranking(full_summary, RANKING_METRICS)
+            ranking.to_csv(out.path("ranking.csv"), index=False)
+            roc_auc = _plot_roc(cv.predictions, prep.y, labels, out.path("roc.png"))
+            for label, splitter in splitters:
+                plot_fold_map(
+                    splitter, prep.coords, out.path(f"fold_map_{label}.png"), title=f"{label} folds", X=prep.X, y=prep.y
+                )
+            rates = _rate_curves(prep, study, splitters[0][1], out.path("rate_curves.png"))
+        with timer.stage("factor analysis"):
+            frame = pd.DataFrame(prep.X, columns=prep.names)
+            kinds = prep.stack.kinds
+            vif = vif_table(frame, prep.names, kinds=kinds)
+            vif.to_csv(out.path("vif.csv"), index=False)
+            plot_vif(vif, out.path("vif.png"))
+            ig = information_gain(frame, prep.y, prep.names, kinds=kinds)
+            ig.to_csv(out.path("information_gain.csv"), index=False)
+            rf = random_forest_importance(frame, prep.y, prep.names, seed=study.seed, kinds=kinds)
+            rf.to_csv(out.path("rf_importance.csv"), index=False)
+            plot_importance(rf, out.path("rf_importance.png"), title="Random-forest importance (100-500 trees)")
+            # the analyses refit every model many times: one repeat of the first scheme's folds is enough
+            first = val.scheme_configs[0]
+            first_label = first.display_name
+            first_splitter = make_splitter(
+                first.name,
+                coords=prep.coords,
+                n_splits=val.folds,
+                n_repeats=1,
+                seed=study.seed,
+                X=prep.X,
+                **first.params,
+            )
+            first_model = next(iter(prep.pipelines))
+            perm = permutation_importance_cv(
+                prep.pipelines[first_model], frame, prep.y, prep.names, first_splitter, seed=study.seed
+            )
+            perm.to_csv(out.path("permutation_importance.csv"), index=False)
+            plot_importance(
+                perm,
+                out.path("permutation_importance.png"),
+                title=f"Permutation importance, {first_model}, {first_label} folds",
+            )
+            order = list(ig["factor"])
+            builders = {m.display_name: (lambda names, m=m: prep.make(m, names)) for m in study.models}
+            counts = accuracy_by_factor_count(builders, frame, prep.y, prep.names, order, first_splitter)
+            counts.to_csv(out.path("factor_count.csv"), index=False)
+            plot_factor_count_curve(
+                counts, out.path("factor_count.png"), title=f"Accuracy vs factors ({first_label} CV)"
+            )
+
+        comparison = {
+            "schemes": labels,
+            "folds": val.folds,
+            "repeats": val.repeats,
+            "summary": full_summary.to_dict(orient="records"),
+            "train_summary": None if cv.train_summary is None else cv.train_summary.to_dict(orient="records"),
+            "ranking": ranking.to_dict(orient="records"),
+            "roc_auc_out_of_fold": roc_auc,
+            "rate_curve_auc": rates,
+            "vif": vif.to_dict(orient="records"),
+            "information_gain": ig.to_dict(orient="records"),
+            "samples": prep.counts,
+        }
+        write_json(out.path("comparison.json"), comparison)
+        timer.timings["total"] = round(time.perf_counter() - t_start, 3)
+        sections = [
+            Section(
+                f"Models under {scheme} cross-validation",
+                note=f"{val.folds}-fold x {val.repeats} repeats; mean ± sd over folds. Layouts of papers 000, 001 "
+                "and 003 (training and validation rows).",
+                tables=[
+                    (name.replace(f"_{scheme}", "").replace("_", " "), t)
+                    for name, t in tables.items()
+                    if name.endswith(f"_{scheme}")
+                ],
+            )
+            for scheme in labels
+        ]
+        sections += [
+            Section("Cumulative ranking (paper 002)", tables=[("cumulative score", ranking)]),
+            Section("ROC and rate curves", images=["roc.png", "rate_curves.png"]),
+            Section("Folds", images=[f"fold_map_{label}.png" for label, _ in splitters]),
+            Section(
+                "Factor analysis",
+                note="VIF ≥ 10 / tolerance ≤ 0.1 flags multicollinearity (paper 003); information gain (paper 001); "
+                "random-forest importance for 100-500 trees (paper 002); permutation importance on held-out folds.",
+                tables=[("VIF and tolerance", vif), ("Information gain", ig)],
+                images=["vif.png", "rf_importance.png", "permutation_importance.png", "factor_count.png"],
+            ),
+        ]
+        files = sorted(p.name for p in out.staging.iterdir())
+        write_report(
+            out.path("report.html"),
+            title=f"susmap model comparison: {study.name}",
+            facts={
+                "study": study.name,
+                "factors": ", ".join(prep.names),
+                "samples": f"{prep.counts['events']} events, {prep.counts['non_events']} non-events",
+                "models": ", ".join(prep.pipelines),
+                "schemes": ", ".join(labels),
+                "seed": study.seed,
+                "run time": f"{timer.timings['total']:.1f} s",
+            },
+            files=[*files, "report.html", "provenance.json"],
+            sections=sections,
+        )
+        _write_provenance(out.path("provenance.json"), study, timer.timings, samples=prep.counts)
+        committed = out.commit()
+    log.info("comparison:\n%s", to_markdown(next(iter(tables.values()))))
+    return CompareResult(
+        out_dir=out.final,
+        files=committed,
+        scores=scores,
+        summary=cv.summary,
+        ranking=ranking,
+        tables=tables,
+        timings=timer.timings,
+    )
