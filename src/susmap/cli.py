@@ -64,12 +64,24 @@ def _fail(err: BaseException) -> None:
     raise typer.Exit(code=2)
 
 
-def _run(study, out: Path | None) -> None:
-    from susmap.pipeline import run_study
-
+def _execute(runner, study, out: Path | None):
+    """``runner(study, out)`` with warnings logged as one line each."""
     with warnings.catch_warnings():
         warnings.showwarning = _log_warning
-        result = run_study(study, out)
+        return runner(study, out)
+
+
+def _run_study_file(runner, study_file: Path | None, out: Path | None):
+    """Load a study file and run it; bad input exits with status 2 and one line."""
+    from susmap.study import load_study
+
+    try:
+        return _execute(runner, load_study(study_file), out)
+    except SusmapError as err:
+        _fail(err)
+
+
+def _report_study(result) -> None:
     typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
     summary = result.cv_summary[result.cv_summary["metric"] == "auroc"]
     for row in summary.itertuples():
@@ -78,42 +90,24 @@ def _run(study, out: Path | None) -> None:
         typer.echo(f"  map: {result.mapped_model} -> {result.out_dir / 'probability.tif'}")
 
 
+OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (overrides outputs.directory).")]
+
+
 @app.command()
-def run(
-    study_file: Annotated[Path, typer.Argument(help="The study YAML file.")],
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder (overrides outputs.directory).")
-    ] = None,
-) -> None:
+def run(study_file: Annotated[Path, typer.Argument(help="The study YAML file.")], out: OutOption = None) -> None:
     """Run a study end to end: samples, cross-validation, map, classes, report."""
-    from susmap.study import load_study
+    from susmap.pipeline import run_study
 
-    try:
-        study = load_study(study_file)
-        _run(study, out)
-    except SusmapError as err:
-        _fail(err)
+    _report_study(_run_study_file(run_study, study_file, out))
 
 
 @app.command()
-def compare(
-    study_file: Annotated[Path, typer.Argument(help="The study YAML file.")],
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder (overrides outputs.directory).")
-    ] = None,
-) -> None:
+def compare(study_file: Annotated[Path, typer.Argument(help="The study YAML file.")], out: OutOption = None) -> None:
     """All models on the same folds of every scheme: papers' tables, ROC, rate curves, factor analysis."""
     from susmap.compare import run_compare
     from susmap.report.tables import to_markdown
-    from susmap.study import load_study
 
-    try:
-        study = load_study(study_file)
-        with warnings.catch_warnings():
-            warnings.showwarning = _log_warning
-            result = run_compare(study, out)
-    except SusmapError as err:
-        _fail(err)
+    result = _run_study_file(run_compare, study_file, out)
     typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
     for name, table in result.tables.items():
         if name.startswith("paper003_table5"):
@@ -123,9 +117,7 @@ def compare(
 @app.command()
 def factors(
     study_file: Annotated[Path | None, typer.Argument(help="The study YAML file.")] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder (overrides outputs.directory).")
-    ] = None,
+    out: OutOption = None,
     list_: Annotated[bool, typer.Option("--list", help="List the factors susmap can derive.")] = False,
 ) -> None:
     """Derive the study's factors as GeoTIFFs, with a summary and a correlation matrix."""
@@ -139,15 +131,8 @@ def factors(
     if study_file is None:
         _fail(SusmapError("give a study file, or --list"))
     from susmap.pipeline import run_factors
-    from susmap.study import load_study
 
-    try:
-        study = load_study(study_file)
-        with warnings.catch_warnings():
-            warnings.showwarning = _log_warning
-            result = run_factors(study, out)
-    except SusmapError as err:
-        _fail(err)
+    result = _run_study_file(run_factors, study_file, out)
     typer.echo(f"wrote {len(result.derived)} factors and their summary to {result.out_dir}")
     typer.echo(result.summary[["factor", "units", "min", "max", "mean", "nodata_cells"]].to_string(index=False))
 
@@ -158,9 +143,10 @@ def demo(
 ) -> None:
     """Run the bundled Ecuador landslide study (real data, under a minute)."""
     from susmap.datasets import demo_study
+    from susmap.pipeline import run_study
 
     try:
-        _run(demo_study(out_dir), out_dir)
+        _report_study(_execute(run_study, demo_study(out_dir), out_dir))
     except SusmapError as err:
         _fail(err)
 
