@@ -63,3 +63,23 @@ def test_study_with_derived_factors_and_encoded_categorical_layer(make_study, sy
     assert geo["events"].sum() == (result.samples["label"] == 1).sum()
     with rasterio.open(out / "factors" / "slope.tif") as src:
         assert src.tags()["factor"] == "slope" and src.tags()["units"] == "degrees"
+
+
+def test_study_with_parametrized_schemes_youden_threshold_and_tuning(make_study, synthetic):
+    study = study_from_dict(
+        make_study(
+            models=[{"name": "logistic_regression", "label": "lr"}],
+            validation={
+                "schemes": [{"name": "blocks", "block_size_m": 200}, {"name": "holdout", "test_size": 0.3}],
+                "folds": 3,
+                "repeats": 1,
+                "threshold": "youden",
+                "tuning": {"lr": {"param_grid": {"C": [0.01, 1.0]}, "inner_folds": 3}},
+            },
+            mapping={"enabled": False},
+        )
+    )
+    result = run_study(study)
+    assert list(result.cv_summary["scheme"].unique()) == ["blocks", "holdout"]
+    samples = pd.read_csv(result.out_dir / "samples.csv")
+    assert {"fold_blocks", "fold_holdout"} <= set(samples.columns)

@@ -48,11 +48,11 @@ from susmap.analysis import (
     vif_table,
 )
 from susmap.outputs import OutputFolder, write_json
-from susmap.pipeline import _prepare, _scheduler, _Timer, _write_provenance
+from susmap.pipeline import _prepare, _scheduler, _splitters, _Timer, _write_provenance
 from susmap.report import Section, write_report
 from susmap.report.tables import comparison_tables, to_markdown, write_tables
 from susmap.study import Study
-from susmap.validation import cross_validate_models, make_splitter, plot_fold_map
+from susmap.validation import cross_validate_models, plot_fold_map
 from susmap.validation.curves import rate_curve, roc_points
 from susmap.validation.metrics import ALL_METRICS
 from susmap.validation.runs import cumulative_ranking, summarize_scores
@@ -147,21 +147,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
     with OutputFolder(out_dir) as out, _scheduler(study):
         prep = _prepare(study, out, timer)
         labels = val.scheme_labels
-        splitters = [
-            (
-                cfg.display_name,
-                make_splitter(
-                    cfg.name,
-                    coords=prep.coords,
-                    n_splits=val.folds,
-                    n_repeats=val.repeats,
-                    seed=study.seed,
-                    X=prep.X,
-                    **cfg.params,
-                ),
-            )
-            for cfg in val.scheme_configs
-        ]
+        splitters = _splitters(study, prep)
         with timer.stage("cross-validation"):
             cv = cross_validate_models(
                 prep.X,
@@ -176,12 +162,15 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
                 n_jobs=val.n_jobs,
                 metrics="all",
                 return_predictions=True,
+                tuning=val.tuning or None,
             )
         scores = cv.scores.assign(part="test")
         if cv.train_scores is not None:
             scores = pd.concat([scores, cv.train_scores.assign(part="train")], ignore_index=True)
         scores.to_csv(out.path("cv_scores.csv"), index=False)
         cv.summary.to_csv(out.path("cv_summary.csv"), index=False)
+        if cv.tuning is not None and len(cv.tuning):
+            cv.tuning.to_csv(out.path("tuning.csv"), index=False)
         if cv.train_summary is not None:
             cv.train_summary.to_csv(out.path("cv_train_summary.csv"), index=False)
         with timer.stage("tables and figures"):
@@ -209,17 +198,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
             rf.to_csv(out.path("rf_importance.csv"), index=False)
             plot_importance(rf, out.path("rf_importance.png"), title="Random-forest importance (100-500 trees)")
             # the analyses refit every model many times: one repeat of the first scheme's folds is enough
-            first = val.scheme_configs[0]
-            first_label = first.display_name
-            first_splitter = make_splitter(
-                first.name,
-                coords=prep.coords,
-                n_splits=val.folds,
-                n_repeats=1,
-                seed=study.seed,
-                X=prep.X,
-                **first.params,
-            )
+            first_label, first_splitter = _splitters(study, prep, n_repeats=1)[0]
             first_model = next(iter(prep.pipelines))
             perm = permutation_importance_cv(
                 prep.pipelines[first_model], frame, prep.y, prep.names, first_splitter, seed=study.seed

@@ -42,7 +42,7 @@ from susmap.report import cv_summary_table, write_report
 from susmap.sampling import build_samples
 from susmap.stack import Stack, open_layer, open_stack
 from susmap.study import Study
-from susmap.validation import METRIC_NAMES, cross_validate_models
+from susmap.validation import METRIC_NAMES, cross_validate_models, make_splitter
 
 __all__ = ["MAP_FILES", "OUTPUT_FILES", "FactorsResult", "StudyResult", "run_factors", "run_study"]
 
@@ -223,6 +223,26 @@ def _prepare(study: Study, out: OutputFolder, timer: _Timer) -> _Prepared:
     )
 
 
+def _splitters(study: Study, prep: _Prepared, *, n_repeats: int | None = None) -> list[tuple[str, object]]:
+    """(label, splitter) of every validation scheme of the study, on the prepared samples."""
+    val = study.validation
+    return [
+        (
+            cfg.display_name,
+            make_splitter(
+                cfg.name,
+                coords=prep.coords,
+                n_splits=val.folds,
+                n_repeats=val.repeats if n_repeats is None else n_repeats,
+                seed=study.seed,
+                X=prep.X,
+                **cfg.params,
+            ),
+        )
+        for cfg in val.scheme_configs
+    ]
+
+
 def _samples(study: Study, stack: Stack) -> tuple[pd.DataFrame, dict[str, int]]:
     """The study's sample table on ``stack`` (events, and absences for presence-only inventories)."""
     gdf = read_inventory(study.inventory, stack.grid)
@@ -333,12 +353,13 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 y,
                 coords,
                 pipelines,
-                schemes=study.validation.scheme_labels,
+                schemes=_splitters(study, prep),
                 n_splits=study.validation.folds,
                 n_repeats=study.validation.repeats,
                 threshold=study.validation.threshold,
                 seed=study.seed,
                 n_jobs=study.validation.n_jobs,
+                tuning=study.validation.tuning or None,
             )
         for scheme, ids in cv.fold_ids.items():
             samples[f"fold_{scheme}"] = ids

@@ -207,8 +207,15 @@ class ValidationConfig(_Section):
     schemes: list[SchemeName | SchemeConfig] = Field(default_factory=lambda: ["spatial", "random"])
     folds: int = Field(5, ge=2)
     repeats: PositiveInt = 5
-    threshold: float = Field(0.5, gt=0, lt=1)
+    threshold: Annotated[float, Field(gt=0, lt=1)] | Literal["youden"] = Field(
+        0.5, description="probability threshold of the confusion-matrix scores, or 'youden' (per training fold)"
+    )
     n_jobs: int = Field(1, description="processes for the folds (-1: all cores)")
+    tuning: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="model label -> {param_grid | param_distributions, n_iter, inner_folds, scoring}: "
+        "search nested inside each outer fold (spatial inner folds under spatial schemes)",
+    )
 
     @field_validator("schemes")
     @classmethod
