@@ -26,6 +26,7 @@ Modelling with GIS. Pergamon, Oxford. Chapter 9 (weights of evidence).
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Mapping, Sequence
 from numbers import Real
 from typing import Any, ClassVar
@@ -87,11 +88,12 @@ def _lookup(x: np.ndarray, categories: np.ndarray, values: np.ndarray, unknown: 
     return out
 
 
-class _ClassEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class _ClassEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared fit/transform of the supervised class encoders (one output column per input column)."""
 
     _parameter_constraints: ClassVar[dict] = {"unknown_value": [Real]}
 
+    @abstractmethod
     def _encode_column(
         self, j: int, classes: np.ndarray, n_class: np.ndarray, e_class: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -100,7 +102,6 @@ class _ClassEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ``classes`` are the sorted classes of the training rows, ``n_class`` and ``e_class`` their
         rows and events. The tables' keys are fitted attribute names (``"frequency_ratio_"``).
         """
-        raise NotImplementedError
 
     def _check_events(self, n_events: int, n_samples: int) -> None:
         """Refuse targets the encoding is undefined for (subclasses)."""
