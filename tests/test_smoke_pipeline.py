@@ -83,3 +83,23 @@ def test_study_with_parametrized_schemes_youden_threshold_and_tuning(make_study,
     assert list(result.cv_summary["scheme"].unique()) == ["blocks", "holdout"]
     samples = pd.read_csv(result.out_dir / "samples.csv")
     assert {"fold_blocks", "fold_holdout"} <= set(samples.columns)
+
+
+def test_leave_one_region_out_from_a_polygon_file(make_study, synthetic):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from conftest import CELL, ORIGIN
+
+    h, w = synthetic["shape"]
+    x0, y1 = ORIGIN
+    strips = [box(x0 + i * w * CELL / 3, y1 - h * CELL, x0 + (i + 1) * w * CELL / 3, y1) for i in range(3)]
+    path = synthetic["dir"] / "regions.gpkg"
+    gpd.GeoDataFrame({"name": ["west", "middle", "east"]}, geometry=strips, crs="EPSG:32717").to_file(path)
+    scheme = {"name": "regions", "regions": str(path), "region_field": "name"}
+    study = study_from_dict(make_study(validation={"schemes": [scheme], "folds": 3}, mapping={"enabled": False}))
+    result = run_study(study)
+    samples = pd.read_csv(result.out_dir / "samples.csv")
+    # one fold per region: the fold of a sample is decided by its x alone
+    fold_of_strip = samples.groupby(np.floor((samples["x"] - x0) / (w * CELL / 3)).clip(0, 2))["fold_regions"].nunique()
+    assert (fold_of_strip == 1).all() and samples["fold_regions"].nunique() == 3

@@ -226,21 +226,45 @@ def _prepare(study: Study, out: OutputFolder, timer: _Timer) -> _Prepared:
 def _splitters(study: Study, prep: _Prepared, *, n_repeats: int | None = None) -> list[tuple[str, object]]:
     """(label, splitter) of every validation scheme of the study, on the prepared samples."""
     val = study.validation
-    return [
-        (
-            cfg.display_name,
-            make_splitter(
-                cfg.name,
-                coords=prep.coords,
-                n_splits=val.folds,
-                n_repeats=val.repeats if n_repeats is None else n_repeats,
-                seed=study.seed,
-                X=prep.X,
-                **cfg.params,
-            ),
+    out = []
+    for cfg in val.scheme_configs:
+        params = cfg.params
+        if cfg.regions is not None:
+            params = {"block_ids": _region_ids(cfg.regions, cfg.region_field, prep)}
+        splitter = make_splitter(
+            cfg.name,
+            coords=prep.coords,
+            n_splits=val.folds,
+            n_repeats=val.repeats if n_repeats is None else n_repeats,
+            seed=study.seed,
+            X=prep.X,
+            **params,
         )
-        for cfg in val.scheme_configs
-    ]
+        out.append((cfg.display_name, splitter))
+    return out
+
+
+def _region_ids(path: Path, field: str | None, prep: _Prepared) -> np.ndarray:
+    """The region (polygon) each sample lies in, for leave-one-region-out validation."""
+    from susmap.errors import InputFileError, SamplingError
+
+    if not Path(path).exists():
+        raise InputFileError(f"{path}: regions file not found")
+    regions = gpd.read_file(path)
+    if regions.crs is None:
+        raise SamplingError(f"{path}: the regions have no CRS")
+    if field is not None and field not in regions.columns:
+        raise StudyConfigError(f"{path}: region_field {field!r} not found (columns: {', '.join(regions.columns)})")
+    regions = regions.to_crs(prep.stack.grid.crs.to_wkt())
+    points = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy(prep.coords[:, 0], prep.coords[:, 1]), crs=prep.stack.grid.crs.to_wkt()
+    )
+    joined = gpd.sjoin(points, regions, how="left", predicate="within")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    ids = joined[field] if field is not None else joined["index_right"]
+    if ids.isna().any():
+        raise SamplingError(f"{path}: {int(ids.isna().sum())} samples lie in no region; regions must cover the samples")
+    return ids.astype(str).to_numpy()
 
 
 def _samples(study: Study, stack: Stack) -> tuple[pd.DataFrame, dict[str, int]]:

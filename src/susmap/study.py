@@ -172,7 +172,7 @@ class ModelConfig(_Section):
         return self.label or self.name
 
 
-SchemeName = Literal["spatial", "random", "holdout", "blocks", "buffered_loo", "disc", "environmental"]
+SchemeName = Literal["spatial", "random", "holdout", "blocks", "buffered_loo", "disc", "environmental", "regions"]
 
 
 class SchemeConfig(_Section):
@@ -185,6 +185,14 @@ class SchemeConfig(_Section):
     assignment: Literal["random", "systematic"] | None = None
     buffer_m: float | None = Field(None, ge=0, description="buffered_loo, disc: training excluded within [m]")
     radius_m: float | None = Field(None, gt=0, description="disc: radius of the test disc [m]")
+    regions: Path | None = Field(None, description="regions: polygon file, one fold per region")
+    region_field: str | None = Field(None, description="regions: attribute naming each region (default: row)")
+
+    @model_validator(mode="after")
+    def _regions_file(self) -> SchemeConfig:
+        if (self.name == "regions") != (self.regions is not None):
+            raise ValueError("the 'regions' scheme needs 'regions: <polygon file>' (and only it takes one)")
+        return self
 
     @property
     def display_name(self) -> str:
@@ -333,6 +341,9 @@ class Study(_Section):
             layer["path"] = fix(layer["path"])
         data["inventory"]["path"] = fix(self.inventory.path)
         data["outputs"]["directory"] = fix(self.outputs.directory)
+        for scheme in data["validation"]["schemes"]:
+            if isinstance(scheme, dict) and scheme.get("regions") is not None:
+                scheme["regions"] = fix(scheme["regions"])
         if self.dem.path is not None:
             data["dem"]["path"] = fix(self.dem.path)
         data["base_dir"] = base
