@@ -18,7 +18,16 @@ runner = CliRunner()
 def _study(make_study, tmp_path, **extra):
     return make_study(
         models=[{"name": "logistic_regression"}, {"name": "decision_tree", "label": "dt", "params": {"max_depth": 3}}],
-        validation={"schemes": ["spatial", "random", {"name": "holdout", "test_size": 0.3}], "folds": 3, "repeats": 2},
+        validation={
+            "schemes": [
+                "spatial",
+                "random",
+                {"name": "holdout", "test_size": 0.3},
+                {"name": "buffered_loo", "buffer_m": 25.0, "label": "loo"},
+            ],
+            "folds": 3,
+            "repeats": 2,
+        },
         outputs={"directory": str(tmp_path / "cmp")},
         **extra,
     )
@@ -35,14 +44,16 @@ def test_compare_writes_tables_figures_and_json(make_study, tmp_path):
     } <= names  # fmt: skip
     tables = {p.name for p in (out / "tables").iterdir()}
     for layout in ("paper000_table4", "paper000_table5", "paper001_table5", "paper003_table5"):
-        for scheme in ("spatial", "random", "holdout"):
+        for scheme in ("spatial", "random", "holdout", "loo"):
             assert f"{layout}_{scheme}.csv" in tables and f"{layout}_{scheme}.md" in tables
     t5 = pd.read_csv(out / "tables" / "paper003_table5_spatial.csv")
     assert list(t5["Stage"]) == ["Training", "Validation", "Training", "Validation"]
     assert list(t5["Models"].unique()) == ["logistic_regression", "dt"]
     assert all("±" in v for v in t5["AUC"])
     data = json.loads((out / "comparison.json").read_text())
-    assert data["schemes"] == ["spatial", "random", "holdout"]
+    assert data["schemes"] == ["spatial", "random", "holdout", "loo"]
+    loo = pd.read_csv(out / "tables" / "paper003_table5_loo.csv")
+    assert not loo[loo["Stage"] == "Validation"]["AUC"].str.contains("n/a").any()  # pooled, so defined
     assert set(data["roc_auc_out_of_fold"]["spatial"]) == {"logistic_regression", "dt"}
     ranking = pd.read_csv(out / "ranking.csv")
     assert set(ranking["model"]) == {"logistic_regression", "dt"}

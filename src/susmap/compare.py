@@ -52,7 +52,7 @@ from susmap.pipeline import _prepare, _scheduler, _splitters, _Timer, _write_pro
 from susmap.report import Section, write_report
 from susmap.report.tables import comparison_tables, to_markdown, write_tables
 from susmap.study import Study
-from susmap.validation import cross_validate_models, plot_fold_map
+from susmap.validation import BufferedLeaveOneOut, cross_validate_models, plot_fold_map
 from susmap.validation.curves import rate_curve, roc_points
 from susmap.validation.metrics import ALL_METRICS
 from susmap.validation.runs import cumulative_ranking, summarize_scores
@@ -164,7 +164,14 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
                 return_predictions=True,
                 tuning=val.tuning or None,
             )
-        scores = cv.scores.assign(part="test")
+        # leave-one-out schemes test one sample per fold: score their pooled out-of-fold predictions instead
+        pooled = [label for label, sp in splitters if isinstance(sp, BufferedLeaveOneOut)]
+        test_scores = cv.scores[~cv.scores["scheme"].isin(pooled)]
+        if pooled and cv.pooled is not None:
+            test_scores = pd.concat(
+                [test_scores, cv.pooled[cv.pooled["scheme"].isin(pooled)].assign(fold=-1)], ignore_index=True
+            )
+        scores = test_scores.assign(part="test")
         if cv.train_scores is not None:
             scores = pd.concat([scores, cv.train_scores.assign(part="train")], ignore_index=True)
         scores.to_csv(out.path("cv_scores.csv"), index=False)
@@ -176,7 +183,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
         with timer.stage("tables and figures"):
             tables = comparison_tables(scores, labels)
             write_tables(tables, out.path("tables/.keep").parent)
-            full_summary = summarize_scores(cv.scores, [m for m in ALL_METRICS if m in cv.scores.columns])
+            full_summary = summarize_scores(test_scores, [m for m in ALL_METRICS if m in test_scores.columns])
             full_summary.to_csv(out.path("cv_summary_all_metrics.csv"), index=False)
             ranking = cumulative_ranking(full_summary, RANKING_METRICS)
             ranking.to_csv(out.path("ranking.csv"), index=False)
