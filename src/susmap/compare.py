@@ -88,6 +88,20 @@ def _map_sample(prep, n: int, seed: int) -> np.ndarray:
     return values[np.isfinite(values).all(axis=1)]
 
 
+def _finish_curve_panel(ax, *, xlabel: str, ylabel: str, title: str) -> None:
+    """Unit-square curve panel: the chance diagonal, labels, legend."""
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_aspect("equal")
+
+
+def _save_figure(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
 def _plot_roc(predictions: pd.DataFrame, y: np.ndarray, schemes: list[str], path: Path) -> dict[str, dict[str, float]]:
     """One panel per scheme: pooled out-of-fold ROC of the first repeat, every model."""
     fig, axes = plt.subplots(1, len(schemes), figsize=(5.2 * len(schemes), 5), dpi=110, squeeze=False)
@@ -99,14 +113,13 @@ def _plot_roc(predictions: pd.DataFrame, y: np.ndarray, schemes: list[str], path
             curve = roc_points(y[grp["sample"].to_numpy()], grp["prob"].to_numpy())
             aucs[scheme][str(model)] = curve.auc
             ax.plot(curve.fpr, curve.tpr, label=f"{model} (AUC {curve.auc:.3f})")
-        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
-        ax.set(xlabel="1 - specificity (false positive rate)", ylabel="sensitivity (true positive rate)")
-        ax.set_title(f"ROC, {scheme} CV (out-of-fold, repeat 1)")
-        ax.legend(fontsize=7, loc="lower right")
-        ax.set_aspect("equal")
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+        _finish_curve_panel(
+            ax,
+            xlabel="1 - specificity (false positive rate)",
+            ylabel="sensitivity (true positive rate)",
+            title=f"ROC, {scheme} CV (out-of-fold, repeat 1)",
+        )
+    _save_figure(fig, path)
     return aucs
 
 
@@ -128,13 +141,8 @@ def _rate_curves(prep, study: Study, splitter, path: Path) -> dict[str, dict[str
         axes[0].plot(success.area_share, success.event_share, label=f"{label} (AUC {success.auc:.3f})")
         axes[1].plot(prediction.area_share, prediction.event_share, label=f"{label} (AUC {prediction.auc:.3f})")
     for ax, title in zip(axes, ("Success rate (all samples)", "Prediction rate (held-out fold)"), strict=True):
-        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
-        ax.set(xlabel="share of area, most susceptible first", ylabel="share of events", title=title)
-        ax.legend(fontsize=7, loc="lower right")
-        ax.set_aspect("equal")
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+        _finish_curve_panel(ax, xlabel="share of area, most susceptible first", ylabel="share of events", title=title)
+    _save_figure(fig, path)
     return aucs
 
 

@@ -11,6 +11,7 @@ from susmap.factors.registry import (
     compute_factor,
     get_factor,
     register_factor,
+    register_factors,
     to_dataarray,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "compute_factor",
     "get_factor",
     "register_factor",
+    "register_factors",
     "to_dataarray",
 ]

@@ -112,7 +112,7 @@ import xarray as xr
 from scipy import ndimage
 
 from susmap.factors import _routing as k
-from susmap.factors.registry import FactorContext, FactorSpec, register_factor, to_dataarray
+from susmap.factors.registry import FactorContext, register_factors, to_dataarray
 
 __all__ = [
     "AREA_UNITS",
@@ -740,17 +740,19 @@ def height_above_nearest_drainage(
     return _out(hand, ctx, "hand", "m", threshold=threshold, unit=unit, method=method)
 
 
-for _name, _func, _units, _desc in [
-    ("filled_dem", filled_dem, "m", "depression-filled DEM, priority flood (Wang & Liu 2006)"),
-    ("flow_accumulation", flow_accumulation, "cells", "flow accumulation, D8 or MFD (Freeman 1991), cells or m2"),
-    ("catchment_area", catchment_area, "m2", "upslope contributing area, MFD (Freeman 1991) or D8"),
-    ("specific_catchment_area", specific_catchment_area, "m", "catchment area per unit contour width"),
-    ("topographic_wetness_index", topographic_wetness_index, "ln(m)", "ln(a / tan b) (Beven & Kirkby 1979)"),
-    ("stream_power_index", stream_power_index, "m", "a tan b (Moore et al. 1991)"),
-    ("sediment_transport_index", sediment_transport_index, "1", "LS factor (Moore & Burch 1986)"),
-    ("streams", streams, "1", "stream cells by accumulation threshold (1/0)"),
-    ("drainage_density", drainage_density, "km/km2", "stream length per area in a circular window"),
-    ("distance_to_stream", distance_to_stream, "m", "Euclidean distance to the nearest stream cell"),
-    ("height_above_nearest_drainage", height_above_nearest_drainage, "m", "HAND (Nobre et al. 2011)"),
-]:
-    register_factor(FactorSpec(name=_name, func=_func, description=_desc, units=_units, whole_grid=True))
+register_factors(
+    [
+        ("filled_dem", filled_dem, "m", "depression-filled DEM, priority flood (Wang & Liu 2006)"),
+        ("flow_accumulation", flow_accumulation, "cells", "flow accumulation, D8 or MFD (Freeman 1991), cells or m2"),
+        ("catchment_area", catchment_area, "m2", "upslope contributing area, MFD (Freeman 1991) or D8"),
+        ("specific_catchment_area", specific_catchment_area, "m", "catchment area per unit contour width"),
+        ("topographic_wetness_index", topographic_wetness_index, "ln(m)", "ln(a / tan b) (Beven & Kirkby 1979)"),
+        ("stream_power_index", stream_power_index, "m", "a tan b (Moore et al. 1991)"),
+        ("sediment_transport_index", sediment_transport_index, "1", "LS factor (Moore & Burch 1986)"),
+        ("streams", streams, "1", "stream cells by accumulation threshold (1/0)"),
+        ("drainage_density", drainage_density, "km/km2", "stream length per area in a circular window"),
+        ("distance_to_stream", distance_to_stream, "m", "Euclidean distance to the nearest stream cell"),
+        ("height_above_nearest_drainage", height_above_nearest_drainage, "m", "HAND (Nobre et al. 2011)"),
+    ],
+    whole_grid=True,
+)

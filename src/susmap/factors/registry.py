@@ -14,7 +14,7 @@ in memory, or a chunked stencil that works on rasters larger than memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,14 @@ _REGISTRY: Registry[FactorSpec] = Registry(
 def register_factor(spec: FactorSpec) -> FactorSpec:
     """Add a factor to the registry (each name once)."""
     return _REGISTRY.register(spec)
+
+
+def register_factors(
+    rows: Sequence[tuple[str, Callable[..., xr.DataArray], str, str]], *, whole_grid: bool = False
+) -> None:
+    """Register a family of factors given as ``(name, func, units, description)`` rows."""
+    for name, func, units, description in rows:
+        register_factor(FactorSpec(name=name, func=func, description=description, units=units, whole_grid=whole_grid))
 
 
 def available_factors() -> dict[str, FactorSpec]:

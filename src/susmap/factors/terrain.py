@@ -44,7 +44,7 @@ import numpy as np
 import xarray as xr
 
 from susmap.factors import _stencils as k
-from susmap.factors.registry import FactorContext, FactorSpec, register_factor, to_dataarray
+from susmap.factors.registry import FactorContext, register_factors, to_dataarray
 
 __all__ = [
     "DERIVATIVE_OUTPUTS",
@@ -331,17 +331,23 @@ def roughness(ctx: FactorContext) -> xr.DataArray:
     return to_dataarray(data, ctx, "roughness", "m")
 
 
-for _name, _func, _units, _desc in [
-    ("slope", slope, "degrees", "slope, Horn (1981) or Zevenbergen & Thorne (1987); degrees or percent"),
-    ("aspect", aspect, "degrees", "aspect clockwise from north (flat -1), eastness, northness or 8 sectors"),
-    ("plan_curvature", plan_curvature, "1/m", "plan curvature, Zevenbergen & Thorne (1987), SAGA convention"),
-    ("profile_curvature", profile_curvature, "1/m", "profile curvature, Zevenbergen & Thorne (1987), SAGA convention"),
-    ("tangential_curvature", tangential_curvature, "1/m", "tangential curvature, Zevenbergen & Thorne (1987)"),
-    ("total_curvature", total_curvature, "1/m2", "total curvature r²+2s²+t² (Wilson & Gallant 2000)"),
-    ("tpi", topographic_position_index, "m", "topographic position index, circle or annulus (Weiss 2001)"),
-    ("tri", terrain_ruggedness_index, "m", "terrain ruggedness index (Riley et al. 1999)"),
-    ("roughness", roughness, "m", "max - min of the 3x3 window (Wilson et al. 2007)"),
-    ("relative_relief", relative_relief, "m", "max - min elevation within a radius"),
-    ("hillshade", hillshade, "0-255", "analytical hillshade (Horn 1981)"),
-]:
-    register_factor(FactorSpec(name=_name, func=_func, description=_desc, units=_units))
+register_factors(
+    [
+        ("slope", slope, "degrees", "slope, Horn (1981) or Zevenbergen & Thorne (1987); degrees or percent"),
+        ("aspect", aspect, "degrees", "aspect clockwise from north (flat -1), eastness, northness or 8 sectors"),
+        ("plan_curvature", plan_curvature, "1/m", "plan curvature, Zevenbergen & Thorne (1987), SAGA convention"),
+        (
+            "profile_curvature",
+            profile_curvature,
+            "1/m",
+            "profile curvature, Zevenbergen & Thorne (1987), SAGA convention",
+        ),
+        ("tangential_curvature", tangential_curvature, "1/m", "tangential curvature, Zevenbergen & Thorne (1987)"),
+        ("total_curvature", total_curvature, "1/m2", "total curvature r²+2s²+t² (Wilson & Gallant 2000)"),
+        ("tpi", topographic_position_index, "m", "topographic position index, circle or annulus (Weiss 2001)"),
+        ("tri", terrain_ruggedness_index, "m", "terrain ruggedness index (Riley et al. 1999)"),
+        ("roughness", roughness, "m", "max - min of the 3x3 window (Wilson et al. 2007)"),
+        ("relative_relief", relative_relief, "m", "max - min elevation within a radius"),
+        ("hillshade", hillshade, "0-255", "analytical hillshade (Horn 1981)"),
+    ]
+)
