@@ -48,7 +48,7 @@ from susmap.analysis import (
     vif_table,
 )
 from susmap.outputs import OutputFolder, write_json
-from susmap.pipeline import _prepare, _scheduler, _splitters, _Timer, _write_provenance
+from susmap.pipeline import _prepare, _scheduler, _splitters, _Timer, _write_provenance, write_history
 from susmap.report import Section, write_report
 from susmap.report.tables import comparison_tables, to_markdown, write_tables
 from susmap.study import Study
@@ -79,13 +79,14 @@ class CompareResult:
 
 
 def _map_sample(prep, n: int, seed: int) -> np.ndarray:
-    """Factor values of up to ``n`` random valid cells (for rate curves), shape (m, n_factors)."""
+    """Design matrix of up to ``n`` random valid cells (for rate curves), see ``_Prepared.cell_design``."""
     grid = prep.stack.grid
     rng = np.random.default_rng(seed)
     cells = rng.choice(grid.height * grid.width, size=min(n, grid.height * grid.width), replace=False)
     rows, cols = np.divmod(np.sort(cells), grid.width)
     values = prep.stack.values_at(rows, cols)
-    return values[np.isfinite(values).all(axis=1)]
+    ok = np.isfinite(values).all(axis=1)
+    return prep.cell_design(values[ok], rows[ok], cols[ok])
 
 
 def _finish_curve_panel(ax, *, xlabel: str, ylabel: str, title: str) -> None:
@@ -123,19 +124,25 @@ def _plot_roc(predictions: pd.DataFrame, y: np.ndarray, schemes: list[str], path
     return aucs
 
 
-def _rate_curves(prep, study: Study, splitter, path: Path) -> dict[str, dict[str, float]]:
-    """Success- and prediction-rate curves of every model; returns their AUCs."""
+def _rate_curves(prep, study: Study, splitter, path: Path, histories: Path) -> dict[str, dict[str, float]]:
+    """Success- and prediction-rate curves of every model; returns their AUCs.
+
+    Deep models fitted on all samples here also leave their training history
+    (``histories/<model>.csv`` and ``.png``, paper 000 Figs. 11-12).
+    """
     cells = _map_sample(prep, 20000, study.seed)
+    X = prep.design  # noqa: N806
     train, test = next(iter(splitter.split(prep.X, prep.y)))
     fig, axes = plt.subplots(1, 2, figsize=(10.4, 5), dpi=110)
     aucs: dict[str, dict[str, float]] = {"success_rate": {}, "prediction_rate": {}}
     events = prep.y == 1
     for label, pipe in prep.pipelines.items():
-        full = clone(pipe).fit(prep.X, prep.y)
-        success = rate_curve(full.predict_proba(cells)[:, 1], full.predict_proba(prep.X[events])[:, 1])
-        part = clone(pipe).fit(prep.X[train], prep.y[train])
+        full = clone(pipe).fit(X, prep.y)
+        write_history(full, histories, label)
+        success = rate_curve(full.predict_proba(cells)[:, 1], full.predict_proba(X[events])[:, 1])
+        part = clone(pipe).fit(X[train], prep.y[train])
         held_events = test[prep.y[test] == 1]
-        prediction = rate_curve(part.predict_proba(cells)[:, 1], part.predict_proba(prep.X[held_events])[:, 1])
+        prediction = rate_curve(part.predict_proba(cells)[:, 1], part.predict_proba(X[held_events])[:, 1])
         aucs["success_rate"][label] = success.auc
         aucs["prediction_rate"][label] = prediction.auc
         axes[0].plot(success.area_share, success.event_share, label=f"{label} (AUC {success.auc:.3f})")
@@ -158,7 +165,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
         splitters = _splitters(study, prep)
         with timer.stage("cross-validation"):
             cv = cross_validate_models(
-                prep.X,
+                prep.design,
                 prep.y,
                 prep.coords,
                 prep.pipelines,
@@ -200,7 +207,9 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
                 plot_fold_map(
                     splitter, prep.coords, out.path(f"fold_map_{label}.png"), title=f"{label} folds", X=prep.X, y=prep.y
                 )
-            rates = _rate_curves(prep, study, splitters[0][1], out.path("rate_curves.png"))
+            rates = _rate_curves(
+                prep, study, splitters[0][1], out.path("rate_curves.png"), out.path("histories/.keep").parent
+            )
         with timer.stage("factor analysis"):
             frame = pd.DataFrame(prep.X, columns=prep.names)
             kinds = prep.stack.kinds
@@ -213,24 +222,34 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
             rf.to_csv(out.path("rf_importance.csv"), index=False)
             plot_importance(rf, out.path("rf_importance.png"), title="Random-forest importance (100-500 trees)")
             # the analyses refit every model many times: one repeat of the first scheme's folds is enough
+            # on permuted columns and factor subsets: models that read cell values, not factor windows
             first_label, first_splitter = _splitters(study, prep, n_repeats=1)[0]
-            first_model = next(iter(prep.pipelines))
-            perm = permutation_importance_cv(
-                prep.pipelines[first_model], frame, prep.y, prep.names, first_splitter, seed=study.seed
-            )
-            perm.to_csv(out.path("permutation_importance.csv"), index=False)
-            plot_importance(
-                perm,
-                out.path("permutation_importance.png"),
-                title=f"Permutation importance, {first_model}, {first_label} folds",
-            )
-            order = list(ig["factor"])
-            builders = {m.display_name: (lambda names, m=m: prep.make(m, names)) for m in study.models}
-            counts = accuracy_by_factor_count(builders, frame, prep.y, prep.names, order, first_splitter)
-            counts.to_csv(out.path("factor_count.csv"), index=False)
-            plot_factor_count_curve(
-                counts, out.path("factor_count.png"), title=f"Accuracy vs factors ({first_label} CV)"
-            )
+            tabular = prep.tabular()
+            if tabular:
+                first_model = next(iter(tabular))
+                perm = permutation_importance_cv(
+                    tabular[first_model], frame, prep.y, prep.names, first_splitter, seed=study.seed
+                )
+                perm.to_csv(out.path("permutation_importance.csv"), index=False)
+                plot_importance(
+                    perm,
+                    out.path("permutation_importance.png"),
+                    title=f"Permutation importance, {first_model}, {first_label} folds",
+                )
+                order = list(ig["factor"])
+                builders = {
+                    m.display_name: (lambda names, m=m: prep.make(m, names))
+                    for m in study.models
+                    if m.display_name in tabular
+                }
+                counts = accuracy_by_factor_count(builders, frame, prep.y, prep.names, order, first_splitter)
+                counts.to_csv(out.path("factor_count.csv"), index=False)
+                plot_factor_count_curve(
+                    counts, out.path("factor_count.png"), title=f"Accuracy vs factors ({first_label} CV)"
+                )
+            else:
+                perm = counts = None
+                log.info("permutation importance and factor count skipped: every model reads factor windows")
 
         comparison = {
             "schemes": labels,
@@ -269,9 +288,20 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
                 note="VIF ≥ 10 / tolerance ≤ 0.1 flags multicollinearity (paper 003); information gain (paper 001); "
                 "random-forest importance for 100-500 trees (paper 002); permutation importance on held-out folds.",
                 tables=[("VIF and tolerance", vif), ("Information gain", ig)],
-                images=["vif.png", "rf_importance.png", "permutation_importance.png", "factor_count.png"],
+                images=["vif.png", "rf_importance.png"]
+                + (["permutation_importance.png", "factor_count.png"] if perm is not None else []),
             ),
         ]
+        histories = sorted(p.name for p in out.path("histories/.keep").parent.glob("*.png"))
+        if histories:
+            sections.append(
+                Section(
+                    "Training histories of the deep models",
+                    note="Fitted on all samples; accuracy and loss per epoch on the training part and a held-out "
+                    "validation part (paper 000 Figs. 11-12).",
+                    images=[f"histories/{name}" for name in histories],
+                )
+            )
         files = sorted(p.name for p in out.staging.iterdir())
         write_report(
             out.path("report.html"),

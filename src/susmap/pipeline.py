@@ -36,7 +36,8 @@ from susmap.mapping import (
     write_lazy_raster,
 )
 from susmap.mapping.figures import plot_class_map
-from susmap.models import make_pipeline
+from susmap.models import get_model, make_estimator, make_pipeline
+from susmap.models.windows import WindowSource
 from susmap.outputs import OutputFolder, file_sha256, package_versions, write_json
 from susmap.report import cv_summary_table, write_report
 from susmap.sampling import build_samples
@@ -44,7 +45,7 @@ from susmap.stack import Stack, open_layer, open_stack
 from susmap.study import Study
 from susmap.validation import METRIC_NAMES, cross_validate_models, make_splitter
 
-__all__ = ["MAP_FILES", "OUTPUT_FILES", "FactorsResult", "StudyResult", "run_factors", "run_study"]
+__all__ = ["MAP_FILES", "OUTPUT_FILES", "FactorsResult", "StudyResult", "run_factors", "run_study", "write_history"]
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,21 @@ def _scheduler(study: Study) -> Iterator[None]:
         yield
 
 
+def write_history(model, folder: Path, label: str) -> list[Path]:
+    """Write a fitted deep model's training history (``<label>.csv`` and ``.png``); nothing for other models."""
+    final = model[-1] if hasattr(model, "steps") else model
+    history = getattr(final, "history_", None)
+    if history is None:
+        return []
+    from susmap.models.torch_base import plot_history
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / f"{label}.csv"
+    history.to_csv(csv, index=False)
+    return [csv, plot_history(history, folder / f"{label}.png", title=f"{label}: training history")]
+
+
 def _pick_model(study: Study, summary: pd.DataFrame) -> str:
     if study.mapping.model != "best":
         return study.mapping.model
@@ -166,7 +182,13 @@ def _input_files(study: Study) -> list[Path]:
 
 @dataclass
 class _Prepared:
-    """A study's data, ready for models: stack, sample table, design matrix, unfitted pipelines."""
+    """A study's data, ready for models: stack, sample table, design matrix, unfitted pipelines.
+
+    ``X`` holds the factor values of the samples; ``design`` is what the
+    pipelines are fitted on: ``X`` itself, or, when a patch model reads
+    factor windows, ``X`` with the cells' row and column appended (tabular
+    pipelines ignore those two columns).
+    """
 
     stack: Stack
     samples: pd.DataFrame
@@ -177,6 +199,34 @@ class _Prepared:
     coords: np.ndarray
     pipelines: dict[str, object]
     make: object  # make(model_config, factor_names) -> unfitted pipeline for a subset of factors
+    design: np.ndarray
+    windows: WindowSource | None = None
+
+    def cell_design(self, values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The design matrix of arbitrary cells (factor ``values`` at ``rows``, ``cols``)."""
+        if self.windows is None:
+            return values
+        return np.column_stack([values, rows, cols]).astype(np.float64)
+
+    def tabular(self) -> dict[str, object]:
+        """The pipelines of models that read cell values only (for analyses on factor subsets)."""
+        return {label: p for label, p in self.pipelines.items() if not _reads_windows(p)}
+
+
+def _reads_windows(pipeline) -> bool:
+    return getattr(pipeline[-1] if hasattr(pipeline, "steps") else pipeline, "window_source", None) is not None
+
+
+def _window_source(study: Study, stack: Stack, samples: pd.DataFrame) -> WindowSource | None:
+    """Windows of the sample cells for patch models (largest window size any model asks for), or None."""
+    sizes = []
+    for m in study.models:
+        if get_model(m.name).inputs == "windows":
+            sizes.append(int(getattr(make_estimator(m.name, m.params, seed=study.seed), "window_size", 1)))
+    if not sizes:
+        return None
+    prefetch = (samples["row"].to_numpy(), samples["col"].to_numpy(), max(sizes))
+    return WindowSource(stack.data.data, stack.names, stack.kinds, prefetch=prefetch)
 
 
 def _prepare(study: Study, out: OutputFolder, timer: _Timer) -> _Prepared:
@@ -192,6 +242,8 @@ def _prepare(study: Study, out: OutputFolder, timer: _Timer) -> _Prepared:
     with timer.stage("samples"):
         samples, counts = _samples(study, stack)
     names = stack.names
+    with timer.stage("windows"):
+        windows = _window_source(study, stack, samples)
     encodings = study.encodings
     # label-free class areas over the whole raster, for frequency-ratio encoding (paper 001 eq. 17)
     area_shares = {f: class_area_counts(stack, f) for f, e in encodings.items() if e == "frequency_ratio"}
@@ -205,21 +257,26 @@ def _prepare(study: Study, out: OutputFolder, timer: _Timer) -> _Prepared:
             seed=study.seed,
             encodings=encodings,
             area_shares=area_shares,
+            windows=windows,
         )
 
     with timer.stage("factor class tables"):
         tables = factor_class_tables(stack, samples, names, seed=study.seed)
         _class_tables_frame(tables).to_csv(out.path("factor_class_tables.csv"), index=False)
+    X = samples[names].to_numpy(dtype=np.float64)  # noqa: N806
+    design = X if windows is None else samples[[*names, "row", "col"]].to_numpy(dtype=np.float64)
     return _Prepared(
         stack=stack,
         samples=samples,
         counts=counts,
         names=names,
-        X=samples[names].to_numpy(dtype=np.float64),
+        X=X,
         y=samples["label"].to_numpy(dtype=int),
         coords=samples[["x", "y"]].to_numpy(),
         pipelines={m.display_name: make(m, names) for m in study.models},
         make=make,
+        design=design,
+        windows=windows,
     )
 
 
@@ -366,11 +423,11 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
     t_start = time.perf_counter()
     # Fail on model names or parameters before reading any data.
     for m in study.models:
-        make_pipeline(m.name, m.params, factor_names=study.layer_names, kinds={}, seed=study.seed)
+        make_estimator(m.name, m.params, seed=study.seed)
     with OutputFolder(out_dir) as out, _scheduler(study):
         prep = _prepare(study, out, timer)
         stack, samples, counts, names = prep.stack, prep.samples, prep.counts, prep.names
-        X, y, coords, pipelines = prep.X, prep.y, prep.coords, prep.pipelines  # noqa: N806
+        X, y, coords, pipelines = prep.design, prep.y, prep.coords, prep.pipelines  # noqa: N806
         with timer.stage("cross-validation"):
             cv = cross_validate_models(
                 X,
@@ -402,6 +459,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             log.info("mapping with %s", mapped)
             with timer.stage("fit"):
                 model = clone(pipelines[spec.display_name]).fit(X, y)
+                write_history(model, out.path("histories/.keep").parent, mapped)
             with timer.stage("predict map"):
                 prob_path = out.path("probability.tif")
                 write_lazy_raster(

@@ -7,6 +7,12 @@ it is written (see :func:`susmap.mapping.writer.write_lazy_raster`).
 
 Cost: one block holds ``n_factors × c² × 4`` bytes of input plus the model's
 working memory for ``c²`` rows (c = 512, 5 factors: 5 MB).
+
+Patch models (a final estimator with ``window_halo`` and ``predict_dense``,
+e.g. the patch CNN) need the neighbourhood of each cell: each block is read
+with a halo of ``window_halo`` cells on every side (NaN beyond the raster
+edge, dask ``overlap``) and the network runs convolutionally over it, so the
+map equals per-window prediction without a loop over cells.
 """
 
 from __future__ import annotations
@@ -29,9 +35,29 @@ def predict_block(block: np.ndarray, model) -> np.ndarray:
     return out
 
 
+def _final(model):
+    return model[-1] if hasattr(model, "steps") else model
+
+
+def _predict_window_block(block: np.ndarray, model) -> np.ndarray:
+    return model.predict_dense(block)
+
+
 def predict_stack(stack: Stack, model) -> da.Array:
     """Lazy probability array (height, width) of a fitted ``model`` (sklearn-like, classes [0, 1])."""
     data = stack.data.data
     if data.numblocks[0] != 1:
         data = data.rechunk({0: -1})
-    return data.map_blocks(predict_block, model, drop_axis=0, dtype=np.float32, meta=np.empty((0, 0), np.float32))
+    meta = np.empty((0, 0), np.float32)
+    final = _final(model)
+    halo = int(getattr(final, "window_halo", 0) or 0)
+    if hasattr(final, "predict_dense"):
+        if halo and min(min(c) for c in data.chunks[1:]) < halo:
+            data = data.rechunk({1: max(halo, data.chunksize[1]), 2: max(halo, data.chunksize[2])})
+        chunks = data.chunks[1:]
+        if halo:
+            data = da.overlap.overlap(data, depth={0: 0, 1: halo, 2: halo}, boundary={0: "none", 1: np.nan, 2: np.nan})
+        return data.map_blocks(
+            _predict_window_block, final, drop_axis=0, chunks=chunks, dtype=np.float32, meta=meta
+        )
+    return data.map_blocks(predict_block, model, drop_axis=0, dtype=np.float32, meta=meta)

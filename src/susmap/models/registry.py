@@ -10,6 +10,7 @@ same way.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from susmap._registry import Registry, check_params
 from susmap.errors import StudyConfigError
+from susmap.models.windows import WindowSource
 
 __all__ = ["ModelSpec", "available_models", "get_model", "make_estimator", "make_pipeline", "register_model"]
 
@@ -41,6 +43,13 @@ class ModelSpec:
         Standard-scale continuous factors inside each fold.
     presets : dict
         Named parameter sets (e.g. a paper's settings).
+    inputs : {"cells", "windows"}
+        What the model reads per sample: the factor values of the cell, or
+        the k × k factor windows around it (patch models; their pipelines
+        need a :class:`~susmap.models.windows.WindowSource`).
+    requires : tuple of str
+        Optional packages the model needs, with the extra that installs them
+        (``("torch", "deep")``); checked before anything is fitted.
     """
 
     name: str
@@ -48,9 +57,11 @@ class ModelSpec:
     description: str
     scale: bool = True
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    inputs: str = "cells"
+    requires: tuple[str, str] | None = None
 
 
-_REGISTRY: Registry[ModelSpec] = Registry("model", "models", ["susmap.models.classic"])
+_REGISTRY: Registry[ModelSpec] = Registry("model", "models", ["susmap.models.classic", "susmap.models.deep"])
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
@@ -68,6 +79,10 @@ def get_model(name: str) -> ModelSpec:
     return _REGISTRY.get(name)
 
 
+#: Estimator parameters that susmap sets itself (data handles), not study files.
+_INTERNAL_PARAMS = ("window_source", "factor_names", "categorical")
+
+
 def make_estimator(name: str, params: Mapping[str, Any] | None = None, *, seed: int = 0) -> BaseEstimator:
     """Build the bare estimator of a registry entry.
 
@@ -82,7 +97,10 @@ def make_estimator(name: str, params: Mapping[str, Any] | None = None, *, seed: 
             known = ", ".join(spec.presets) or "none"
             raise StudyConfigError(f"models: {name} has no preset {preset!r} (presets: {known})")
         params = {**spec.presets[preset], **params}
-    check_params(spec.factory, params, where=f"models: {name}", skip=["seed"])
+    check_params(spec.factory, params, where=f"models: {name}", skip=["seed", *_INTERNAL_PARAMS])
+    if spec.requires is not None and importlib.util.find_spec(spec.requires[0]) is None:
+        package, extra = spec.requires
+        raise StudyConfigError(f"models: {name} needs {package}; install it with pip install 'susmap[{extra}]'")
     try:
         return spec.factory(seed=seed, **params)
     except (TypeError, ValueError) as err:
@@ -98,6 +116,7 @@ def make_pipeline(
     seed: int = 0,
     encodings: Mapping[str, str] | None = None,
     area_shares: Mapping[str, Any] | None = None,
+    windows: WindowSource | None = None,
 ) -> Pipeline:
     """Preprocessing + estimator, to be fitted on a training fold only.
 
@@ -108,11 +127,24 @@ def make_pipeline(
     computed from the training fold's labels (see :mod:`susmap.encoding`);
     ``area_shares[factor]`` (cells per class over the whole raster, label-free)
     makes the frequency ratio that of paper 001 eq. 17.
+
+    Patch models (``inputs="windows"``) read the factor windows of each cell
+    from ``windows`` instead: their design matrix ends with the cells' row
+    and column, and they need every factor of the source (no subset).
     """
     from susmap.encoding import make_categorical_encoder
 
     spec = get_model(name)
     estimator = make_estimator(name, params, seed=seed)
+    if spec.inputs == "windows":
+        if windows is None:
+            raise StudyConfigError(
+                f"models: {name} reads the factor windows around each cell and needs raster layers; "
+                "it cannot run on a table of samples"
+            )
+        if list(factor_names) != list(windows.names):
+            raise StudyConfigError(f"models: {name} uses every factor of the stack; it cannot run on a subset")
+        return Pipeline([("model", estimator.set_params(window_source=windows))])
     encodings = encodings or {}
     cont = [i for i, f in enumerate(factor_names) if kinds.get(f, "continuous") == "continuous"]
     transformers: list[tuple[str, Any, list[int]]] = []

@@ -1,0 +1,163 @@
+"""Deep learning neural network, DLNN (paper 003, section 2.5.3 and Table 6).
+
+A fully connected feed-forward network: the factors of a cell in, hidden
+layers with ReLU (``h(x) = max(0, x)``) or leaky ReLU (slope 0.01 below zero,
+Table 6 "reluLeak 0.01"), a softmax output over {no event, event}, trained on
+the cross-entropy ``L = -1/N Σ [T ln Y + (1 - T) ln(1 - Y)]`` by Adam (or by
+gradient descent). Inputs are standard-scaled inside each fold by the
+pipeline (:func:`susmap.models.make_pipeline`).
+
+Paper 003's optimum (Table 6) is the ``paper003`` preset: two hidden layers of
+3 units ("3-3"), leaky ReLU 0.01, η = 0.8, 200 iterations. The paper names no
+optimizer; η = 0.8 is a gradient-descent step size (Adam with η = 0.8
+diverges), so the preset trains by full-batch gradient descent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from susmap.models.torch_base import TorchClassifier, TrainSettings, import_torch
+
+__all__ = ["PAPER003_PRESET", "DLNNClassifier", "dense_stack"]
+
+#: Paper 003 Table 6.
+PAPER003_PRESET = {
+    "hidden_layer_sizes": (3, 3),
+    "activation": "leaky_relu",
+    "negative_slope": 0.01,
+    "learning_rate": 0.8,
+    "epochs": 200,
+    "optimizer": "sgd",
+    "batch_size": None,
+}
+
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
+
+
+def _activation(name: str, negative_slope: float):
+    nn = import_torch().nn
+    if name == "relu":
+        return nn.ReLU()
+    if name == "leaky_relu":
+        return nn.LeakyReLU(negative_slope)
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    if name == "tanh":
+        return nn.Tanh()
+    raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, not {name!r}")
+
+
+def dense_stack(
+    n_inputs: int, hidden: Sequence[int], activation: str, negative_slope: float = 0.01, dropout: float = 0.0
+):
+    """``Linear → activation (→ dropout)`` per hidden layer, then ``Linear`` to 2 logits (softmax in the loss)."""
+    nn = import_torch().nn
+    layers = []
+    width = n_inputs
+    for units in hidden:
+        layers += [nn.Linear(width, int(units)), _activation(activation, negative_slope)]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = int(units)
+    layers.append(nn.Linear(width, 2))
+    return nn.Sequential(*layers)
+
+
+class DLNNClassifier(TorchClassifier, ClassifierMixin, BaseEstimator):
+    """Deep ReLU network classifier of paper 003 (scikit-learn API, PyTorch inside).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : sequence of int
+        Units per hidden layer (default three layers of 32, 32, 16).
+    activation : {"relu", "leaky_relu", "sigmoid", "tanh"}
+        Hidden activation; paper 003 uses ReLU with a 0.01 leak.
+    negative_slope : float
+        Slope of leaky ReLU below zero.
+    dropout : float
+        Dropout rate after each hidden layer (0: none).
+    learning_rate : float
+        Step size η.
+    epochs : int
+        Passes over the training data ("iterations" with full batches).
+    batch_size : int or None
+        Mini-batch size; ``None``: full batch.
+    optimizer : {"adam", "sgd"}
+        Adam (default) or gradient descent.
+    weight_decay : float
+        L2 penalty.
+    validation_fraction : float
+        Share of the training rows held out (stratified) to record the
+        validation curves of ``history_``; 0 keeps every row for training.
+    device : str
+        ``"auto"`` (CUDA if present), ``"cpu"`` or ``"cuda"``.
+    n_threads : int or None
+        Torch CPU threads while fitting and predicting (1: reproducible and
+        best for small tables; None: torch's default).
+    predict_batch_size : int
+        Rows per forward pass when predicting.
+    seed : int
+        Seeds the initial weights and the mini-batches.
+
+    Attributes
+    ----------
+    network_ : torch.nn.Module
+    history_ : pandas.DataFrame
+        Loss and accuracy per epoch, training and validation.
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Sequence[int] = (32, 32, 16),
+        activation: str = "relu",
+        negative_slope: float = 0.01,
+        dropout: float = 0.0,
+        learning_rate: float = 1e-2,
+        epochs: int = 300,
+        batch_size: int | None = 256,
+        optimizer: str = "adam",
+        weight_decay: float = 1e-4,
+        validation_fraction: float = 0.1,
+        device: str = "auto",
+        n_threads: int | None = 1,
+        predict_batch_size: int = 65536,
+        seed: int = 0,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.negative_slope = negative_slope
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.n_threads = n_threads
+        self.predict_batch_size = predict_batch_size
+        self.seed = seed
+
+    def _inputs(self, X, *, fit: bool) -> np.ndarray:  # noqa: N803
+        X = np.asarray(X, dtype=np.float32)  # noqa: N806
+        if X.ndim != 2:
+            raise ValueError(f"DLNN takes a table of factors (n, n_factors), got an array of shape {X.shape}")
+        if not fit and hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} factors, the model was fitted on {self.n_features_in_}")
+        return X
+
+    def _build(self, n_inputs: int):
+        return dense_stack(n_inputs, self.hidden_layer_sizes, self.activation, self.negative_slope, self.dropout)
+
+    def _train_settings(self) -> TrainSettings:
+        return TrainSettings(
+            epochs=int(self.epochs),
+            learning_rate=float(self.learning_rate),
+            optimizer=self.optimizer,
+            batch_size=self.batch_size,
+            weight_decay=float(self.weight_decay),
+        )
