@@ -9,7 +9,7 @@ DEMO_OUT ?= demo-output
 $(BIN)/susmap: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --prefer-binary -e '.[test]'
+	$(BIN)/pip install --quiet --prefer-binary -e '.[test,deep]'
 	touch $@
 
 setup: $(BIN)/susmap

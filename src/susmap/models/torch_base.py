@@ -342,9 +342,9 @@ class TorchClassifier:
             raise ValueError(f"X has {inputs.shape[0]} rows but y has {y.shape[0]}")
         train_idx, val_idx = stratified_holdout(y_idx, self.validation_fraction, rng)
         dev = resolve_device(self.device)
-        with torch_threads(self.n_threads):
-            with seeded(self.seed):
-                net = self._build(inputs.shape[1]).to(dev)
+        # the seed drives the initial weights and every random op of training (dropout)
+        with torch_threads(self.n_threads), seeded(self.seed):
+            net = self._build(inputs.shape[1]).to(dev)
             xt = torch.as_tensor(inputs, device=dev)
             yt = torch.as_tensor(y_idx, dtype=torch.long, device=dev)
             has_val = val_idx.size > 0
