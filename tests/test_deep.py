@@ -314,7 +314,7 @@ def test_study_with_dlnn_and_patch_cnn_maps_with_the_cnn(make_study, synthetic):
         make_study(
             models=[
                 {"name": "logistic_regression", "label": "lr"},
-                {"name": "dlnn", "params": {"epochs": 30}},
+                {"name": "dlnn", "params": {"epochs": 60, "learning_rate": 0.01}},
                 {"name": "patch_cnn", "label": "cnn", "params": {"window_size": 5, "epochs": 4}},
             ],
             validation={"schemes": ["spatial"], "folds": 3, "repeats": 1, "n_jobs": 1},
@@ -331,3 +331,38 @@ def test_study_with_dlnn_and_patch_cnn_maps_with_the_cnn(make_study, synthetic):
         prob = src.read(1)
     assert np.isnan(prob[:3, :3]).all()  # nodata of layer a
     assert np.isfinite(prob[3:, 3:]).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("dlnn", {"activation": "swish"}, "activation must be one of"),
+        ("dlnn", {"hidden_layer_sizes": [8, 0]}, "hidden_layer_sizes"),
+        ("dlnn", {"learning_rate": -1}, "learning_rate must be a positive"),
+        ("dlnn", {"optimizer": "rmsprop"}, "optimizer"),
+        ("dlnn", {"validation_fraction": 1.0}, "validation_fraction"),
+        ("dlnn", {"device": "tpu"}, "device"),
+        ("patch_cnn", {"window_size": 4}, "odd"),
+        ("patch_cnn", {"augment": "rotate"}, "augment"),
+        ("patch_cnn", {"batch_size": 0}, "batch_size"),
+        ("patch_cnn", {"preset": "paper999"}, "no preset"),
+    ],
+)
+def test_bad_deep_settings_are_refused_before_any_data(name, params, message):
+    with pytest.raises(StudyConfigError, match=message):
+        make_estimator(name, params)
+
+
+def test_cli_refuses_bad_deep_settings_with_exit_2(make_study, synthetic, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from susmap.cli import app
+
+    study = make_study(models=[{"name": "dlnn", "params": {"epochs": 0}}])
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2
+    assert "epochs must be a positive number" in result.output
+    assert not (synthetic["dir"] / "out").exists()

@@ -142,6 +142,14 @@ class DLNNClassifier(TorchClassifier, ClassifierMixin, BaseEstimator):
         self.predict_batch_size = predict_batch_size
         self.seed = seed
 
+    def check_params(self) -> None:
+        super().check_params()
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, not {self.activation!r}")
+        sizes = list(self.hidden_layer_sizes)
+        if not sizes or not all(isinstance(u, int) and u > 0 for u in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, not {self.hidden_layer_sizes!r}")
+
     def _inputs(self, X, *, fit: bool) -> np.ndarray:  # noqa: N803
         X = np.asarray(X, dtype=np.float32)  # noqa: N806
         if X.ndim != 2:

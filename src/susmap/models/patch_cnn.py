@@ -182,6 +182,15 @@ class PatchCNNClassifier(TorchClassifier, ClassifierMixin, BaseEstimator):
         self.dense_rows = dense_rows
         self.seed = seed
 
+    def check_params(self) -> None:
+        super().check_params()
+        patch_cnn_layers(self.window_size)  # odd and positive
+        if self.augment not in AUGMENT:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENT)}, not {self.augment!r}")
+        widths = [*list(self.channels), self.dense_units]
+        if len(widths) != 3 or not all(isinstance(c, int) and c > 0 for c in widths):
+            raise ValueError(f"channels must be two positive integers, dense_units one; got {widths}")
+
     # ------------------------------------------------------------------ inputs
     @property
     def window_halo(self) -> int:

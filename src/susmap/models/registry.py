@@ -102,9 +102,12 @@ def make_estimator(name: str, params: Mapping[str, Any] | None = None, *, seed: 
         package, extra = spec.requires
         raise StudyConfigError(f"models: {name} needs {package}; install it with pip install 'susmap[{extra}]'")
     try:
-        return spec.factory(seed=seed, **params)
+        estimator = spec.factory(seed=seed, **params)
+        if hasattr(estimator, "check_params"):  # the deep models check their settings up front
+            estimator.check_params()
     except (TypeError, ValueError) as err:
         raise StudyConfigError(f"models: {name}: {err}") from None
+    return estimator
 
 
 def make_pipeline(

@@ -328,10 +328,30 @@ class TorchClassifier:
     def _restore_extra(self, config: dict[str, Any], tensors: dict[str, Any]) -> None:
         return None
 
+    def check_params(self) -> None:
+        """Refuse impossible settings with a ValueError naming the parameter (before any data is read)."""
+        positive = {"learning_rate": self.learning_rate, "predict_batch_size": self.predict_batch_size}
+        positive.update({k: getattr(self, k) for k in ("epochs",) if hasattr(self, k)})
+        for name, value in positive.items():
+            if not (isinstance(value, int | float) and value > 0):
+                raise ValueError(f"{name} must be a positive number, not {value!r}")
+        if getattr(self, "optimizer", "adam") not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', not {self.optimizer!r}")
+        batch = getattr(self, "batch_size", None)
+        if batch is not None and not (isinstance(batch, int) and batch > 0):
+            raise ValueError(f"batch_size must be a positive integer or null (full batch), not {batch!r}")
+        if not 0.0 <= float(self.validation_fraction) < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), not {self.validation_fraction!r}")
+        if not 0.0 <= float(getattr(self, "dropout", 0.0)) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout!r}")
+        if self.device != "auto" and str(self.device).split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', not {self.device!r}")
+
     # ------------------------------------------------------------------ estimator API
     def fit(self, X, y):  # noqa: N803
         """Train on inputs ``X`` and binary labels ``y`` (two classes); keeps ``history_``."""
         torch = import_torch()
+        self.check_params()
         y = np.asarray(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if classes.size != 2:
