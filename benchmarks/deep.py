@@ -58,7 +58,6 @@ def training_times(prep, skip_presets: bool) -> list[tuple[str, float, int]]:
     from sklearn.base import clone
 
     from susmap.models import make_pipeline
-
     from susmap.models.dlnn import DLNNClassifier
 
     DLNNClassifier(epochs=2).fit(prep.X, prep.y)  # warm-up: torch's first call costs seconds

@@ -115,7 +115,9 @@ def test_extract_windows_values_and_borders():
     np.testing.assert_array_equal(w[0, 0, 1:, 1:], data[0, :2, :2])
     np.testing.assert_array_equal(w[1], data[:, 2:5, 2:5])
     lazy = da.from_array(data, chunks=(2, 4, 3))
-    np.testing.assert_array_equal(extract_windows(lazy, [0, 3, 5], [0, 3, 6], 5), extract_windows(data, [0, 3, 5], [0, 3, 6], 5))
+    np.testing.assert_array_equal(
+        extract_windows(lazy, [0, 3, 5], [0, 3, 6], 5), extract_windows(data, [0, 3, 5], [0, 3, 6], 5)
+    )
     with pytest.raises(ValueError, match="odd"):
         extract_windows(data, [0], [0], 4)
     with pytest.raises(ValueError, match="outside the raster"):
@@ -155,7 +157,6 @@ def spot_landscape(seed: int = 0, shape=(90, 110)):
     from scipy.ndimage import maximum_filter
 
     rng = np.random.default_rng(seed)
-    h, w = shape
     noise = rng.normal(size=shape).astype(np.float32)
     spots = (rng.random(shape) < 0.012).astype(np.float32)
     label = maximum_filter(spots, size=7) > 0
@@ -166,7 +167,6 @@ def spot_landscape(seed: int = 0, shape=(90, 110)):
 
 def spot_samples(data, label, n, seed):
     rng = np.random.default_rng(seed)
-    h, w = label.shape
     pos_r, pos_c = np.nonzero(label & np.isfinite(data).all(0))
     neg_r, neg_c = np.nonzero(~label & np.isfinite(data).all(0))
     i = rng.choice(pos_r.size, n // 2, replace=False)
@@ -261,7 +261,7 @@ def test_cnn_seed_reproduces():
 def test_save_load_round_trip(tmp_path):
     X, y = xor_data(120)  # noqa: N806
     dl = DLNNClassifier(epochs=20, seed=3).fit(X, y)
-    pt, js = save_model(dl, tmp_path / "dlnn")
+    pt, _ = save_model(dl, tmp_path / "dlnn")
     back = load_model(tmp_path / "dlnn.json")
     np.testing.assert_array_equal(back.predict_proba(X), dl.predict_proba(X))
     assert back.history_.equals(dl.history_)
