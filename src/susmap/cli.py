@@ -115,6 +115,41 @@ def compare(study_file: Annotated[Path, typer.Argument(help="The study YAML file
 
 
 @app.command()
+def sweep(
+    study_file: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Label of the study model to sweep.")],
+    vary: Annotated[
+        list[str],
+        typer.Option("--vary", help="SETTING=[v1, v2, ...] (YAML list); repeat for several settings."),
+    ],
+    repeats: Annotated[int, typer.Option(help="Random 70/30 splits (and seeds) per value.")] = 5,
+    test_size: Annotated[float, typer.Option(help="Share of samples held out per split.")] = 0.3,
+    out: OutOption = None,
+) -> None:
+    """Paper 001's framework-setting experiments: test scores as one model setting varies (Table 4 layout)."""
+    from functools import partial
+
+    from susmap.report.tables import to_markdown
+    from susmap.sweep import parse_vary
+
+    try:
+        settings = parse_vary(vary)
+    except SusmapError as err:
+        _fail(err)
+    runner = partial(_sweep_runner, model=model, vary=settings, repeats=repeats, test_size=test_size)
+    result = _run_study_file(runner, study_file, out)
+    typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
+    for name, table in result.tables.items():
+        typer.echo(f"\n{model}: {name}\n{to_markdown(table.reset_index())}")
+
+
+def _sweep_runner(study, out, **kwargs):
+    from susmap.sweep import run_sweep
+
+    return run_sweep(study, out_dir=out, **kwargs)
+
+
+@app.command()
 def factors(
     study_file: Annotated[Path | None, typer.Argument(help="The study YAML file.")] = None,
     out: OutOption = None,
