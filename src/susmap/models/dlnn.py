@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from susmap.models.torch_base import TorchClassifier, TrainSettings, import_torch
+from susmap.models.torch_base import TorchClassifier, import_torch
 
 __all__ = ["PAPER003_PRESET", "DLNNClassifier", "dense_stack"]
 
@@ -160,12 +160,3 @@ class DLNNClassifier(TorchClassifier, ClassifierMixin, BaseEstimator):
 
     def _build(self, n_inputs: int):
         return dense_stack(n_inputs, self.hidden_layer_sizes, self.activation, self.negative_slope, self.dropout)
-
-    def _train_settings(self) -> TrainSettings:
-        return TrainSettings(
-            epochs=int(self.epochs),
-            learning_rate=float(self.learning_rate),
-            optimizer=self.optimizer,
-            batch_size=self.batch_size,
-            weight_decay=float(self.weight_decay),
-        )

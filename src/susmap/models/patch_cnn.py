@@ -54,7 +54,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from susmap.models.torch_base import TorchClassifier, TrainSettings, import_torch, torch_threads
+from susmap.models.torch_base import TorchClassifier, import_torch, torch_threads
 from susmap.models.windows import WindowSource, orientation_dependent
 
 __all__ = ["PatchCNNClassifier", "build_patch_cnn", "patch_cnn_layers"]
@@ -268,15 +268,6 @@ class PatchCNNClassifier(TorchClassifier, ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ network and training
     def _build(self, n_inputs: int):
         return build_patch_cnn(n_inputs, int(self.window_size), self.channels, self.dense_units, self.dropout)
-
-    def _train_settings(self) -> TrainSettings:
-        return TrainSettings(
-            epochs=int(self.epochs),
-            learning_rate=float(self.learning_rate),
-            optimizer=self.optimizer,
-            batch_size=self.batch_size,
-            weight_decay=float(self.weight_decay),
-        )
 
     def augmentation(self) -> str:
         """The augmentation used: ``"dihedral"``, ``"flips"`` or ``"none"`` (``"auto"`` resolved)."""

@@ -490,15 +490,6 @@ class StackedSparseAutoencoderClassifier(TorchClassifier, ClassifierMixin, BaseE
     def _build(self, n_inputs: int):
         return _sae_network(n_inputs, self._hidden())
 
-    def _train_settings(self) -> TrainSettings:
-        return TrainSettings(
-            epochs=int(self.epochs),
-            learning_rate=float(self.learning_rate),
-            optimizer=self.optimizer,
-            batch_size=self.batch_size,
-            weight_decay=float(self.weight_decay),
-        )
-
     def _fit_network(self, net, X, y, X_val, y_val, rng):  # noqa: N803
         self._pretrain(net, X)
         return train_network(net, X, y, self._train_settings(), rng=rng, X_val=X_val, y_val=y_val)

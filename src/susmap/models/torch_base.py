@@ -289,15 +289,21 @@ class TorchClassifier:
     * ``_inputs(X, fit)`` → a float32 numpy array the network reads (``fit``:
       learn any input scaling from these rows first);
     * ``_build(n_inputs)`` → the ``torch.nn.Module`` returning class logits;
-    * ``_train_settings()`` → :class:`TrainSettings`;
 
-    and may override ``_fit_network`` (e.g. to pretrain first), ``_augment``
+    and may override ``_train_settings`` (default: from the parameters
+    ``epochs``, ``learning_rate``, ``optimizer``, ``batch_size``,
+    ``weight_decay``), ``_fit_network`` (e.g. to pretrain first), ``_augment``
     and ``_extra_state`` / ``_restore_extra`` (fitted non-network state).
     The parameters ``seed``, ``validation_fraction``, ``device``,
     ``n_threads`` and ``predict_batch_size`` are expected on every subclass.
     """
 
     seed: int
+    epochs: int
+    learning_rate: float
+    optimizer: str
+    batch_size: int | None
+    weight_decay: float
     validation_fraction: float
     device: str
     n_threads: int | None
@@ -311,7 +317,14 @@ class TorchClassifier:
         raise NotImplementedError
 
     def _train_settings(self) -> TrainSettings:
-        raise NotImplementedError
+        """Backpropagation settings from the parameters epochs, learning_rate, optimizer, batch_size, weight_decay."""
+        return TrainSettings(
+            epochs=int(self.epochs),
+            learning_rate=float(self.learning_rate),
+            optimizer=self.optimizer,
+            batch_size=self.batch_size,
+            weight_decay=float(self.weight_decay),
+        )
 
     def _augment(self):
         return None
