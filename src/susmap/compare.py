@@ -47,8 +47,17 @@ from susmap.analysis import (
     random_forest_importance,
     vif_table,
 )
+from susmap.analysis.model_maps import class_shares, optimization_records, plot_class_shares, plot_convergence
 from susmap.outputs import OutputFolder, write_json
-from susmap.pipeline import _prepare, _scheduler, _splitters, _Timer, _write_provenance, write_history
+from susmap.pipeline import (
+    _prepare,
+    _scheduler,
+    _splitters,
+    _Timer,
+    _write_provenance,
+    write_history,
+    write_model_formula,
+)
 from susmap.report import Section, write_report
 from susmap.report.tables import comparison_tables, to_markdown, write_tables
 from susmap.study import Study
@@ -124,11 +133,13 @@ def _plot_roc(predictions: pd.DataFrame, y: np.ndarray, schemes: list[str], path
     return aucs
 
 
-def _rate_curves(prep, study: Study, splitter, path: Path, histories: Path) -> dict[str, dict[str, float]]:
-    """Success- and prediction-rate curves of every model; returns their AUCs.
+def _rate_curves(prep, study: Study, splitter, path: Path, histories: Path) -> tuple[dict, dict, dict]:
+    """Success- and prediction-rate curves of every model.
 
-    Deep models fitted on all samples here also leave their training history
-    (``histories/<model>.csv`` and ``.png``, paper 000 Figs. 11-12).
+    Returns their AUCs, the models fitted on all samples and each one's
+    probabilities on the random cell sample. Deep models fitted here also
+    leave their training history (``histories/<model>.csv`` and ``.png``,
+    paper 000 Figs. 11-12).
     """
     cells = _map_sample(prep, 20000, study.seed)
     X = prep.design  # noqa: N806
@@ -136,10 +147,13 @@ def _rate_curves(prep, study: Study, splitter, path: Path, histories: Path) -> d
     fig, axes = plt.subplots(1, 2, figsize=(10.4, 5), dpi=110)
     aucs: dict[str, dict[str, float]] = {"success_rate": {}, "prediction_rate": {}}
     events = prep.y == 1
+    fitted, cell_probs = {}, {}
     for label, pipe in prep.pipelines.items():
         full = clone(pipe).fit(X, prep.y)
         write_history(full, histories, label)
-        success = rate_curve(full.predict_proba(cells)[:, 1], full.predict_proba(X[events])[:, 1])
+        fitted[label] = full
+        cell_probs[label] = full.predict_proba(cells)[:, 1]
+        success = rate_curve(cell_probs[label], full.predict_proba(X[events])[:, 1])
         part = clone(pipe).fit(X[train], prep.y[train])
         held_events = test[prep.y[test] == 1]
         prediction = rate_curve(part.predict_proba(cells)[:, 1], part.predict_proba(X[held_events])[:, 1])
@@ -150,7 +164,25 @@ def _rate_curves(prep, study: Study, splitter, path: Path, histories: Path) -> d
     for ax, title in zip(axes, ("Success rate (all samples)", "Prediction rate (held-out fold)"), strict=True):
         _finish_curve_panel(ax, xlabel="share of area, most susceptible first", ylabel="share of events", title=title)
     _save_figure(fig, path)
-    return aucs
+    return aucs, fitted, cell_probs
+
+
+def _model_outputs(prep, study: Study, fitted: dict, cell_probs: dict, out) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Class shares per model (paper 002 Fig. 7); optimizer times, convergence and formulas of swarm-trained nets."""
+    shares = class_shares(cell_probs, method=study.mapping.classification, n_classes=study.mapping.n_classes)
+    shares.to_csv(out.path("class_shares.csv"), index=False)
+    plot_class_shares(
+        shares,
+        out.path("class_shares.png"),
+        title=f"Susceptibility classes per model ({study.mapping.classification.replace('_', ' ')})",
+    )
+    records, curves = optimization_records(fitted)
+    if curves:
+        records.to_csv(out.path("optimization.csv"), index=False)
+        plot_convergence(curves, out.path("convergence.png"))
+        for label in curves:
+            write_model_formula(fitted[label], prep.names, out.path("formulas/.keep").parent, label)
+    return shares, records
 
 
 def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
@@ -207,9 +239,10 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
                 plot_fold_map(
                     splitter, prep.coords, out.path(f"fold_map_{label}.png"), title=f"{label} folds", X=prep.X, y=prep.y
                 )
-            rates = _rate_curves(
+            rates, fitted, cell_probs = _rate_curves(
                 prep, study, splitters[0][1], out.path("rate_curves.png"), out.path("histories/.keep").parent
             )
+            shares, optimization = _model_outputs(prep, study, fitted, cell_probs, out)
         with timer.stage("factor analysis"):
             frame = pd.DataFrame(prep.X, columns=prep.names)
             kinds = prep.stack.kinds
@@ -260,6 +293,8 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
             "ranking": ranking.to_dict(orient="records"),
             "roc_auc_out_of_fold": roc_auc,
             "rate_curve_auc": rates,
+            "class_shares": shares.to_dict(orient="records"),
+            "optimization": optimization.to_dict(orient="records"),
             "vif": vif.to_dict(orient="records"),
             "information_gain": ig.to_dict(orient="records"),
             "samples": prep.counts,
@@ -292,6 +327,23 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
                 + (["permutation_importance.png", "factor_count.png"] if perm is not None else []),
             ),
         ]
+        sections.append(
+            Section(
+                "Susceptibility classes per model (paper 002 Fig. 7)",
+                note="Each model's own classes on a random sample of cells; share of the area in each.",
+                images=["class_shares.png"],
+            )
+        )
+        if len(optimization):
+            sections.append(
+                Section(
+                    "Networks trained by metaheuristics (papers 002, 003)",
+                    note="Fitted on all samples: optimization time and best training loss; convergence per "
+                    "iteration; each network as a formula in formulas/ (text, LaTeX, standalone Python, weights).",
+                    tables=[("optimization", optimization)],
+                    images=["convergence.png"],
+                )
+            )
         histories = sorted(p.name for p in out.path("histories/.keep").parent.glob("*.png"))
         if histories:
             sections.append(

@@ -45,7 +45,16 @@ from susmap.stack import Stack, open_layer, open_stack
 from susmap.study import Study
 from susmap.validation import METRIC_NAMES, cross_validate_models, make_splitter
 
-__all__ = ["MAP_FILES", "OUTPUT_FILES", "FactorsResult", "StudyResult", "run_factors", "run_study", "write_history"]
+__all__ = [
+    "MAP_FILES",
+    "OUTPUT_FILES",
+    "FactorsResult",
+    "StudyResult",
+    "run_factors",
+    "run_study",
+    "write_history",
+    "write_model_formula",
+]
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +150,21 @@ def write_history(model, folder: Path, label: str) -> list[Path]:
     csv = folder / f"{label}.csv"
     history.to_csv(csv, index=False)
     return [csv, plot_history(history, folder / f"{label}.png", title=f"{label}: training history")]
+
+
+def write_model_formula(model, names: list[str], folder: Path, label: str) -> list[Path]:
+    """Write a fitted weight-vector network as a formula (paper 002 eqs. 6-7); nothing for other models."""
+    final = model[-1] if hasattr(model, "steps") else model
+    if not hasattr(final, "coefs_") or not hasattr(final, "data_min_"):
+        return []
+    from susmap.models.formula import write_formula
+
+    inputs = list(names)
+    if hasattr(model, "steps") and len(model.steps) > 1:
+        pre = model[:-1]
+        extra = ["row", "col"][: max(0, int(pre.n_features_in_) - len(names))]  # patch-model cell columns, dropped
+        inputs = [str(n) for n in pre.get_feature_names_out([*names, *extra])]
+    return write_formula(final, inputs, folder, label)
 
 
 def _pick_model(study: Study, summary: pd.DataFrame) -> str:
@@ -460,6 +484,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             with timer.stage("fit"):
                 model = clone(pipelines[spec.display_name]).fit(X, y)
                 write_history(model, out.path("histories/.keep").parent, mapped)
+                write_model_formula(model, names, out.path("formulas/.keep").parent, mapped)
             with timer.stage("predict map"):
                 prob_path = out.path("probability.tif")
                 write_lazy_raster(

@@ -61,7 +61,8 @@ class ModelSpec:
     requires: tuple[str, str] | None = None
 
 
-_REGISTRY: Registry[ModelSpec] = Registry("model", "models", ["susmap.models.classic", "susmap.models.deep"])
+_FAMILIES = ["susmap.models.classic", "susmap.models.deep", "susmap.models.swarm"]
+_REGISTRY: Registry[ModelSpec] = Registry("model", "models", _FAMILIES)
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
