@@ -150,3 +150,17 @@ def test_compare_writes_convergence_formulas_and_class_shares(make_study, synthe
     assert "a'" in text and "Tansig" in text  # factor names of the synthetic study
     ranking = pd.read_csv(out / "ranking.csv")
     assert set(ranking["model"]) == {"lr", "efo", "pso"}
+
+
+def test_pso_tuned_dlnn_searches_settings_within_bounds():
+    pytest.importorskip("torch")
+    from susmap.models.swarm import PSOTunedDLNNClassifier
+
+    X, y = xor_data(120)  # noqa: N806
+    X = (X - [300.0, 0.0]) / [50.0, 2.0]  # noqa: N806
+    model = PSOTunedDLNNClassifier(pop_size=3, iterations=2, inner_folds=2, epochs=(5, 10), units=(2, 4)).fit(X, y)
+    best = model.best_params_
+    assert 1e-4 <= best["learning_rate"] <= 1e-1
+    assert len(best["hidden_layer_sizes"]) == 2 and all(2 <= u <= 4 for u in best["hidden_layer_sizes"])
+    assert 5 <= best["epochs"] <= 10
+    assert model.convergence_.shape == (2,) and model.predict_proba(X).shape == (120, 2)
