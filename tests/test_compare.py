@@ -43,7 +43,7 @@ def test_compare_writes_tables_figures_and_json(make_study, tmp_path):
         "fold_map_spatial.png", "fold_map_random.png", "fold_map_holdout.png", "report.html", "provenance.json",
     } <= names  # fmt: skip
     tables = {p.name for p in (out / "tables").iterdir()}
-    for layout in ("paper000_table4", "paper000_table5", "paper001_table5", "paper003_table5"):
+    for layout in ("paper000_table4", "paper000_table5", "paper001_table5", "paper002_table", "paper003_table5"):
         for scheme in ("spatial", "random", "holdout", "loo"):
             assert f"{layout}_{scheme}.csv" in tables and f"{layout}_{scheme}.md" in tables
     t5 = pd.read_csv(out / "tables" / "paper003_table5_spatial.csv")
@@ -71,3 +71,26 @@ def test_compare_cli_and_bad_scheme_parameter(make_study, tmp_path):
     assert result.exit_code == 2
     assert "block_size_m" in result.stderr
     assert not (tmp_path / "cmp").exists()
+
+
+def test_paper002_table_is_mean_sd_of_training_and_testing_folds():
+    from susmap.report.tables import paper002_table
+
+    scores = pd.DataFrame(
+        {
+            "scheme": ["s"] * 4,
+            "model": ["efo"] * 4,
+            "part": ["train", "train", "test", "test"],
+            "auroc": [0.9, 0.8, 0.7, 0.5],
+            "recall": [1.0, 1.0, 0.5, 0.5],
+            "specificity": [0.5, 0.7, 0.6, 0.6],
+            "mse": [0.1, 0.3, 0.2, 0.2],
+            "pearson_r": [0.6, 0.8, 0.3, 0.5],
+        }
+    )
+    table = paper002_table(scores, "s")
+    assert list(table.columns) == ["Model", "Stage", "AUC", "Sensitivity", "Specificity", "MSE", "R"]
+    assert list(table["Stage"]) == ["Training", "Testing"]
+    assert table.loc[0, "AUC"] == "0.850 ± 0.071"  # mean 0.85, sd (n - 1) = 0.0707
+    assert table.loc[1, "R"] == "0.400 ± 0.141"
+    assert table.loc[1, "MSE"] == "0.200 ± 0.000"

@@ -7,6 +7,8 @@ Every cell is "mean ± sd" over folds and repeats of one scheme:
 - paper 000, Table 4: model × precision, recall, F1, accuracy;
 - paper 000, Table 5: model × MSE, MAPE, RMSE;
 - paper 001, Table 5: metric (OA, precision, recall, in %) × model;
+- paper 002 (Fig. 9 criteria): model × stage (training, testing) × AUC,
+  sensitivity, specificity, MSE, R;
 - paper 003, Table 5: model × stage (training, validation) × sensitivity,
   specificity, PPV, NPV, AUC, F-measure.
 """
@@ -25,6 +27,7 @@ __all__ = [
     "paper000_table4",
     "paper000_table5",
     "paper001_table5",
+    "paper002_table",
     "paper003_table5",
     "to_markdown",
     "write_tables",
@@ -76,9 +79,38 @@ def paper001_table5(scores: pd.DataFrame, scheme: str) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
+def _by_model_and_stage(rows: pd.DataFrame, columns: Sequence[tuple[str, str]], *, first: str, **fmt) -> pd.DataFrame:
+    """One row per model and stage (training, validation/testing) when training scores exist."""
+    parts = [("Training", "train"), ("Validation", "test")] if "part" in rows.columns else [("Validation", None)]
+    out = []
+    for model, grp in rows.groupby("model", sort=False):
+        for stage, part in parts:
+            sel = grp if part is None else grp[grp["part"] == part]
+            out.append(
+                {
+                    first: model,
+                    "Stage": stage,
+                    **{label: mean_sd(sel[m], **fmt) if m in sel else "n/a" for label, m in columns},
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def paper002_table(scores: pd.DataFrame, scheme: str) -> pd.DataFrame:
+    """AUC, sensitivity, specificity, MSE and Pearson R per model, training and testing (paper 002, Fig. 9)."""
+    cols = [
+        ("AUC", "auroc"),
+        ("Sensitivity", "recall"),
+        ("Specificity", "specificity"),
+        ("MSE", "mse"),
+        ("R", "pearson_r"),
+    ]
+    table = _by_model_and_stage(scores[scores["scheme"] == scheme], cols, first="Model", digits=3)
+    return table.replace({"Stage": {"Validation": "Testing"}})
+
+
 def paper003_table5(scores: pd.DataFrame, scheme: str) -> pd.DataFrame:
     """Sensitivity, specificity, PPV, NPV, AUC, F-measure per model, training and validation (paper 003, Table 5)."""
-    rows = scores[scores["scheme"] == scheme]
     cols = [
         ("Sensitivity", "recall"),
         ("Specificity", "specificity"),
@@ -87,25 +119,14 @@ def paper003_table5(scores: pd.DataFrame, scheme: str) -> pd.DataFrame:
         ("AUC", "auroc"),
         ("F-Measure", "f1"),
     ]
-    parts = [("Training", "train"), ("Validation", "test")] if "part" in rows.columns else [("Validation", None)]
-    out = []
-    for model, grp in rows.groupby("model", sort=False):
-        for stage, part in parts:
-            sel = grp if part is None else grp[grp["part"] == part]
-            out.append(
-                {
-                    "Models": model,
-                    "Stage": stage,
-                    **{label: mean_sd(sel[m]) if m in sel else "n/a" for label, m in cols},
-                }
-            )
-    return pd.DataFrame(out)
+    return _by_model_and_stage(scores[scores["scheme"] == scheme], cols, first="Models")
 
 
 LAYOUTS = {
     "paper000_table4": paper000_table4,
     "paper000_table5": paper000_table5,
     "paper001_table5": paper001_table5,
+    "paper002_table": paper002_table,
     "paper003_table5": paper003_table5,
 }
 
