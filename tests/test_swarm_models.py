@@ -164,3 +164,26 @@ def test_pso_tuned_dlnn_searches_settings_within_bounds():
     assert len(best["hidden_layer_sizes"]) == 2 and all(2 <= u <= 4 for u in best["hidden_layer_sizes"])
     assert 5 <= best["epochs"] <= 10
     assert model.convergence_.shape == (2,) and model.predict_proba(X).shape == (120, 2)
+
+
+def test_run_maps_with_a_swarm_model_and_exports_its_formula(make_study, synthetic):
+    from susmap.pipeline import run_study
+    from susmap.study import study_from_dict
+
+    study = study_from_dict(
+        make_study(
+            models=[{"name": "esda_mlp", "label": "esda", "params": {"pop_size": 30, "iterations": 100}}],
+            validation={"schemes": ["spatial"], "folds": 3, "repeats": 1, "n_jobs": 1},
+        )
+    )
+    result = run_study(study)
+    formula = result.out_dir / "formulas" / "esda_formula.py"
+    namespace: dict = {}
+    exec(compile(formula.read_text(), str(formula), "exec"), namespace)
+    import rasterio
+
+    with rasterio.open(result.out_dir / "probability.tif") as src:
+        prob = src.read(1)
+    for _, row in result.samples.head(20).iterrows():
+        value = namespace["v_ls"](*[row[name] for name in namespace["INPUTS"]])
+        assert prob[int(row["row"]), int(row["col"])] == pytest.approx(min(max(value, 0.0), 1.0), abs=1e-6)
