@@ -1,0 +1,158 @@
+"""Block-wise meta-learning (paper 004): stage timings and few-shot OA on Ecuador and a synthetic landscape.
+
+For each data set the benchmark
+
+1. runs the whole method once (:func:`susmap.meta.fit_blockwise`): random-
+   forest factor importance and SLIC segmentation, unsupervised pretraining
+   (RBM → RBM → DAE), task building, meta-training, validation on the
+   meta-test blocks, adaptation of every block, and the mosaic prediction of
+   the whole grid – and prints the wall time of every stage;
+2. compares, by :func:`susmap.meta.evaluate_few_shot` (paper 004 section 5.3,
+   protocol A: meta-train on 60 % of the blocks, test on the other 40 %),
+   the overall accuracy on the meta-test blocks' query samples after
+   adapting with K = 1, 5 and M/2 labelled samples, for a global MLP, a
+   global random forest, the pretrained network fine-tuned globally
+   (RL-based), plain MAML and the proposed method, over repeated seeds.
+
+Data sets: the bundled Ecuador study (350 labelled points, 5 terrain
+factors, 415 x 383 cells of 10 m; 16 blocks) and the synthetic regional
+landscape (:func:`susmap.datasets.synthetic.regional_landscape`, 256 x 256
+cells, 4 regions with contradicting landslide rules, 3000 labelled cells;
+100 blocks). Settings: :meth:`BlockwiseSettings.quick` (the paper's network,
+α = 0.1, 5 inner and adaptation steps, but meta-training at learning rate
+1e-2 for 500 meta-batches instead of 1e-4 for 5000); ``--paper`` uses the
+paper's budget (several times slower). One torch thread. Prints tables;
+asserts nothing.
+
+    python benchmarks/meta.py                      # both data sets, 3 seeds (about 5 minutes on 2 cores)
+    python benchmarks/meta.py --seeds 1 --skip-ecuador
+    python benchmarks/meta.py --out /tmp/meta      # also write block maps, block polygons and the mosaics
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def ecuador() -> dict[str, Any]:
+    from susmap.datasets import demo_study_dict
+    from susmap.pipeline import _samples
+    from susmap.stack import open_stack
+    from susmap.study import study_from_dict
+
+    study = study_from_dict(demo_study_dict(tempfile.mkdtemp()))
+    stack = open_stack(study.grid, study.layers, study.alignment)
+    samples, _ = _samples(study, stack)
+    return {
+        "name": "Ecuador (bundled demo)",
+        "stack": stack.data.data,  # dask (factor, y, x), NaN nodata
+        "samples": samples,
+        "transform": stack.grid.transform,
+        "crs": stack.grid.crs,
+        "n_blocks": 16,
+    }
+
+
+def synthetic() -> dict[str, Any]:
+    from susmap.datasets.synthetic import regional_landscape
+
+    land = regional_landscape((256, 256), n_regions=4, n_samples=3000, seed=0)
+    return {
+        "name": f"synthetic regional landscape (Bayes OA {land.bayes_accuracy:.3f})",
+        "stack": land.factors,
+        "samples": land.samples,
+        "transform": land.transform,
+        "crs": land.crs,
+        "n_blocks": 100,
+    }
+
+
+def stage_timings(data: dict[str, Any], settings, out: Path | None) -> pd.DataFrame:
+    from susmap.meta import block_map_png, block_polygons, fit_blockwise, segment_blocks, values_at
+    from susmap.meta.blockwise import _importance_weights
+
+    samples = data["samples"]
+    t0 = time.perf_counter()
+    x = values_at(data["stack"], samples["row"].to_numpy(), samples["col"].to_numpy())
+    ok = np.isfinite(x).all(axis=1)
+    weights = _importance_weights(x[ok], samples["label"].to_numpy()[ok], seed=0)
+    t_importance = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ids = segment_blocks(data["stack"], data["n_blocks"], compactness=settings.compactness, weights=weights)
+    t_segment = time.perf_counter() - t0
+    res = fit_blockwise(data["stack"], samples, ids, settings, seed=0)
+    prob = res.predict(data["stack"])
+    timings = {"factor importance (RF)": t_importance, "segmentation (SLIC)": t_segment, **res.timings}
+    rows = [{"stage": k, "seconds": v} for k, v in timings.items()]
+    rows.append({"stage": "total", "seconds": sum(timings.values())})
+    table = pd.DataFrame(rows)
+    print(
+        f"  {int(ids.max())} blocks, {len(res.train_blocks)} meta-training and {len(res.test_blocks)} meta-test tasks, "
+        f"{res.n_samples} samples; validation OA at K = {settings.meta_shots}: "
+        f"{res.validation['oa'].mean():.3f} (intermediate model unadapted {res.validation['oa_before'].mean():.3f}); "
+        f"{int(np.isfinite(prob).sum())} cells mapped"
+    )
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        stem = data["name"].split()[0].lower()
+        block_map_png(ids, out / f"{stem}_blocks.png", transform=data["transform"], events=samples)
+        block_polygons(ids, data["transform"], data["crs"]).to_file(out / f"{stem}_blocks.gpkg", driver="GPKG")
+        np.save(out / f"{stem}_probability.npy", prob)
+    data["block_ids"] = ids
+    return table
+
+
+def oa_table(data: dict[str, Any], settings, seeds: list[int]) -> pd.DataFrame:
+    from susmap.meta import evaluate_few_shot
+
+    t0 = time.perf_counter()
+    table = evaluate_few_shot(data["stack"], data["samples"], data["block_ids"], settings, seeds=seeds)
+    print(f"  ({time.perf_counter() - t0:.0f} s for {len(seeds)} seed(s))")
+    table["OA"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(table["oa_mean"], table["oa_sd"], strict=True)]
+    wide = table.pivot(index="method", columns="K", values="OA")
+    order = [m for m in ("global_mlp", "global_rf", "pretrained_global", "maml", "proposed") if m in wide.index]
+    wide = wide.loc[order, [k for k in ("1", "5", "M/2") if k in wide.columns]]
+    wide.columns = [f"K = {k}" for k in wide.columns]
+    return wide
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3, help="repetitions of the few-shot comparison")
+    parser.add_argument("--paper", action="store_true", help="the paper's meta-training budget (1e-4, 5000 batches)")
+    parser.add_argument("--skip-ecuador", action="store_true")
+    parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="write block maps, polygons and mosaics here")
+    args = parser.parse_args()
+
+    from susmap.meta import BlockwiseSettings
+
+    settings = BlockwiseSettings() if args.paper else BlockwiseSettings.quick()
+    print(
+        f"settings: meta_lr {settings.meta_lr}, {settings.meta_iterations} meta-batches of {settings.meta_batch_size}, "
+        f"α = {settings.inner_lr}, {settings.inner_steps} inner / {settings.adapt_steps} adaptation steps, "
+        f"hidden {settings.hidden}, {settings.n_unlabelled} unlabelled cells, {settings.pretrain_epochs} epochs"
+    )
+    datasets = []
+    if not args.skip_ecuador:
+        datasets.append(ecuador)
+    if not args.skip_synthetic:
+        datasets.append(synthetic)
+    pd.set_option("display.width", 160)
+    for make in datasets:
+        data = make()
+        print(f"\n== {data['name']}: stage timings (one fit, seed 0) ==")
+        print(stage_timings(data, settings, args.out).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        print(f"\n== {data['name']}: few-shot OA on the meta-test blocks' query samples (mean ± sd over seeds) ==")
+        print(oa_table(data, settings, list(range(args.seeds))).to_string())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Block-wise susceptibility by meta-learning an intermediate representation (paper 004).
+
+Chen et al., "Meta-learning an intermediate representation for few-shot
+block-wise prediction of landslide susceptibility": the study area is cut
+into blocks (SLIC on weighted factors, section 4.3.1), each block with
+samples is a few-shot task (4.3.2), a network pretrained without labels
+(two RBMs and a denoising autoencoder, 4.2) is meta-trained by MAML with
+sample-share task weights (4.4, eq. 6), adapted to every block from a few
+samples (4.5) and the blocks' predictions are mosaicked.
+
+Modules
+-------
+* :mod:`susmap.meta.blocks` – segmentation, block polygons and map (numpy, scikit-image);
+* :mod:`susmap.meta.tasks` – tasks, splits, eq. 6 weights (numpy);
+* :mod:`susmap.meta.pretrain` – RBM / DAE pretraining (PyTorch);
+* :mod:`susmap.meta.maml` – the meta-learner and few-shot adaptation (PyTorch);
+* :mod:`susmap.meta.blockwise` – the whole method, mosaicking and the
+  few-shot comparison of section 5.3 (PyTorch).
+
+PyTorch (``pip install 'susmap[deep]'``) is imported only when a function
+that needs it runs, so ``import susmap.meta`` works without it.
+"""
+
+from __future__ import annotations
+
+from susmap.meta.blocks import (
+    block_average,
+    block_map_png,
+    block_polygons,
+    downsample_factor,
+    segment_blocks,
+    valid_mask,
+    values_at,
+    weights_from_importance,
+    write_block_polygons,
+)
+from susmap.meta.blockwise import (
+    METHODS,
+    BlockwiseResult,
+    BlockwiseSettings,
+    evaluate_few_shot,
+    fit_blockwise,
+    predict_blockwise,
+)
+from susmap.meta.maml import MetaTrainSettings, adapt, meta_gradient, meta_train
+from susmap.meta.pretrain import PretrainSettings, pretrain_network, sample_valid_cells
+from susmap.meta.tasks import Task, build_tasks, split_tasks, support_query_split, task_weights
+
+__all__ = [
+    "METHODS",
+    "BlockwiseResult",
+    "BlockwiseSettings",
+    "MetaTrainSettings",
+    "PretrainSettings",
+    "Task",
+    "adapt",
+    "block_average",
+    "block_map_png",
+    "block_polygons",
+    "build_tasks",
+    "downsample_factor",
+    "evaluate_few_shot",
+    "fit_blockwise",
+    "meta_gradient",
+    "meta_train",
+    "predict_blockwise",
+    "pretrain_network",
+    "sample_valid_cells",
+    "segment_blocks",
+    "split_tasks",
+    "support_query_split",
+    "task_weights",
+    "valid_mask",
+    "values_at",
+    "weights_from_importance",
+    "write_block_polygons",
+]
