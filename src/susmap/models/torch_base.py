@@ -21,6 +21,7 @@ What every deep estimator shares:
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import math
 import threading
@@ -280,7 +281,7 @@ def plot_history(history: pd.DataFrame, path: Path, *, title: str = "") -> Path:
     return path
 
 
-class TorchClassifier:
+class TorchClassifier(abc.ABC):
     """Mixin of the deep binary classifiers: fit skeleton, probabilities, persistence hooks.
 
     A subclass (also deriving from scikit-learn's ``ClassifierMixin`` and
@@ -310,11 +311,13 @@ class TorchClassifier:
     predict_batch_size: int
 
     # ------------------------------------------------------------------ subclass hooks
+    @abc.abstractmethod
     def _inputs(self, X, *, fit: bool) -> np.ndarray:  # noqa: N803
-        raise NotImplementedError
+        """The float32 array the network reads for ``X`` (``fit``: learn the input scaling from ``X`` first)."""
 
+    @abc.abstractmethod
     def _build(self, n_inputs: int):
-        raise NotImplementedError
+        """The ``torch.nn.Module`` mapping ``n_inputs`` input features (channels) to 2 class logits."""
 
     def _train_settings(self) -> TrainSettings:
         """Backpropagation settings from the parameters epochs, learning_rate, optimizer, batch_size, weight_decay."""

@@ -178,8 +178,15 @@ def _activate32(z: np.ndarray, act: int) -> None:
 
 
 def _activate(z: np.ndarray, act: int) -> None:
-    """Apply a hidden activation in place, in the precision of ``z`` (dispatched at compile time)."""
-    raise NotImplementedError("only callable from compiled code")
+    """Apply a hidden activation in place, in the precision of ``z``.
+
+    From Python this dispatches on the dtype at run time; inside compiled code
+    the overload below dispatches at compile time.
+    """
+    if z.dtype == np.float32:
+        _activate32(z, act)
+    else:
+        _activate64(z, act)
 
 
 @overload(_activate, jit_options={"error_model": "numpy", "fastmath": FASTMATH})
