@@ -80,9 +80,7 @@ def throughput(prep, size: int, naive_cells: int) -> dict[str, float]:
     from susmap.models.windows import extract_windows
 
     model = clone(
-        make_pipeline(
-            "patch_cnn", {}, factor_names=prep.names, kinds=prep.stack.kinds, seed=0, windows=prep.windows
-        )
+        make_pipeline("patch_cnn", {}, factor_names=prep.names, kinds=prep.stack.kinds, seed=0, windows=prep.windows)
     ).fit(prep.design, prep.y)
     cnn = model[-1]
     base = np.asarray(prep.stack.data.values, dtype=np.float32)
@@ -134,10 +132,14 @@ def main() -> None:
     print(f"\npatch CNN (k = 15) over {args.size} x {args.size} cells x {len(prep.names)} factors, dask threads:")
     print("| method | cells/s | time for the whole stack [s] |\n|---|---:|---:|")
     print(f"| convolutional (map_overlap, halo 7) | {res['dense_rate']:,.0f} | {res['dense_s']:.1f} |")
-    print(f"| naive per-window loop ({args.naive_cells} cells) | {res['naive_rate']:,.0f} | "
-          f"{res['valid'] / res['naive_rate']:.0f} (extrapolated) |")
-    print(f"ratio {res['dense_rate'] / res['naive_rate']:.0f}x; max |difference| at the sampled cells "
-          f"{res['max_diff']:.1e}")
+    print(
+        f"| naive per-window loop ({args.naive_cells} cells) | {res['naive_rate']:,.0f} | "
+        f"{res['valid'] / res['naive_rate']:.0f} (extrapolated) |"
+    )
+    print(
+        f"ratio {res['dense_rate'] / res['naive_rate']:.0f}x; max |difference| at the sampled cells "
+        f"{res['max_diff']:.1e}"
+    )
 
 
 if __name__ == "__main__":

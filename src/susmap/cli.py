@@ -83,6 +83,17 @@ def _run_study_file(runner, study_file: Path | None, out: Path | None):
 
 def _report_study(result) -> None:
     typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
+    if hasattr(result, "block_ids"):  # method: meta-blockwise
+        info = result.info
+        typer.echo(f"  {info['n_blocks']} blocks, {info['n_tasks']} with samples (meta-learning tasks)")
+        if result.few_shot_table is not None:
+            from susmap.report.tables import to_markdown
+
+            typer.echo("  few-shot OA [%] (mean ± sd over repeats):")
+            typer.echo(to_markdown(result.few_shot_table))
+        if result.class_table is not None:
+            typer.echo(f"  map: block-wise meta-learning -> {result.out_dir / 'probability.tif'}")
+        return
     summary = result.cv_summary[result.cv_summary["metric"] == "auroc"]
     for row in summary.itertuples():
         typer.echo(f"  AUROC {row.scheme:>8} CV  {row.model:<22} {row.mean:.3f} ± {row.sd:.3f}")
@@ -201,6 +212,36 @@ def init(
     except OSError as err:
         _fail(SusmapError(f"{path}: cannot write ({err.strerror})"))
     typer.echo(f"wrote {path}; edit the paths, then: susmap run {path}")
+
+
+@app.command()
+def synthetic(
+    folder: Annotated[Path, typer.Argument(help="Folder to write the landscape and its study.yaml into.")],
+    seed: Annotated[int, typer.Option(help="Seed of the terrain, regions and samples.")] = 0,
+    size: Annotated[int, typer.Option(help="Rows and columns of the grid [cells of 10 m].")] = 256,
+    regions: Annotated[int, typer.Option(help="Latent regions with different landslide rules.")] = 4,
+    samples: Annotated[int, typer.Option(help="Labelled sample cells.")] = 3000,
+    method: Annotated[str, typer.Option(help="Study method: models or meta-blockwise.")] = "models",
+    force: Annotated[bool, typer.Option("--force", help="Write into an existing, non-empty folder.")] = False,
+) -> None:
+    """Write a synthetic regional landscape (known true probability) and a study over it (FOLDER/study.yaml)."""
+    from susmap.datasets.synthetic import regional_landscape, write_landscape
+
+    if method not in ("models", "meta-blockwise"):
+        _fail(SusmapError(f"--method must be 'models' or 'meta-blockwise', not {method!r}"))
+    if size < 32 or regions < 1 or samples < 20:
+        _fail(SusmapError(f"need --size >= 32, --regions >= 1, --samples >= 20 (got {size}, {regions}, {samples})"))
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())) and not force:
+        _fail(SusmapError(f"{folder}: exists and is not an empty folder; use --force to write into it"))
+    land = regional_landscape((size, size), n_regions=regions, n_samples=samples, seed=seed)
+    try:
+        written = write_landscape(land, folder, method=method)
+    except OSError as err:
+        _fail(SusmapError(f"{folder}: cannot write ({err.strerror or err})"))
+    typer.echo(
+        f"wrote {len(written)} files to {folder} ({size} x {size} cells, {regions} regions, {samples} samples; "
+        f"best possible OA {land.bayes_accuracy:.3f}); then: susmap run {written['study']}"
+    )
 
 
 @app.command()

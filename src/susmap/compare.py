@@ -187,6 +187,7 @@ def _model_outputs(prep, study: Study, fitted: dict, cell_probs: dict, out) -> t
 
 def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
     """Compare every model of ``study`` under every validation scheme; write tables, figures and a report."""
+    study.require_models_method("compare")
     out_dir = Path(out_dir or study.outputs.directory)
     timer = _Timer()
     t_start = time.perf_counter()

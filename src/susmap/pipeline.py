@@ -253,8 +253,8 @@ def _window_source(study: Study, stack: Stack, samples: pd.DataFrame) -> WindowS
     return WindowSource(stack.data.data, stack.names, stack.kinds, prefetch=prefetch)
 
 
-def _prepare(study: Study, out: OutputFolder, timer: _Timer) -> _Prepared:
-    """Derive factors, open the stack, draw samples, build every model's pipeline, write class tables."""
+def _stack_and_samples(study: Study, out: OutputFolder, timer: _Timer) -> tuple[Stack, pd.DataFrame, dict[str, int]]:
+    """Derive the study's factors (into ``factors/``), open the stack and draw the samples."""
     layers = list(study.layers)
     if study.factors:
         with timer.stage("derive factors"):
@@ -265,6 +265,63 @@ def _prepare(study: Study, out: OutputFolder, timer: _Timer) -> _Prepared:
         log.info("grid %d x %d cells, %d valid, %d factors", *stack.grid.shape, stack.n_valid, len(stack.names))
     with timer.stage("samples"):
         samples, counts = _samples(study, stack)
+    return stack, samples, counts
+
+
+def _write_samples(samples: pd.DataFrame, stack: Stack, out: OutputFolder) -> None:
+    """``samples.csv`` and ``samples.gpkg`` (points in the grid's CRS)."""
+    samples.to_csv(out.path("samples.csv"), index=False)
+    gpd.GeoDataFrame(
+        samples, geometry=gpd.points_from_xy(samples["x"], samples["y"]), crs=stack.grid.crs.to_wkt()
+    ).to_file(out.path("samples.gpkg"), driver="GPKG", layer="samples")
+
+
+def _classified_map(
+    study: Study,
+    stack: Stack,
+    samples: pd.DataFrame,
+    out: OutputFolder,
+    timer: _Timer,
+    title: str,
+    *,
+    boundaries: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """Classify ``probability.tif`` into ``classes.tif``, ``class_table.csv`` and ``susceptibility_map.png``.
+
+    Returns the class table, the class edges and the number of mapped cells.
+    ``boundaries`` (block ids, 0 = none) are drawn as lines on the PNG.
+    """
+    prob_path = out.path("probability.tif")
+    with timer.stage("classify"):
+        sample, vmin, vmax, n_mapped = sample_raster(prob_path, study.mapping.class_sample, seed=study.seed)
+        edges = compute_breaks(study.mapping.classification, sample, study.mapping.n_classes, vmin=vmin, vmax=vmax)
+        ev = samples[samples["label"] == 1]
+        cells, ev_classes = classify_raster(
+            prob_path,
+            out.path("classes.tif"),
+            edges,
+            stack.grid,
+            event_rows=ev["row"].to_numpy(),
+            event_cols=ev["col"].to_numpy(),
+            compress=study.outputs.compress,
+        )
+        table = class_table(cells, ev_classes, edges, stack.grid.cell_area)
+        table.to_csv(out.path("class_table.csv"), index=False)
+    with timer.stage("figure"):
+        plot_class_map(
+            out.path("classes.tif"),
+            out.path("susceptibility_map.png"),
+            dem=_hillshade_dem(study, stack),
+            title=f"{title}, {study.mapping.classification.replace('_', ' ')}",
+            events_xy=(ev["x"].to_numpy(), ev["y"].to_numpy()),
+            boundaries=boundaries,
+        )
+    return table, edges, n_mapped
+
+
+def _prepare(study: Study, out: OutputFolder, timer: _Timer) -> _Prepared:
+    """Derive factors, open the stack, draw samples, build every model's pipeline, write class tables."""
+    stack, samples, counts = _stack_and_samples(study, out, timer)
     names = stack.names
     with timer.stage("windows"):
         windows = _window_source(study, stack, samples)
@@ -442,6 +499,10 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
     SusmapError
         Any bad input; nothing is written to ``out_dir`` then.
     """
+    if study.method == "meta-blockwise":
+        from susmap.meta_study import run_meta_blockwise
+
+        return run_meta_blockwise(study, out_dir)
     out_dir = Path(out_dir or study.outputs.directory)
     timer = _Timer()
     t_start = time.perf_counter()
@@ -469,10 +530,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
         for scheme, ids in cv.fold_ids.items():
             samples[f"fold_{scheme}"] = ids
         with timer.stage("write tables"):
-            samples.to_csv(out.path("samples.csv"), index=False)
-            gpd.GeoDataFrame(
-                samples, geometry=gpd.points_from_xy(samples["x"], samples["y"]), crs=stack.grid.crs.to_wkt()
-            ).to_file(out.path("samples.gpkg"), driver="GPKG", layer="samples")
+            _write_samples(samples, stack, out)
             cv.scores.to_csv(out.path("cv_scores.csv"), index=False)
             cv.summary.to_csv(out.path("cv_summary.csv"), index=False)
 
@@ -495,31 +553,9 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                     tags={"model": mapped, "units": "probability [0-1]"},
                     compress=study.outputs.compress,
                 )
-            with timer.stage("classify"):
-                sample, vmin, vmax, n_mapped = sample_raster(prob_path, study.mapping.class_sample, seed=study.seed)
-                edges = compute_breaks(
-                    study.mapping.classification, sample, study.mapping.n_classes, vmin=vmin, vmax=vmax
-                )
-                ev = samples[samples["label"] == 1]
-                cells, ev_classes = classify_raster(
-                    prob_path,
-                    out.path("classes.tif"),
-                    edges,
-                    stack.grid,
-                    event_rows=ev["row"].to_numpy(),
-                    event_cols=ev["col"].to_numpy(),
-                    compress=study.outputs.compress,
-                )
-                table = class_table(cells, ev_classes, edges, stack.grid.cell_area)
-                table.to_csv(out.path("class_table.csv"), index=False)
-            with timer.stage("figure"):
-                plot_class_map(
-                    out.path("classes.tif"),
-                    out.path("susceptibility_map.png"),
-                    dem=_hillshade_dem(study, stack),
-                    title=f"{study.name}: susceptibility ({mapped}, {study.mapping.classification.replace('_', ' ')})",
-                    events_xy=(ev["x"].to_numpy(), ev["y"].to_numpy()),
-                )
+            table, edges, n_mapped = _classified_map(
+                study, stack, samples, out, timer, f"{study.name}: susceptibility ({mapped})"
+            )
 
         metrics = {
             "validation": {

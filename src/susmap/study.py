@@ -30,6 +30,9 @@ __all__ = [
     "InventoryConfig",
     "LayerConfig",
     "MappingConfig",
+    "MetaAreasConfig",
+    "MetaBlockwiseConfig",
+    "MetaExperimentConfig",
     "ModelConfig",
     "OutputConfig",
     "SamplingConfig",
@@ -259,6 +262,110 @@ class MappingConfig(_Section):
     )
 
 
+Shots = Annotated[int, Field(ge=1)] | Literal["half", "all"]
+MetaMethod = Literal["global_mlp", "global_rf", "pretrained_global", "maml", "proposed"]
+
+
+class MetaAreasConfig(_Section):
+    """Two areas cut from the study area by a straight line (paper 004 experiments A-D).
+
+    Experiments B-D train on one area and adapt on the other.
+
+    Area 1 is west of the cut (``axis: x``) or north of it (``axis: y``);
+    the cut leaves ``fraction`` of the valid cells in area 1. Blocks that
+    straddle the cut are split in two (see ``susmap.meta.blocks.split_areas``).
+    """
+
+    axis: Literal["x", "y"] = "x"
+    fraction: float = Field(0.5, gt=0, lt=1)
+
+
+class MetaExperimentConfig(_Section):
+    """The few-shot comparison of paper 004 section 5.3 (Tables 3-7): OA for K shots, mean ± sd over repeats."""
+
+    enabled: bool = True
+    repeats: PositiveInt = Field(3, description="repeated runs (seeds seed, seed+1, ...)")
+    shots: list[Annotated[int, Field(ge=1)] | Literal["half"]] = Field(
+        default_factory=lambda: [1, 5, "half"], min_length=1, description="K values; 'half' = M/2"
+    )
+    methods: list[MetaMethod] = Field(
+        default_factory=lambda: ["global_mlp", "global_rf", "pretrained_global", "maml", "proposed"], min_length=1
+    )
+    protocols: list[Literal["all", "A", "B", "C", "D"]] = Field(
+        default_factory=lambda: ["all"],
+        min_length=1,
+        description="all: part of the tasks against the rest (Table 3); A-D: two areas (Tables 4-7), need 'areas'",
+    )
+    areas: MetaAreasConfig | None = None
+    global_steps: PositiveInt = Field(3000, description="mini-batch updates of the global networks")
+    rf_trees: PositiveInt = 300
+
+    @model_validator(mode="after")
+    def _areas_for_protocols(self) -> MetaExperimentConfig:
+        two_area = [p for p in self.protocols if p != "all"]
+        if two_area and self.areas is None:
+            raise ValueError(f"protocols {two_area} compare two areas: give 'areas: {{axis: x, fraction: 0.5}}'")
+        if len(set(self.protocols)) != len(self.protocols):
+            raise ValueError("protocols must not repeat")
+        return self
+
+
+class MetaBlockwiseConfig(_Section):
+    """Block-wise meta-learning (paper 004), used when ``method: meta-blockwise``.
+
+    ``preset: paper`` keeps section 4.6's settings (meta learning rate 1e-4,
+    5000 meta-batches); ``preset: quick`` uses 1e-2 and 500 (about ten times
+    faster; see ``susmap.meta.BlockwiseSettings``). Any setting given here
+    overrides the preset's.
+    """
+
+    preset: Literal["paper", "quick"] = "paper"
+    # scene segmentation (section 4.3.1)
+    n_blocks: PositiveInt | None = Field(None, description="blocks requested from SLIC (paper: 64)")
+    compactness: float | None = Field(None, gt=0, description="SLIC compactness M (eq. 2)")
+    weights: Literal["importance", "equal"] | dict[str, float] = Field(
+        "importance", description="factor weights of SLIC: random-forest importance, equal, or {factor: weight}"
+    )
+    max_segment_cells: PositiveInt | None = None
+    # unsupervised pretraining (section 4.2)
+    hidden: tuple[PositiveInt, PositiveInt, PositiveInt] | None = None
+    n_unlabelled: int | None = Field(None, ge=0, description="random valid cells for pretraining")
+    pretrain_epochs: PositiveInt | None = None
+    rbm_learning_rate: float | None = Field(None, gt=0)
+    dae_learning_rate: float | None = Field(None, gt=0)
+    pretrain_batch_size: PositiveInt | None = None
+    dae_corruption: float | None = Field(None, ge=0, lt=1)
+    # meta-training (sections 4.3.2, 4.4)
+    meta_train_fraction: float | None = Field(None, gt=0, lt=1)
+    meta_shots: Shots | None = None
+    inner_lr: float | None = Field(None, gt=0)
+    inner_steps: PositiveInt | None = None
+    meta_lr: float | None = Field(None, gt=0)
+    meta_iterations: PositiveInt | None = None
+    meta_batch_size: PositiveInt | None = None
+    first_order: bool | None = None
+    task_weighting: bool | None = None
+    engine: Literal["batched", "func"] | None = None
+    # adaptation for the map (section 4.5)
+    adapt_steps: int | None = Field(None, ge=0)
+    adapt_shots: Shots | None = Field(None, description="support samples per class a block adapts on (default all)")
+    adapt_min_per_class: int | None = Field(
+        None, ge=0, description="adapt only blocks with this many samples of each class (default 1)"
+    )
+    n_threads: PositiveInt | None = None
+    experiment: MetaExperimentConfig = MetaExperimentConfig()
+
+    def settings(self):
+        """The ``susmap.meta.BlockwiseSettings`` of the preset with the given overrides."""
+        from susmap.meta.blockwise import BlockwiseSettings
+
+        skip = {"preset", "weights", "experiment"}
+        given = {k: v for k, v in self.model_dump().items() if k not in skip and v is not None}
+        if "hidden" in given:
+            given["hidden"] = tuple(given["hidden"])
+        return BlockwiseSettings.quick(**given) if self.preset == "quick" else BlockwiseSettings(**given)
+
+
 class OutputConfig(_Section):
     directory: Path = Path("susmap-output")
     compress: Literal["deflate", "zstd", "lzw", "none"] = Field(
@@ -280,6 +387,11 @@ class Study(_Section):
 
     name: str = "study"
     seed: int = 0
+    method: Literal["models", "meta-blockwise"] = Field(
+        "models",
+        description="models: the registry models, cross-validated, best one mapped; "
+        "meta-blockwise: paper 004's block-wise meta-learning (section meta_blockwise)",
+    )
     grid: GridConfig
     layers: list[LayerConfig] = Field(default_factory=list)
     dem: DemConfig = DemConfig()
@@ -293,6 +405,7 @@ class Study(_Section):
     )
     validation: ValidationConfig = ValidationConfig()
     mapping: MappingConfig = MappingConfig()
+    meta_blockwise: MetaBlockwiseConfig = MetaBlockwiseConfig()
     outputs: OutputConfig = OutputConfig()
     compute: ComputeConfig = ComputeConfig()
     source: Path | None = Field(None, exclude=True, description="the YAML file this study came from")
@@ -315,7 +428,21 @@ class Study(_Section):
             raise ValueError(f"inventory.source_area.elevation_layer {src.elevation_layer!r} is not a layer")
         if self.mapping.model != "best" and self.mapping.model not in labels:
             raise ValueError(f"mapping.model {self.mapping.model!r} is not one of the models: {labels}")
+        weights = self.meta_blockwise.weights
+        if isinstance(weights, dict):
+            unknown = sorted(set(weights) - set(names))
+            if unknown:
+                raise ValueError(f"meta_blockwise.weights: {unknown} are not factors ({', '.join(names)})")
         return self
+
+    def require_models_method(self, command: str) -> None:
+        """Refuse ``command`` (which cross-validates the registry models) for a ``meta-blockwise`` study."""
+        if self.method != "models":
+            raise StudyConfigError(
+                f"{self.source or 'study'}: method {self.method!r}: 'susmap {command}' cross-validates the "
+                "study's registry models; run this study with 'susmap run' (its few-shot comparison is "
+                "meta_blockwise.experiment)"
+            )
 
     @property
     def encodings(self) -> dict[str, str]:

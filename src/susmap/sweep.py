@@ -78,6 +78,7 @@ def run_sweep(
     out_dir: Path | None = None,
 ) -> SweepResult:
     """Sweep settings of the study model labelled ``model`` (paper 001 section 4.1); write tables."""
+    study.require_models_method("sweep")
     labels = [m.display_name for m in study.models]
     if model not in labels:
         raise StudyConfigError(f"sweep: the study has no model {model!r} (models: {', '.join(labels)})")

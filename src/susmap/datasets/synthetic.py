@@ -419,17 +419,26 @@ def regional_landscape(
 
 
 def landscape_study_dict(
-    landscape: RegionalLandscape, folder: str | Path, out_dir: str | Path | None = None
+    landscape: RegionalLandscape,
+    folder: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    method: str = "models",
 ) -> dict[str, Any]:
     """A susmap study (as a plain dict) over the files :func:`write_landscape` wrote to ``folder``.
 
     Every factor is a continuous layer, the grid template is the elevation
     layer, the inventory is ``inventory.csv`` (labelled points, column
-    ``label``), models are logistic regression and a random forest under
-    spatial and random 5-fold cross-validation.
+    ``label``). ``method="models"``: logistic regression and a random forest
+    under spatial and random 5-fold cross-validation; ``method="meta-blockwise"``:
+    paper 004's block-wise meta-learning (quick preset, about one block per
+    30 samples) with its few-shot comparison for all protocols, the two areas
+    being the western and eastern halves.
     """
+    if method not in ("models", "meta-blockwise"):
+        raise ValueError(f"method must be 'models' or 'meta-blockwise', got {method!r}")
     folder = Path(folder)
-    return {
+    study = {
         "name": f"synthetic-regional-{landscape.seed}",
         "seed": int(landscape.seed),
         "grid": {"template": str(folder / f"{landscape.factor_names[0]}.tif"), "band": 1},
@@ -450,16 +459,33 @@ def landscape_study_dict(
         "mapping": {"model": "best", "classification": "natural_breaks", "n_classes": 5},
         "outputs": {"directory": str(Path(out_dir) if out_dir is not None else folder / "output")},
     }
+    if method == "meta-blockwise":
+        del study["models"], study["validation"]
+        study["name"] = f"synthetic-regional-{landscape.seed}-meta"
+        study["method"] = method
+        study["mapping"] = {"classification": "natural_breaks", "n_classes": 5}
+        study["meta_blockwise"] = {
+            "preset": "quick",
+            "n_blocks": int(min(100, max(4, len(landscape.samples) // 30))),
+            "compactness": 0.5,
+            "experiment": {
+                "repeats": 3,
+                "shots": [1, 5, "half"],
+                "protocols": ["all", "A", "B", "C", "D"],
+                "areas": {"axis": "x", "fraction": 0.5},
+            },
+        }
+    return study
 
 
-def write_landscape(landscape: RegionalLandscape, folder: str | Path) -> dict[str, Path]:
+def write_landscape(landscape: RegionalLandscape, folder: str | Path, *, method: str = "models") -> dict[str, Path]:
     """Write a landscape as GeoTIFFs, an inventory CSV and a study YAML.
 
     Files: ``<factor>.tif`` for every factor (float32, nodata -9999),
     ``regions.tif`` (int32, nodata 0), ``probability.tif`` (float32, the true
     probability, nodata -9999), ``inventory.csv`` (``x, y, label, region,
     row, col``; x, y are cell centres in the landscape's CRS [m]) and
-    ``study.yaml`` (:func:`landscape_study_dict`, run it with ``susmap run``).
+    ``study.yaml`` (:func:`landscape_study_dict` with ``method``, run it with ``susmap run``).
 
     Returns
     -------
@@ -471,6 +497,8 @@ def write_landscape(landscape: RegionalLandscape, folder: str | Path) -> dict[st
     import yaml
 
     folder = Path(folder)
+    # paths relative to the YAML's folder, so the folder can be moved; also checks method before writing
+    study = landscape_study_dict(landscape, Path("."), out_dir="output", method=method)
     folder.mkdir(parents=True, exist_ok=True)
     h, w = landscape.shape
     profile = {
@@ -500,7 +528,6 @@ def write_landscape(landscape: RegionalLandscape, folder: str | Path) -> dict[st
     inv = landscape.samples[["x", "y", "label", "region", "row", "col"]]
     inv.to_csv(folder / "inventory.csv", index=False)
     written["inventory"] = folder / "inventory.csv"
-    study = landscape_study_dict(landscape, folder)
     with open(folder / "study.yaml", "w", encoding="utf-8") as fh:
         yaml.safe_dump(study, fh, sort_keys=False)
     written["study"] = folder / "study.yaml"

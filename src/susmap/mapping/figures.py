@@ -53,11 +53,14 @@ def plot_class_map(
     title: str = "Susceptibility",
     events_xy: tuple[np.ndarray, np.ndarray] | None = None,
     max_pixels: int = 1200,
+    boundaries: np.ndarray | None = None,
 ) -> None:
     """Classified map (1..k, 0 = nodata) with a legend, over the hillshade of ``dem``.
 
     ``dem`` may have any shape; it is shown over the map's extent. ``events_xy``
-    are drawn as small black points.
+    are drawn as small black points. ``boundaries`` (an integer raster of the
+    map's full shape, e.g. block ids of paper 004's block-wise prediction) is
+    drawn as thin dark lines where neighbouring cells differ.
     """
     with rasterio.open(class_path) as src:
         shape = _decimated_shape(src.height, src.width, max_pixels)
@@ -82,6 +85,21 @@ def plot_class_map(
         interpolation="nearest",
         alpha=0.65 if dem is not None else 1.0,
     )
+    if boundaries is not None:
+        from skimage.segmentation import find_boundaries
+
+        ids = np.asarray(boundaries)
+        rows = np.minimum((np.arange(shape[0]) + 0.5) * ids.shape[0] / shape[0], ids.shape[0] - 1).astype(int)
+        cols = np.minimum((np.arange(shape[1]) + 0.5) * ids.shape[1] / shape[1], ids.shape[1] - 1).astype(int)
+        small = ids[np.ix_(rows, cols)]
+        lines = find_boundaries(small, mode="inner") & (small > 0)
+        ax.imshow(
+            np.ma.masked_where(~lines, lines.astype(float)),
+            cmap=ListedColormap(["#202020"]),
+            extent=extent,
+            interpolation="nearest",
+            alpha=0.8,
+        )
     if events_xy is not None:
         ax.scatter(*events_xy, s=4, c="black", linewidths=0, label="events")
     handles = [Patch(facecolor=c, edgecolor="0.3", label=n) for c, n in zip(colors, class_names(k), strict=True)]

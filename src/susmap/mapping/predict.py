@@ -57,7 +57,5 @@ def predict_stack(stack: Stack, model) -> da.Array:
         chunks = data.chunks[1:]
         if halo:
             data = da.overlap.overlap(data, depth={0: 0, 1: halo, 2: halo}, boundary={0: "none", 1: np.nan, 2: np.nan})
-        return data.map_blocks(
-            _predict_window_block, final, drop_axis=0, chunks=chunks, dtype=np.float32, meta=meta
-        )
+        return data.map_blocks(_predict_window_block, final, drop_axis=0, chunks=chunks, dtype=np.float32, meta=meta)
     return data.map_blocks(predict_block, model, drop_axis=0, dtype=np.float32, meta=meta)

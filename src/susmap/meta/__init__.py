@@ -15,7 +15,10 @@ Modules
 * :mod:`susmap.meta.pretrain` – RBM / DAE pretraining (PyTorch);
 * :mod:`susmap.meta.maml` – the meta-learner and few-shot adaptation (PyTorch);
 * :mod:`susmap.meta.blockwise` – the whole method, mosaicking and the
-  few-shot comparison of section 5.3 (PyTorch).
+  few-shot comparison of section 5.3 (PyTorch);
+* :mod:`susmap.meta.figures` – meta-training curve, few-shot OA against K.
+
+A study runs the method with ``method: meta-blockwise`` (:mod:`susmap.meta_study`).
 
 PyTorch (``pip install 'susmap[deep]'``) is imported only when a function
 that needs it runs, so ``import susmap.meta`` works without it.
@@ -29,6 +32,7 @@ from susmap.meta.blocks import (
     block_polygons,
     downsample_factor,
     segment_blocks,
+    split_areas,
     valid_mask,
     values_at,
     weights_from_importance,
@@ -44,10 +48,19 @@ from susmap.meta.blockwise import (
 )
 from susmap.meta.maml import MetaTrainSettings, adapt, meta_gradient, meta_train
 from susmap.meta.pretrain import PretrainSettings, pretrain_network, sample_valid_cells
-from susmap.meta.tasks import Task, build_tasks, split_tasks, support_query_split, task_weights
+from susmap.meta.tasks import (
+    PROTOCOLS,
+    Task,
+    build_tasks,
+    protocol_split,
+    split_tasks,
+    support_query_split,
+    task_weights,
+)
 
 __all__ = [
     "METHODS",
+    "PROTOCOLS",
     "BlockwiseResult",
     "BlockwiseSettings",
     "MetaTrainSettings",
@@ -65,8 +78,10 @@ __all__ = [
     "meta_train",
     "predict_blockwise",
     "pretrain_network",
+    "protocol_split",
     "sample_valid_cells",
     "segment_blocks",
+    "split_areas",
     "split_tasks",
     "support_query_split",
     "task_weights",

@@ -60,7 +60,9 @@ __all__ = [
     "block_map_png",
     "block_polygons",
     "downsample_factor",
+    "is_dask",
     "segment_blocks",
+    "split_areas",
     "valid_mask",
     "values_at",
     "weights_from_importance",
@@ -71,25 +73,26 @@ __all__ = [
 def as_array(stack: Any) -> Any:
     """The (factor, y, x) numpy or dask array of a stack given as an array, an xarray DataArray or a Stack."""
     data = stack
-    if not (isinstance(data, np.ndarray) or _is_dask(data)):
+    if not (isinstance(data, np.ndarray) or is_dask(data)):
         data = getattr(data, "data", data)  # xarray DataArray → its array; Stack → its DataArray
-        if not (isinstance(data, np.ndarray) or _is_dask(data)):
+        if not (isinstance(data, np.ndarray) or is_dask(data)):
             data = getattr(data, "data", data)
-    if not (isinstance(data, np.ndarray) or _is_dask(data)):
+    if not (isinstance(data, np.ndarray) or is_dask(data)):
         data = np.asarray(data)
     if data.ndim != 3:
         raise ValueError(f"the stack must be an array of shape (factor, height, width), got {data.shape}")
     return data
 
 
-def _is_dask(arr: Any) -> bool:
+def is_dask(arr: Any) -> bool:
+    """Whether ``arr`` is a dask array."""
     return type(arr).__module__.startswith("dask")
 
 
 def valid_mask(stack: Any) -> np.ndarray:
     """Boolean (height, width): True where every factor is finite (computed for a dask stack)."""
     arr = as_array(stack)
-    if _is_dask(arr):
+    if is_dask(arr):
         import dask.array as da
 
         return np.asarray(da.isfinite(arr).all(axis=0).compute())
@@ -106,7 +109,7 @@ def values_at(stack: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     h, w = arr.shape[1:]
     if rows.min() < 0 or cols.min() < 0 or rows.max() >= h or cols.max() >= w:
         raise ValueError(f"cells outside the grid of {h} x {w}")
-    if _is_dask(arr):
+    if is_dask(arr):
         import dask.array as da
 
         out = da.stack([arr[f].vindex[rows, cols] for f in range(arr.shape[0])], axis=1).compute()
@@ -149,7 +152,7 @@ def block_average(stack: Any, factor: int) -> np.ndarray:
     f = int(factor)
     if f < 1:
         raise ValueError(f"factor must be a positive integer, got {factor}")
-    if _is_dask(arr):
+    if is_dask(arr):
         import dask.array as da
 
         arr = arr.astype(np.float32)
@@ -325,6 +328,55 @@ def segment_blocks(
         labels = labels[rows[:, None], cols[None, :]]
     labels = np.where(full_valid, labels, 0)
     return _relabel(labels)
+
+
+def split_areas(
+    block_ids: np.ndarray, axis: str = "x", fraction: float = 0.5
+) -> tuple[np.ndarray, dict[int, int], int]:
+    """Cut the study area in two along a grid line and every block that straddles it (two-area experiments).
+
+    Paper 004's experiments B-D train on one area (FJ) and adapt to another
+    (FL). With one study area, a straight cut makes two: area 1 west of the
+    cut (``axis="x"``) or north of it (``axis="y"``), area 2 the rest. The
+    cut lies on the grid line where the share of the valid cells (block
+    id > 0) on the area-1 side is nearest to ``fraction``, so
+    ``fraction=0.5`` halves the valid area.
+
+    Parameters
+    ----------
+    block_ids : numpy.ndarray of int, shape (height, width)
+        Blocks, 0 = nodata.
+    axis : {"x", "y"}
+        Cut across columns (x: a north-south line) or rows (y: an east-west line).
+    fraction : float in (0, 1)
+        Share of the valid cells in area 1.
+
+    Returns
+    -------
+    (numpy.ndarray of int32, dict of int to int, int)
+        Block ids renumbered so that no block spans the cut (0 stays nodata),
+        the area (1 or 2) of every new block, and the cut: the first column
+        (row) of area 2.
+    """
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    if not 0.0 < float(fraction) < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    ids = np.asarray(block_ids)
+    valid = ids > 0
+    if not valid.any():
+        raise ValueError("the block raster has no valid cell")
+    per_line = valid.sum(axis=0 if axis == "x" else 1)
+    cum = np.cumsum(per_line)
+    cut = int(np.argmin(np.abs(cum - float(fraction) * cum[-1]))) + 1
+    cut = min(max(cut, 1), per_line.size - 1)
+    line = np.arange(ids.shape[1] if axis == "x" else ids.shape[0])
+    area = np.where(line < cut, 1, 2).astype(np.int64)
+    area_cells = area[None, :] if axis == "x" else area[:, None]
+    combined = np.where(valid, ids.astype(np.int64) * 2 + (area_cells - 1), 0)
+    new_ids = _relabel(combined)
+    pairs = np.unique(np.stack([new_ids[valid], combined[valid] % 2 + 1]), axis=1)
+    return new_ids, {int(b): int(a) for b, a in pairs.T}, cut
 
 
 def block_polygons(block_ids: np.ndarray, transform: Any, crs: Any) -> Any:

@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from susmap.meta.blocks import as_array, segment_blocks, values_at, weights_from_importance
-from susmap.meta.tasks import Task, build_tasks, shots_label, split_tasks, support_query_split
+from susmap.meta.blocks import as_array, is_dask, segment_blocks, values_at, weights_from_importance
+from susmap.meta.tasks import Task, build_tasks, protocol_split, shots_label, split_tasks, support_query_split
 
 __all__ = [
     "METHODS",
@@ -128,6 +128,12 @@ class BlockwiseSettings:
         Support samples per class a block is adapted with for mapping:
         ``"all"`` (default) adapts on every labelled sample of the block;
         1, 5 or ``"half"`` reproduce the few-shot settings of Tables 3-7.
+    adapt_min_per_class : int
+        A block is adapted for mapping only if its samples hold at least
+        this many events and as many non-events; other blocks keep the
+        intermediate model. Adapting on one class only teaches a base rate,
+        not a discrimination: on Ecuador a block with a single event turned
+        wholly "very high" (0 adapts every block with samples, as the paper).
     n_threads : int or None
         Torch CPU threads (1: reproducible bit for bit).
     """
@@ -155,6 +161,7 @@ class BlockwiseSettings:
     engine: str = "batched"
     adapt_steps: int = 5
     adapt_shots: int | str = "all"
+    adapt_min_per_class: int = 1
     n_threads: int | None = 1
 
     @classmethod
@@ -203,6 +210,8 @@ class BlockwiseSettings:
             raise ValueError(f"meta_train_fraction must be in (0, 1), got {self.meta_train_fraction!r}")
         if int(self.adapt_steps) < 0:
             raise ValueError(f"adapt_steps must be >= 0, got {self.adapt_steps!r}")
+        if int(self.adapt_min_per_class) < 0:
+            raise ValueError(f"adapt_min_per_class must be >= 0, got {self.adapt_min_per_class!r}")
         support_query_split(np.zeros(1, dtype=int), self.adapt_shots, np.random.default_rng(0))  # validates
 
 
@@ -274,6 +283,38 @@ class BlockwiseResult:
         )
         self.timings["prediction"] = time.perf_counter() - t0
         return out
+
+    def predict_lazy(self, stack: Any, block_ids: np.ndarray | None = None) -> Any:
+        """The probability raster as a lazy dask array (float32, NaN nodata), one task per chunk of the stack.
+
+        For rasters larger than memory: nothing is computed until the array
+        is (e.g. by :func:`susmap.mapping.write_lazy_raster`, block by block);
+        the block ids are held in memory (4 bytes per cell), the factors are not.
+        """
+        import dask.array as da
+
+        arr = as_array(stack)
+        if not is_dask(arr):
+            arr = da.from_array(np.asarray(arr), chunks=(-1, 1024, 1024))
+        arr = arr.rechunk({0: -1})
+        ids = np.asarray(self.block_ids if block_ids is None else block_ids, dtype=np.int32)
+        if ids.shape != arr.shape[1:]:
+            raise ValueError(f"block_ids of shape {ids.shape} do not match the stack's grid {arr.shape[1:]}")
+        ids_lazy = da.from_array(ids, chunks=arr.chunks[1:])
+
+        def tile(values: np.ndarray, tile_ids: np.ndarray) -> np.ndarray:
+            return predict_blockwise(
+                values,
+                tile_ids,
+                self.block_params,
+                self.intermediate,
+                self.mean,
+                self.scale,
+                chunk_size=max(values.shape[1:]),
+                n_threads=self.settings.n_threads,
+            )
+
+        return da.map_blocks(tile, arr, ids_lazy, drop_axis=0, dtype=np.float32, meta=np.empty((0, 0), np.float32))
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -372,12 +413,16 @@ def _adapt_blocks(
     steps: int,
     lr: float,
     seed: int,
+    min_per_class: int = 0,
 ) -> dict[int, Params]:
+    """Adapted parameters of every task's block with at least ``min_per_class`` samples of each class."""
     from susmap.meta.maml import adapt
 
     rng = np.random.default_rng([seed, 7])
     out: dict[int, Params] = {}
     for task in tasks:
+        if min(task.n_positive, task.n_negative) < min_per_class:
+            continue
         s, _ = support_query_split(y[task.indices], shots, rng)
         idx = task.indices[s]
         out[task.block_id] = adapt(params, xs[idx], y[idx], steps=steps, lr=lr)
@@ -493,6 +538,7 @@ def fit_blockwise(
             int(settings.adapt_steps),
             float(settings.inner_lr),
             seed,
+            int(settings.adapt_min_per_class),
         )
 
     return BlockwiseResult(
@@ -662,12 +708,17 @@ def evaluate_few_shot(
     global_steps: int = 3000,
     global_learning_rate: float = 3e-3,
     rf_trees: int = 300,
+    protocol: str = "all",
+    block_areas: Mapping[int, int] | None = None,
+    pretrained: dict[int, Any] | None = None,
     return_runs: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Few-shot overall accuracy of block-wise and global methods (paper 004 section 5.3, Tables 3-7).
 
     For every seed: the tasks (blocks with samples) are split 60 / 40 into
-    meta-training and meta-test tasks; for every K in ``shots`` each
+    meta-training and meta-test tasks (or, with two areas, as experiment
+    A, B, C or D prescribes: :func:`susmap.meta.tasks.protocol_split`);
+    for every K in ``shots`` each
     meta-test task is split into K support samples per class (``"half"``:
     half of each class, K = M/2) and a query set (the rest). Every method
     learns from the same labelled samples – all samples of the
@@ -707,6 +758,16 @@ def evaluate_few_shot(
         large ones) and Adam's step size.
     rf_trees : int
         Trees of the random forest.
+    protocol : {"all", "A", "B", "C", "D"}
+        Which tasks are meta-trained and which tested (paper 004 section 5.3).
+    block_areas : mapping of int to int, optional
+        Area (1 or 2) of every block; required by protocols A-D (see
+        :func:`susmap.meta.blocks.split_areas`).
+    pretrained : dict, optional
+        A cache of the pretraining per seed, read and filled here: pass the
+        same dict to several calls on the same stack, samples and settings
+        (e.g. one per protocol) to pretrain once per seed. Pretraining
+        uses no labels and no blocks, so sharing it changes nothing else.
     return_runs : bool
         Also return the per-seed, per-block table.
 
@@ -746,10 +807,18 @@ def evaluate_few_shot(
         seed = int(seed)
         t0 = time.perf_counter()
         needs_pretraining = any(m in ("pretrained_global", "proposed") for m in methods)
-        pre_params, mean, scale, _ = _pretrained(arr, x, replace(settings, pretrain=needs_pretraining), seed)
-        t_pre = time.perf_counter() - t0
+        key = (seed, needs_pretraining)
+        if pretrained is not None and key in pretrained:
+            pre_params, mean, scale, t_pre = pretrained[key]
+        else:
+            pre_params, mean, scale, _ = _pretrained(arr, x, replace(settings, pretrain=needs_pretraining), seed)
+            t_pre = time.perf_counter() - t0
+            if pretrained is not None:
+                pretrained[key] = (pre_params, mean, scale, t_pre)
         xs = ((x - mean) / scale).astype(np.float32)
-        train, test = split_tasks(tasks, settings.meta_train_fraction, seed=seed)
+        train, test = protocol_split(
+            tasks, protocol, None if block_areas is None else dict(block_areas), settings.meta_train_fraction, seed
+        )
         train_idx = np.concatenate([t.indices for t in train])
 
         meta_models: dict[str, tuple[Params, float]] = {}

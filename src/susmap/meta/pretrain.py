@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from susmap.meta.blocks import _is_dask, as_array, valid_mask, values_at
+from susmap.meta.blocks import as_array, is_dask, valid_mask, values_at
 
 __all__ = [
     "PRETRAIN_HISTORY_COLUMNS",
@@ -209,7 +209,7 @@ def sample_valid_cells(
     if n < 1:
         raise ValueError(f"n must be positive, got {n}")
     rng = np.random.default_rng(seed)
-    if h * w <= exact_limit or not _is_dask(arr):
+    if h * w <= exact_limit or not is_dask(arr):
         flat = np.flatnonzero(valid_mask(arr))
         if flat.size == 0:
             raise ValueError("the stack has no valid cell")

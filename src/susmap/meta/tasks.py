@@ -19,9 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "PROTOCOLS",
     "SHOT_CHOICES",
     "Task",
     "build_tasks",
+    "protocol_split",
     "shots_label",
     "split_tasks",
     "support_query_split",
@@ -117,6 +119,72 @@ def split_tasks(tasks: Sequence[Task], train_fraction: float = 0.6, seed: int = 
     train = sorted((tasks[i] for i in perm[:n_train]), key=lambda t: t.block_id)
     test = sorted((tasks[i] for i in perm[n_train:]), key=lambda t: t.block_id)
     return train, test
+
+
+#: Task splits of paper 004 section 5.3: ``"all"`` (one area, or part of both areas against the rest of
+#: both: section 5.3.1, Table 3) and the two-area experiments A-D (section 5.3.2, Tables 4-7).
+PROTOCOLS = ("all", "A", "B", "C", "D")
+
+
+def protocol_split(
+    tasks: Sequence[Task],
+    protocol: str = "all",
+    task_areas: dict[int, int] | None = None,
+    train_fraction: float = 0.6,
+    seed: int = 0,
+) -> tuple[list[Task], list[Task]]:
+    """Meta-training and meta-test tasks of one experiment of paper 004 (section 5.3), for two areas.
+
+    Area 1 plays the part of the paper's FJ, area 2 of FL; "part" is a
+    random ``train_fraction`` of an area's tasks (:func:`split_tasks`),
+    "the other part" the rest:
+
+    * ``"all"`` – part of all tasks, tested on the rest (areas ignored; section 5.3.1, Table 3);
+    * ``"A"`` – part of area 1, tested on the other part of area 1 (Table 4);
+    * ``"B"`` – all of area 1, tested on all of area 2 (Table 5);
+    * ``"C"`` – part of area 1 and part of area 2, tested on the other part of area 1 (Table 6);
+    * ``"D"`` – all of area 1 and part of area 2, tested on the other part of area 2 (Table 7).
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+    protocol : {"all", "A", "B", "C", "D"}
+    task_areas : dict of int to int, optional
+        Area (1 or 2) of every task's block; required by A-D.
+    train_fraction : float
+        Share of an area's tasks in its meta-training part (paper: 0.6).
+    seed : int
+        Seeds the random parts.
+
+    Returns
+    -------
+    (list of Task, list of Task)
+        Meta-training and meta-test tasks, each sorted by block id.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if protocol == "all":
+        return split_tasks(tasks, train_fraction, seed=seed)
+    if task_areas is None:
+        raise ValueError(f"protocol {protocol} needs the area of every block (two areas)")
+    missing = [t.block_id for t in tasks if t.block_id not in task_areas]
+    if missing:
+        raise ValueError(f"blocks {missing[:5]} have no area")
+    area1 = [t for t in tasks if task_areas[t.block_id] == 1]
+    area2 = [t for t in tasks if task_areas[t.block_id] == 2]
+    if not area1 or (protocol != "A" and not area2):
+        raise ValueError(
+            f"protocol {protocol} needs tasks in both areas; area 1 has {len(area1)}, area 2 has {len(area2)}"
+        )
+    train1, test1 = split_tasks(area1, train_fraction, seed=seed)
+    train2, test2 = split_tasks(area2, train_fraction, seed=seed + 1)
+    train, test = {
+        "A": (train1, test1),
+        "B": (area1, area2),
+        "C": (train1 + train2, test1),
+        "D": (area1 + train2, test2),
+    }[protocol]
+    return sorted(train, key=lambda t: t.block_id), sorted(test, key=lambda t: t.block_id)
 
 
 def shots_label(shots: int | str) -> str:

@@ -29,6 +29,7 @@ __all__ = [
     "paper001_table5",
     "paper002_table",
     "paper003_table5",
+    "paper004_table",
     "to_markdown",
     "write_tables",
 ]
@@ -147,6 +148,36 @@ def write_tables(tables: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
         md.write_text(to_markdown(table) + "\n", encoding="utf-8")
         paths += [csv, md]
     return paths
+
+
+#: Categories and backbones of paper 004's Tables 3-7 for the methods of ``susmap.meta.evaluate_few_shot``.
+PAPER004_ROWS = {
+    "global_mlp": ("Transferring-based", "MLP-based"),
+    "global_rf": ("Transferring-based", "RF-based"),
+    "pretrained_global": ("Transferring-based", "RL-based"),
+    "maml": ("Meta-learning-based", "MAML-based"),
+    "proposed": ("Meta-learning-based", "Proposed"),
+}
+
+
+def paper004_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Few-shot OA in % as paper 004 Tables 3-7: one row per (protocol,) method, one column per K, mean ± sd.
+
+    ``summary`` is :func:`susmap.meta.evaluate_few_shot`'s table (``method,
+    K, oa_mean, oa_sd``), optionally with a ``protocol`` column.
+    """
+    keys = ["protocol", "method"] if "protocol" in summary.columns else ["method"]
+    k_order = list(dict.fromkeys(summary["K"].astype(str)))
+    rows = []
+    for key, grp in summary.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        method = key[-1]
+        category, backbone = PAPER004_ROWS.get(method, ("", method))
+        row = {**dict(zip(keys[:-1], key[:-1], strict=True)), "Categories": category, "Backbone": backbone}
+        by_k = {str(r.K): f"{100 * r.oa_mean:.1f} ± {100 * r.oa_sd:.1f}" for r in grp.itertuples()}
+        row.update({f"K = {k}": by_k.get(k, "n/a") for k in k_order})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
