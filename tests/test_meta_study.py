@@ -284,3 +284,22 @@ def test_synthetic_command_writes_a_runnable_study(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "--force" in res.output
     res = runner.invoke(app, ["synthetic", str(tmp_path / "x"), "--method", "cnn"])
     assert res.exit_code == 2 and not (tmp_path / "x").exists()
+
+
+def test_lazy_mosaic_equals_in_memory_prediction() -> None:
+    pytest.importorskip("torch")
+    import dask.array as da
+
+    from susmap.meta.blocks import segment_blocks
+    from susmap.meta.blockwise import BlockwiseSettings, fit_blockwise
+
+    land = regional_landscape((50, 61), n_regions=2, n_samples=300, seed=7)
+    ids = segment_blocks(land.factors, 6)
+    settings = BlockwiseSettings.quick(hidden=(8, 8, 4), n_unlabelled=300, pretrain_epochs=2, meta_iterations=20)
+    res = fit_blockwise(land.factors, land.samples, ids, settings, seed=1)
+    eager = res.predict(land.factors)
+    lazy = res.predict_lazy(da.from_array(land.factors, chunks=(2, 17, 23))).compute()  # chunks split factors too
+    np.testing.assert_allclose(lazy, eager, rtol=0, atol=1e-6, equal_nan=True)
+    assert np.isnan(lazy[~land.valid]).all() and np.isfinite(lazy[land.valid]).all()
+    with pytest.raises(ValueError, match="do not match"):
+        res.predict_lazy(land.factors, block_ids=ids[:-1])

@@ -4,6 +4,10 @@
 Reserva Biológica San Francisco, southern Ecuadorian Andes (Muenchow et al.
 2012, Geomorphology 139-140; CC0 via the R package spDataLarge). See
 ``datasets/ecuador/SOURCE.md``.
+
+``synthetic``: :func:`regional_landscape`, a seeded terrain whose landslide
+rule differs between latent regions, with its true probability (paper 004's
+benchmark, useful to every method), and :func:`write_landscape`.
 """
 
 from __future__ import annotations
@@ -12,9 +16,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from susmap.datasets.synthetic import RegionalLandscape, landscape_study_dict, regional_landscape, write_landscape
 from susmap.study import Study, study_from_dict
 
-__all__ = ["ECUADOR_FACTORS", "demo_study", "demo_study_dict", "ecuador_path"]
+__all__ = [
+    "ECUADOR_FACTORS",
+    "RegionalLandscape",
+    "demo_study",
+    "demo_study_dict",
+    "ecuador_path",
+    "landscape_study_dict",
+    "regional_landscape",
+    "write_landscape",
+]
 
 ECUADOR_FACTORS = ("slope", "cplan", "cprof", "elev", "log10_carea")
 

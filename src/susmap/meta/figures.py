@@ -53,10 +53,14 @@ def few_shot_png(summary: pd.DataFrame, path: str | Path, *, title: str = "few-s
     """
     plt = _pyplot()
     protocols = list(dict.fromkeys(summary["protocol"])) if "protocol" in summary.columns else [None]
+    n_cols = min(3, len(protocols))
+    n_rows = -(-len(protocols) // n_cols)
     fig, axes = plt.subplots(
-        1, len(protocols), figsize=(4.2 * len(protocols), 3.8), squeeze=False, sharey=True, constrained_layout=True
+        n_rows, n_cols, figsize=(4.4 * n_cols, 3.6 * n_rows), squeeze=False, sharey=True, constrained_layout=True
     )
-    for ax, protocol in zip(axes[0], protocols, strict=True):
+    for ax in axes.ravel()[len(protocols) :]:
+        ax.set_visible(False)
+    for ax, protocol in zip(axes.ravel(), protocols, strict=False):
         part = summary if protocol is None else summary[summary["protocol"] == protocol]
         k_labels = list(dict.fromkeys(part["K"].astype(str)))
         for method, grp in part.groupby("method", sort=False):
@@ -65,8 +69,9 @@ def few_shot_png(summary: pd.DataFrame, path: str | Path, *, title: str = "few-s
         ax.set_xticks(range(len(k_labels)), [f"K = {k}" for k in k_labels])
         ax.set_title(title if protocol is None else f"{title}: experiment {protocol}", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("OA of meta-test blocks [%]")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    for row in axes:
+        row[0].set_ylabel("OA of meta-test blocks [%]")
+    axes.ravel()[len(protocols) - 1].legend(fontsize=7, loc="lower right")
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
