@@ -609,6 +609,15 @@ validation:
   repeats: 5
   threshold: 0.5
 
+# method: meta-blockwise      # instead of the models above: paper 004's block-wise meta-learning
+# meta_blockwise:
+#   preset: paper             # paper (meta lr 1e-4 x 5000 batches) | quick (1e-2 x 500)
+#   n_blocks: 64              # SLIC blocks; compactness: 0.5; weights: importance | equal | {slope: 2}
+#   experiment:               # few-shot OA for K = 1, 5, M/2 (paper 004 Tables 3-7)
+#     repeats: 3
+#     protocols: [all, A, B, C, D]
+#     areas: {axis: x, fraction: 0.5}   # two areas for A-D: west / east halves
+
 mapping:
   model: best                 # a model label, or best by mean AUROC of the first scheme
   classification: natural_breaks   # natural_breaks | quantile | equal_interval
