@@ -39,16 +39,16 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import pandas as pd
-import yaml
 
 from susmap.errors import SamplingError, StudyConfigError
-from susmap.outputs import OutputFolder, write_json
+from susmap.outputs import OutputFolder
 from susmap.pipeline import (
     _class_tables_frame,
     _classified_map,
     _scheduler,
     _stack_and_samples,
     _Timer,
+    _write_metrics,
     _write_provenance,
     _write_samples,
 )
@@ -279,7 +279,6 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
         block_map_png,
         block_polygons,
         fit_blockwise,
-        segment_blocks,
         values_at,
         write_block_polygons,
     )
@@ -310,13 +309,7 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
             if ok.sum() == 0 or np.unique(y[ok]).size < 2:
                 raise SamplingError("method meta-blockwise needs samples of both classes with complete factors")
             weights = _segmentation_weights(study, x[ok], y[ok], bands, parents, out)
-            block_ids = segment_blocks(
-                arr,
-                int(settings.n_blocks),
-                compactness=float(settings.compactness),
-                weights=weights,
-                max_cells=int(settings.max_segment_cells),
-            )
+            block_ids = settings.segment(arr, weights)
             log.info("%d blocks (SLIC, %d requested)", int(block_ids.max()), settings.n_blocks)
         with timer.stage("meta-learning"):
             try:
@@ -401,17 +394,7 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
         }
         if few is not None:
             metrics["few_shot"] = few.to_dict(orient="records")
-        if table is not None:
-            metrics["classes"] = {
-                "method": study.mapping.classification,
-                "edges": [float(e) for e in edges],
-                "mapped_cells": n_mapped,
-                "table": table.to_dict(orient="records"),
-            }
-        write_json(out.path("metrics.json"), metrics)
-        out.path("study.yaml").write_text(
-            yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-        )
+        _write_metrics(out, study, metrics, table, edges, n_mapped)
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
         files = [*sorted(str(p.relative_to(out.staging)) for p in out.staging.rglob("*") if p.is_file())]
         files += ["report.html", "provenance.json"]

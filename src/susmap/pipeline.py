@@ -429,6 +429,26 @@ def _class_tables_frame(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _write_metrics(
+    out: OutputFolder,
+    study: Study,
+    metrics: dict,
+    table: pd.DataFrame | None,
+    edges: np.ndarray | None,
+    n_mapped: int | None,
+) -> None:
+    """``metrics.json`` (with the map's classes when there is a class table) and the resolved ``study.yaml``."""
+    if table is not None:
+        metrics["classes"] = {
+            "method": study.mapping.classification,
+            "edges": [float(e) for e in edges],
+            "mapped_cells": n_mapped,
+            "table": table.to_dict(orient="records"),
+        }
+    write_json(out.path("metrics.json"), metrics)
+    out.path("study.yaml").write_text(yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+
+
 def _write_provenance(path: Path, study: Study, timings: dict[str, float], **extra: object) -> None:
     write_json(
         path,
@@ -534,7 +554,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             cv.scores.to_csv(out.path("cv_scores.csv"), index=False)
             cv.summary.to_csv(out.path("cv_summary.csv"), index=False)
 
-        mapped, table = None, None
+        mapped, table, edges, n_mapped = None, None, None, None
         if study.mapping.enabled:
             mapped = _pick_model(study, cv.summary)
             spec = next(m for m in study.models if m.display_name == mapped)
@@ -577,17 +597,7 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             "samples": counts,
             "mapped_model": mapped,
         }
-        if table is not None:
-            metrics["classes"] = {
-                "method": study.mapping.classification,
-                "edges": [float(e) for e in edges],
-                "mapped_cells": n_mapped,
-                "table": table.to_dict(orient="records"),
-            }
-        write_json(out.path("metrics.json"), metrics)
-        (out.path("study.yaml")).write_text(
-            yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-        )
+        _write_metrics(out, study, metrics, table, edges, n_mapped)
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
         files = [*sorted(p.name for p in out.staging.iterdir()), "report.html", "provenance.json"]
         facts = {

@@ -198,6 +198,16 @@ class BlockwiseSettings:
             engine=self.engine,
         )
 
+    def segment(self, stack: Any, weights: Sequence[float] | None = None) -> np.ndarray:
+        """SLIC blocks of ``stack`` with these settings' ``n_blocks``, ``compactness`` and ``max_segment_cells``."""
+        return segment_blocks(
+            stack,
+            int(self.n_blocks),
+            compactness=float(self.compactness),
+            weights=weights,
+            max_cells=int(self.max_segment_cells),
+        )
+
     def check(self) -> None:
         """Refuse impossible settings with a ValueError naming the setting."""
         self.pretrain_settings().check()
@@ -484,13 +494,7 @@ def fit_blockwise(
             ok = np.isfinite(xs_raw).all(axis=1)
             if weights is None:
                 weights = _importance_weights(xs_raw[ok], table["label"].to_numpy()[ok], seed)
-            block_ids = segment_blocks(
-                arr,
-                int(settings.n_blocks),
-                compactness=float(settings.compactness),
-                weights=weights,
-                max_cells=int(settings.max_segment_cells),
-            )
+            block_ids = settings.segment(arr, weights)
     block_ids = np.asarray(block_ids, dtype=np.int32)
     x, y, blocks, dropped = _prepare(arr, samples, block_ids)
 
