@@ -252,11 +252,11 @@ def main() -> None:
         data = make()
         print(f"\n== {data['name']}: stage timings (one fit, seed 0) ==")
         print(stage_timings(data, settings, args.out).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-        print(f"\n== {data['name']}: few-shot OA on the meta-test blocks' query samples (mean ± sd over seeds) ==")
         if "truth" in data:
             print(f"\n== {data['name']}: maps against the true probability, all valid cells ==")
             print(map_against_truth(data).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         if args.seeds > 0:
+            print(f"\n== {data['name']}: few-shot OA on the meta-test blocks' query samples (mean ± sd over seeds) ==")
             print(oa_table(data, settings, list(range(args.seeds))).to_string())
     if args.large:
         print(f"\n== {args.large} x {args.large} x 5 stack (dask, chunks 1024): segmentation and lazy mosaic ==")
