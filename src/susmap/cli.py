@@ -106,7 +106,7 @@ OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output fold
 
 @app.command()
 def run(study_file: Annotated[Path, typer.Argument(help="The study YAML file.")], out: OutOption = None) -> None:
-    """Run a study end to end: samples, cross-validation, map, classes, report."""
+    """Run a study end to end: samples, cross-validation, map, classes, report (method: meta-blockwise: paper 004)."""
     from susmap.pipeline import run_study
 
     _report_study(_run_study_file(run_study, study_file, out))

@@ -514,6 +514,10 @@ def run_study(study: Study, out_dir: Path | None = None) -> StudyResult:
     ``susceptibility_map.png``, ``report.html``, ``provenance.json``,
     ``study.yaml`` (the resolved study).
 
+    A study with ``method: meta-blockwise`` runs paper 004's block-wise
+    meta-learning instead (:func:`susmap.meta_study.run_meta_blockwise`) and
+    returns a :class:`susmap.meta_study.MetaStudyResult`.
+
     Raises
     ------
     SusmapError
