@@ -303,3 +303,12 @@ def test_lazy_mosaic_equals_in_memory_prediction() -> None:
     assert np.isnan(lazy[~land.valid]).all() and np.isfinite(lazy[land.valid]).all()
     with pytest.raises(ValueError, match="do not match"):
         res.predict_lazy(land.factors, block_ids=ids[:-1])
+
+
+def test_chunked_relabel_numbers_blocks_in_raster_order() -> None:
+    from susmap.meta.blocks import _relabel
+
+    labels = np.array([[0, 7, 7, 3], [5, 5, 0, 3], [9, 9, 9, 0], [2, 0, 0, 0]])
+    expected = np.array([[0, 1, 1, 2], [3, 3, 0, 2], [4, 4, 4, 0], [5, 0, 0, 0]])
+    for rows in (1, 2, 3, 512):
+        np.testing.assert_array_equal(_relabel(labels, rows_per_chunk=rows), expected)

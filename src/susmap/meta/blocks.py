@@ -187,14 +187,28 @@ def weights_from_importance(table: pd.DataFrame, names: Sequence[str], column: s
     return w / w.mean()
 
 
-def _relabel(labels: np.ndarray) -> np.ndarray:
-    """Labels renumbered 1 ... n in order of first appearance in raster order; 0 stays 0."""
+def _relabel(labels: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
+    """Labels (non-negative ints) renumbered 1 ... n in order of first appearance in raster order; 0 stays 0.
+
+    Works through ``rows_per_chunk`` rows at a time with a lookup table, so
+    the only full-size array is the int32 output (a whole-raster
+    ``np.unique`` would hold several int64 copies: 2.5 GB more at 8000 x 8000).
+    """
+    labels = np.asarray(labels)
     out = np.zeros(labels.shape, dtype=np.int32)
-    pos = labels > 0
-    _, first, inverse = np.unique(labels[pos], return_index=True, return_inverse=True)
-    rank = np.empty(first.size, dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
-    out[pos] = (rank[inverse] + 1).astype(np.int32)
+    if labels.size == 0:
+        return out
+    lut = np.zeros(int(labels.max()) + 1, dtype=np.int32)
+    next_id = 1
+    for r0 in range(0, labels.shape[0], rows_per_chunk):
+        chunk = labels[r0 : r0 + rows_per_chunk]
+        flat = chunk.ravel()
+        values, first = np.unique(flat, return_index=True)
+        new = (values > 0) & (lut[values] == 0)
+        for value in values[new][np.argsort(first[new], kind="stable")]:
+            lut[value] = next_id
+            next_id += 1
+        out[r0 : r0 + rows_per_chunk] = lut[chunk]
     return out
 
 
@@ -326,7 +340,7 @@ def segment_blocks(
         rows = np.arange(h) // f
         cols = np.arange(w) // f
         labels = labels[rows[:, None], cols[None, :]]
-    labels = np.where(full_valid, labels, 0)
+    labels[~full_valid] = 0
     return _relabel(labels)
 
 
