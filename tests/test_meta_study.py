@@ -312,3 +312,17 @@ def test_chunked_relabel_numbers_blocks_in_raster_order() -> None:
     expected = np.array([[0, 1, 1, 2], [3, 3, 0, 2], [4, 4, 4, 0], [5, 0, 0, 0]])
     for rows in (1, 2, 3, 512):
         np.testing.assert_array_equal(_relabel(labels, rows_per_chunk=rows), expected)
+
+
+def test_one_block_is_the_whole_valid_area_and_the_experiment_asks_for_more(tmp_path: Path) -> None:
+    from susmap.meta.blocks import segment_blocks
+
+    land = regional_landscape((40, 44), n_regions=2, n_samples=150, seed=3)
+    ids = segment_blocks(land.factors, 1)
+    np.testing.assert_array_equal(ids, land.valid.astype(np.int32))
+    pytest.importorskip("torch")
+    from susmap.meta.blockwise import BlockwiseSettings, evaluate_few_shot
+
+    settings = BlockwiseSettings.quick(hidden=(4, 4, 2), n_unlabelled=100, pretrain_epochs=1, meta_iterations=5)
+    with pytest.raises(ValueError, match="segment into more blocks"):
+        evaluate_few_shot(land.factors, land.samples, ids, settings, seeds=[0], shots=[1], methods=["proposed"])

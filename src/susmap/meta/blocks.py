@@ -335,6 +335,8 @@ def segment_blocks(
         channel_axis=-1,
     ).astype(np.int32)
     labels = _fill_unlabelled(np.where(mask, labels, 0), mask)
+    if not (labels > 0).any():  # SLIC labels nothing when one segment is asked for: one block
+        labels = mask.astype(np.int32)
 
     if f > 1:
         rows = np.arange(h) // f

@@ -886,6 +886,11 @@ def evaluate_few_shot(
                     table = table.drop(columns="oa_before").assign(seed=seed, method=method, K=label)
                     rows += table.to_dict(orient="records")
 
+    if not rows:
+        raise ValueError(
+            f"protocol {protocol!r} leaves no meta-test block with query samples ({len(tasks)} blocks hold "
+            "samples): segment into more blocks"
+        )
     runs = pd.DataFrame(rows, columns=["seed", "method", "K", "block_id", "n_support", "n_query", "oa"])
     per_seed = runs.groupby(["method", "K", "seed"], sort=False)["oa"].agg(["mean", "size"]).reset_index()
     summary = (
