@@ -326,3 +326,22 @@ def test_one_block_is_the_whole_valid_area_and_the_experiment_asks_for_more(tmp_
     settings = BlockwiseSettings.quick(hidden=(4, 4, 2), n_unlabelled=100, pretrain_epochs=1, meta_iterations=5)
     with pytest.raises(ValueError, match="segment into more blocks"):
         evaluate_few_shot(land.factors, land.samples, ids, settings, seeds=[0], shots=[1], methods=["proposed"])
+
+
+def test_few_shot_protocols_in_parallel_equal_serial() -> None:
+    pytest.importorskip("torch")
+    from susmap.meta.blocks import segment_blocks
+    from susmap.meta.blockwise import BlockwiseSettings, evaluate_few_shot
+
+    land = regional_landscape((48, 52), n_regions=2, n_samples=300, seed=6)
+    ids = segment_blocks(land.factors, 10)
+    settings = BlockwiseSettings.quick(hidden=(4, 4, 2), n_unlabelled=200, pretrain_epochs=1, meta_iterations=10)
+    kw = {"seeds": [0, 1], "shots": [1], "methods": ["global_rf", "proposed"], "rf_trees": 5, "global_steps": 10}
+    kw |= {"protocols": ["all", "D"], "area_split": ("y", 0.5), "return_runs": True}
+    serial, runs = evaluate_few_shot(land.factors, land.samples, ids, settings, n_jobs=1, **kw)
+    parallel, runs_parallel = evaluate_few_shot(land.factors, land.samples, ids, settings, n_jobs=2, **kw)
+    pd.testing.assert_frame_equal(serial.drop(columns="fit_s"), parallel.drop(columns="fit_s"))
+    pd.testing.assert_frame_equal(runs, runs_parallel)
+    assert list(serial["protocol"].unique()) == ["all", "D"]
+    with pytest.raises(ValueError, match="area_split"):
+        evaluate_few_shot(land.factors, land.samples, ids, settings, seeds=[0], protocols=["B"])

@@ -227,42 +227,33 @@ def _few_shot(study: Study, arr, samples: pd.DataFrame, block_ids: np.ndarray, s
     from susmap.meta import block_polygons, evaluate_few_shot, split_areas, write_block_polygons
 
     exp = study.meta_blockwise.experiment
-    area_ids = areas = None
+    area_split = None
     if any(p != "all" for p in exp.protocols):
-        area_ids, areas, cut = split_areas(block_ids, exp.areas.axis, exp.areas.fraction)
+        area_split = (exp.areas.axis, exp.areas.fraction)
+        area_ids, areas, cut = split_areas(block_ids, *area_split)
         where = grid.transform * ((cut, 0) if exp.areas.axis == "x" else (0, cut))
         log.info("two areas: cut at %s = %.1f m", exp.areas.axis, where[0] if exp.areas.axis == "x" else where[1])
         polys = block_polygons(area_ids, grid.transform, grid.crs.to_wkt())
         polys["area"] = polys["block_id"].map(areas)
         write_block_polygons(polys, out.path("areas.gpkg"), layer="areas")
-    summaries, runs = [], []
-    cache: dict = {}  # pretraining per seed, shared by the protocols
-    for protocol in exp.protocols:
-        ids = block_ids if protocol == "all" else area_ids
-        try:
-            summary, run = evaluate_few_shot(
-                arr,
-                samples,
-                ids,
-                settings,
-                seeds=range(study.seed, study.seed + exp.repeats),
-                shots=exp.shots,
-                methods=exp.methods,
-                global_steps=exp.global_steps,
-                rf_trees=exp.rf_trees,
-                protocol=protocol,
-                block_areas=None if protocol == "all" else areas,
-                pretrained=cache,
-                return_runs=True,
-            )
-        except ValueError as err:
-            raise SamplingError(f"meta_blockwise.experiment, protocol {protocol}: {err}") from None
-        summaries.append(summary.assign(protocol=protocol))
-        runs.append(run.assign(protocol=protocol))
-    summary = pd.concat(summaries, ignore_index=True)
-    summary = summary[["protocol", *[c for c in summary.columns if c != "protocol"]]]
-    run = pd.concat(runs, ignore_index=True)
-    return summary, run[["protocol", *[c for c in run.columns if c != "protocol"]]]
+    try:
+        return evaluate_few_shot(
+            arr,
+            samples,
+            block_ids,
+            settings,
+            seeds=range(study.seed, study.seed + exp.repeats),
+            shots=exp.shots,
+            methods=exp.methods,
+            global_steps=exp.global_steps,
+            rf_trees=exp.rf_trees,
+            protocols=exp.protocols,
+            area_split=area_split,
+            n_jobs=exp.n_jobs,
+            return_runs=True,
+        )
+    except ValueError as err:
+        raise SamplingError(f"meta_blockwise.experiment: {err}") from None
 
 
 def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyResult:

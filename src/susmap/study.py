@@ -299,6 +299,7 @@ class MetaExperimentConfig(_Section):
     areas: MetaAreasConfig | None = None
     global_steps: PositiveInt = Field(3000, description="mini-batch updates of the global networks")
     rf_trees: PositiveInt = 300
+    n_jobs: int = Field(1, description="processes for the repeats and protocols (-1: all cores); same results")
 
     @model_validator(mode="after")
     def _areas_for_protocols(self) -> MetaExperimentConfig:

@@ -470,6 +470,7 @@ def landscape_study_dict(
             "compactness": 0.5,
             "experiment": {
                 "repeats": 3,
+                "n_jobs": -1,
                 "shots": [1, 5, "half"],
                 "protocols": ["all", "A", "B", "C", "D"],
                 "areas": {"axis": "x", "fraction": 0.5},

@@ -41,7 +41,15 @@ import numpy as np
 import pandas as pd
 
 from susmap.meta.blocks import as_array, is_dask, segment_blocks, values_at, weights_from_importance
-from susmap.meta.tasks import Task, build_tasks, protocol_split, shots_label, split_tasks, support_query_split
+from susmap.meta.tasks import (
+    PROTOCOLS,
+    Task,
+    build_tasks,
+    protocol_split,
+    shots_label,
+    split_tasks,
+    support_query_split,
+)
 
 __all__ = [
     "METHODS",
@@ -393,18 +401,29 @@ def _importance_weights(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     return weights_from_importance(table, names)
 
 
-def _pretrained(
-    stack: Any, x: np.ndarray, settings: BlockwiseSettings, seed: int
-) -> tuple[Params, np.ndarray, np.ndarray, pd.DataFrame]:
-    """(initial params, mean, scale, history) by pretraining, or random with the unlabelled standardisation."""
-    from susmap.meta.maml import init_params
-    from susmap.meta.pretrain import pretrain_network, sample_valid_cells, standardize
+def _unlabelled_cells(stack: Any, settings: BlockwiseSettings, seed: int) -> np.ndarray | None:
+    """The ``n_unlabelled`` random valid cells' factor vectors pretraining uses (None when 0)."""
+    from susmap.meta.pretrain import sample_valid_cells
 
-    if int(settings.n_unlabelled) > 0:
-        cells, _, _ = sample_valid_cells(stack, int(settings.n_unlabelled), seed=seed)
-        unlabelled = np.concatenate([cells, x])
-    else:
-        unlabelled = x
+    if int(settings.n_unlabelled) <= 0:
+        return None
+    cells, _, _ = sample_valid_cells(stack, int(settings.n_unlabelled), seed=seed)
+    return cells
+
+
+def _pretrained(
+    stack: Any, x: np.ndarray, settings: BlockwiseSettings, seed: int, *, cells: np.ndarray | None = None
+) -> tuple[Params, np.ndarray, np.ndarray, pd.DataFrame]:
+    """(initial params, mean, scale, history) by pretraining, or random with the unlabelled standardisation.
+
+    ``cells``: the unlabelled cells' vectors, if already drawn (then ``stack`` is not read).
+    """
+    from susmap.meta.maml import init_params
+    from susmap.meta.pretrain import pretrain_network, standardize
+
+    if cells is None and stack is not None:
+        cells = _unlabelled_cells(stack, settings, seed)
+    unlabelled = x if cells is None else np.concatenate([cells, x])
     mean, scale = standardize(unlabelled)
     if settings.pretrain:
         pre = pretrain_network(
@@ -700,6 +719,104 @@ def _query_rows(
     ]
 
 
+def _pretraining_job(
+    x: np.ndarray, cells: np.ndarray | None, settings: BlockwiseSettings, seed: int
+) -> tuple[Params, np.ndarray, np.ndarray, float]:
+    t0 = time.perf_counter()
+    params, mean, scale, _ = _pretrained(None, x, settings, seed, cells=cells)
+    return params, mean, scale, time.perf_counter() - t0
+
+
+def _few_shot_job(
+    x: np.ndarray,
+    y: np.ndarray,
+    blocks: np.ndarray,
+    areas: dict[int, int] | None,
+    protocol: str,
+    seed: int,
+    pretraining: tuple[Params, np.ndarray, np.ndarray, float],
+    settings: BlockwiseSettings,
+    shots: Sequence[int | str],
+    methods: Sequence[str],
+    global_steps: int,
+    global_learning_rate: float,
+    rf_trees: int,
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str, str], float]]:
+    """One protocol and seed of :func:`evaluate_few_shot`: rows of per-block OA and training times [s]."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from susmap.meta.maml import evaluate_tasks, init_params, meta_train, predict_proba
+
+    pre_params, mean, scale, t_pre = pretraining
+    xs = ((x - mean) / scale).astype(np.float32)
+    tasks = build_tasks(blocks, y)
+    train, test = protocol_split(tasks, protocol, areas, settings.meta_train_fraction, seed)
+    if not train:
+        return [], {}
+    train_idx = np.concatenate([t.indices for t in train])
+    rows: list[dict[str, Any]] = []
+    fit_times: dict[tuple[str, str, str], float] = {}
+
+    meta_models: dict[str, tuple[Params, float]] = {}
+    for method in ("maml", "proposed"):
+        if method not in methods:
+            continue
+        t0 = time.perf_counter()
+        if method == "proposed":
+            init, weighted, extra = pre_params, True, t_pre
+        else:
+            init, weighted, extra = init_params(x.shape[1], settings.hidden, seed=seed), False, 0.0
+        meta_settings = replace(settings.meta_settings(), weighted=weighted)
+        params, _ = meta_train(
+            init,
+            xs,
+            y,
+            [t.indices for t in train],
+            meta_settings,
+            n_total=len(y),
+            seed=seed,
+            n_threads=settings.n_threads,
+        )
+        meta_models[method] = (params, time.perf_counter() - t0 + extra)
+
+    for ki, k in enumerate(shots):
+        rng = np.random.default_rng([seed, 11, ki])
+        eval_tasks = []
+        for t in test:
+            s, q = support_query_split(y[t.indices], k, rng)
+            if q.size:
+                eval_tasks.append((t.block_id, t.indices[s], t.indices[q]))
+        if not eval_tasks:
+            continue
+        pool = np.concatenate([train_idx, *[s for _, s, _ in eval_tasks]])
+        label = shots_label(k)
+        for method in methods:
+            t0 = time.perf_counter()
+            if method in ("global_mlp", "pretrained_global"):
+                init = pre_params if method == "pretrained_global" else init_params(x.shape[1], settings.hidden, seed)
+                fitted = _train_global(
+                    init, xs[pool], y[pool], global_steps, global_learning_rate, seed, settings.n_threads
+                )
+                seconds = time.perf_counter() - t0 + (t_pre if method == "pretrained_global" else 0.0)
+                proba = predict_proba(fitted, xs)
+                rows += _query_rows(eval_tasks, proba, y, protocol=protocol, seed=seed, method=method, K=label)
+            elif method == "global_rf":
+                forest = RandomForestClassifier(n_estimators=int(rf_trees), random_state=seed, n_jobs=1)
+                forest.fit(x[pool], y[pool])
+                seconds = time.perf_counter() - t0
+                proba = forest.predict_proba(x)[:, list(forest.classes_).index(1)]
+                rows += _query_rows(eval_tasks, proba, y, protocol=protocol, seed=seed, method=method, K=label)
+            else:
+                params, seconds = meta_models[method]
+                table = evaluate_tasks(
+                    params, xs, y, eval_tasks, steps=int(settings.adapt_steps), lr=float(settings.inner_lr)
+                )
+                table = table.drop(columns="oa_before").assign(protocol=protocol, seed=seed, method=method, K=label)
+                rows += table.to_dict(orient="records")
+            fit_times[(protocol, method, label)] = seconds
+    return rows, fit_times
+
+
 def evaluate_few_shot(
     stack: Any,
     samples: Any,
@@ -712,20 +829,20 @@ def evaluate_few_shot(
     global_steps: int = 3000,
     global_learning_rate: float = 3e-3,
     rf_trees: int = 300,
-    protocol: str = "all",
-    block_areas: Mapping[int, int] | None = None,
-    pretrained: dict[int, Any] | None = None,
+    protocols: Sequence[str] = ("all",),
+    area_split: tuple[str, float] | None = None,
+    n_jobs: int = 1,
     return_runs: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Few-shot overall accuracy of block-wise and global methods (paper 004 section 5.3, Tables 3-7).
 
-    For every seed: the tasks (blocks with samples) are split 60 / 40 into
-    meta-training and meta-test tasks (or, with two areas, as experiment
-    A, B, C or D prescribes: :func:`susmap.meta.tasks.protocol_split`);
-    for every K in ``shots`` each
-    meta-test task is split into K support samples per class (``"half"``:
-    half of each class, K = M/2) and a query set (the rest). Every method
-    learns from the same labelled samples – all samples of the
+    For every protocol and seed: the tasks (blocks with samples) are split
+    into meta-training and meta-test tasks – 60 / 40 at random for
+    ``"all"``, or as experiment A, B, C or D prescribes for two areas
+    (:func:`susmap.meta.tasks.protocol_split`); for every K in ``shots``
+    each meta-test task is split into K support samples per class
+    (``"half"``: half of each class, K = M/2) and a query set (the rest).
+    Every method learns from the same labelled samples – all samples of the
     meta-training tasks plus the support samples of the meta-test tasks –
     and is scored by OA on the query samples of every meta-test task:
 
@@ -741,6 +858,9 @@ def evaluate_few_shot(
       (Finn et al. 2017);
     * ``proposed`` – pretrained initialisation, meta-trained with the eq. 6
       weights, adapted to each block (paper 004).
+
+    Pretraining uses neither labels nor blocks, so it runs once per seed and
+    is shared by the protocols.
 
     Parameters
     ----------
@@ -762,154 +882,117 @@ def evaluate_few_shot(
         large ones) and Adam's step size.
     rf_trees : int
         Trees of the random forest.
-    protocol : {"all", "A", "B", "C", "D"}
+    protocols : sequence of {"all", "A", "B", "C", "D"}
         Which tasks are meta-trained and which tested (paper 004 section 5.3).
-    block_areas : mapping of int to int, optional
-        Area (1 or 2) of every block; required by protocols A-D (see
-        :func:`susmap.meta.blocks.split_areas`).
-    pretrained : dict, optional
-        A cache of the pretraining per seed, read and filled here: pass the
-        same dict to several calls on the same stack, samples and settings
-        (e.g. one per protocol) to pretrain once per seed. Pretraining
-        uses no labels and no blocks, so sharing it changes nothing else.
+    area_split : (axis, fraction), optional
+        The two areas of protocols A-D: the study area cut along a grid line
+        (:func:`susmap.meta.blocks.split_areas`, which also splits the blocks
+        that cross the cut). Required by A-D.
+    n_jobs : int
+        Processes (joblib) running the seeds' pretraining and then the
+        (protocol, seed) pairs in parallel; 1 runs here, -1 uses every core.
+        Results do not depend on it.
     return_runs : bool
         Also return the per-seed, per-block table.
 
     Returns
     -------
     pandas.DataFrame
-        One row per method and K: ``method, K, oa_mean, oa_sd`` (mean and
-        standard deviation over seeds of the per-seed mean OA over the
-        meta-test blocks), ``oa_sd_blocks`` (standard deviation of the
-        block OAs over all seeds), ``n_seeds``, ``n_test_blocks`` (meta-test
-        blocks scored per seed, mean) and ``fit_s`` (mean wall time of
-        the method's training per seed and K: meta-training is counted once
-        per seed and shared among the K values). With ``return_runs``, also
-        the per-block table ``seed, method, K, block_id, n_support,
-        n_query, oa``.
+        One row per protocol, method and K: ``protocol, method, K, oa_mean,
+        oa_sd`` (mean and standard deviation over seeds of the per-seed mean
+        OA over the meta-test blocks), ``oa_sd_blocks`` (standard deviation
+        of the block OAs over all seeds), ``n_seeds``, ``n_test_blocks``
+        (meta-test blocks scored per seed, mean) and ``fit_s`` (mean wall
+        time of the method's training per seed and K: meta-training is
+        counted once per seed and shared among the K values). With
+        ``return_runs``, also the per-block table ``protocol, seed, method,
+        K, block_id, n_support, n_query, oa``.
     """
-    from sklearn.ensemble import RandomForestClassifier
+    from joblib import Parallel, delayed
 
-    from susmap.meta.maml import evaluate_tasks, init_params, meta_train, predict_proba
+    from susmap.meta.blocks import split_areas
 
     settings = settings or BlockwiseSettings()
     settings.check()
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
+    for protocol in protocols:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    two_area = [p for p in protocols if p != "all"]
+    if two_area and area_split is None:
+        raise ValueError(f"protocols {two_area} need area_split=(axis, fraction): the two areas")
     arr = as_array(stack)
     block_ids = np.asarray(block_ids, dtype=np.int32)
     x, y, blocks, _ = _prepare(arr, samples, block_ids)
-    tasks = build_tasks(blocks, y)
+    area_blocks, areas = None, None
+    if two_area:
+        area_ids, areas, _ = split_areas(block_ids, *area_split)
+        _, _, area_blocks, _ = _prepare(arr, samples, area_ids)  # the same samples as x, y: the cut only renumbers
+
+    needs_pretraining = any(m in ("pretrained_global", "proposed") for m in methods)
+    pre_settings = replace(settings, pretrain=needs_pretraining)
+    run = (lambda jobs: [job() for job in jobs]) if n_jobs == 1 else Parallel(n_jobs=n_jobs)
+    call = (lambda f, *a: lambda: f(*a)) if n_jobs == 1 else (lambda f, *a: delayed(f)(*a))
+    seeds = [int(seed) for seed in seeds]
+    pretrainings = run(
+        [call(_pretraining_job, x, _unlabelled_cells(arr, pre_settings, seed), pre_settings, seed) for seed in seeds]
+    )
+    jobs = [
+        call(
+            _few_shot_job,
+            x,
+            y,
+            blocks if protocol == "all" else area_blocks,
+            None if protocol == "all" else areas,
+            protocol,
+            seed,
+            pretraining,
+            settings,
+            list(shots),
+            list(methods),
+            global_steps,
+            global_learning_rate,
+            rf_trees,
+        )
+        for protocol in protocols
+        for seed, pretraining in zip(seeds, pretrainings, strict=True)
+    ]
     rows: list[dict[str, Any]] = []
-    fit_times: dict[tuple[str, str], list[float]] = {}
-
-    def record(method: str, k: int | str, seconds: float) -> None:
-        fit_times.setdefault((method, shots_label(k)), []).append(seconds)
-
-    for seed in seeds:
-        seed = int(seed)
-        t0 = time.perf_counter()
-        needs_pretraining = any(m in ("pretrained_global", "proposed") for m in methods)
-        key = (seed, needs_pretraining)
-        if pretrained is not None and key in pretrained:
-            pre_params, mean, scale, t_pre = pretrained[key]
-        else:
-            pre_params, mean, scale, _ = _pretrained(arr, x, replace(settings, pretrain=needs_pretraining), seed)
-            t_pre = time.perf_counter() - t0
-            if pretrained is not None:
-                pretrained[key] = (pre_params, mean, scale, t_pre)
-        xs = ((x - mean) / scale).astype(np.float32)
-        train, test = protocol_split(
-            tasks, protocol, None if block_areas is None else dict(block_areas), settings.meta_train_fraction, seed
-        )
-        train_idx = np.concatenate([t.indices for t in train])
-
-        meta_models: dict[str, tuple[Params, float]] = {}
-        for method in ("maml", "proposed"):
-            if method not in methods:
-                continue
-            t0 = time.perf_counter()
-            if method == "proposed":
-                init, weighted, extra = pre_params, True, t_pre
-            else:
-                init, weighted, extra = init_params(x.shape[1], settings.hidden, seed=seed), False, 0.0
-            meta_settings = replace(settings.meta_settings(), weighted=weighted)
-            params, _ = meta_train(
-                init,
-                xs,
-                y,
-                [t.indices for t in train],
-                meta_settings,
-                n_total=len(y),
-                seed=seed,
-                n_threads=settings.n_threads,
-            )
-            meta_models[method] = (params, time.perf_counter() - t0 + extra)
-
-        for ki, k in enumerate(shots):
-            rng = np.random.default_rng([seed, 11, ki])
-            eval_tasks = []
-            for t in test:
-                s, q = support_query_split(y[t.indices], k, rng)
-                if q.size:
-                    eval_tasks.append((t.block_id, t.indices[s], t.indices[q]))
-            if not eval_tasks:
-                continue
-            pool = np.concatenate([train_idx, *[s for _, s, _ in eval_tasks]])
-
-            label = shots_label(k)
-            for method in methods:
-                t0 = time.perf_counter()
-                if method in ("global_mlp", "pretrained_global"):
-                    init = (
-                        pre_params if method == "pretrained_global" else init_params(x.shape[1], settings.hidden, seed)
-                    )
-                    fitted = _train_global(
-                        init, xs[pool], y[pool], global_steps, global_learning_rate, seed, settings.n_threads
-                    )
-                    record(method, k, time.perf_counter() - t0 + (t_pre if method == "pretrained_global" else 0.0))
-                    proba = predict_proba(fitted, xs)
-                    rows += _query_rows(eval_tasks, proba, y, seed=seed, method=method, K=label)
-                elif method == "global_rf":
-                    forest = RandomForestClassifier(n_estimators=int(rf_trees), random_state=seed, n_jobs=1)
-                    forest.fit(x[pool], y[pool])
-                    record(method, k, time.perf_counter() - t0)
-                    proba = forest.predict_proba(x)[:, list(forest.classes_).index(1)]
-                    rows += _query_rows(eval_tasks, proba, y, seed=seed, method=method, K=label)
-                else:
-                    params, seconds = meta_models[method]
-                    table = evaluate_tasks(
-                        params, xs, y, eval_tasks, steps=int(settings.adapt_steps), lr=float(settings.inner_lr)
-                    )
-                    record(method, k, seconds)
-                    table = table.drop(columns="oa_before").assign(seed=seed, method=method, K=label)
-                    rows += table.to_dict(orient="records")
-
-    if not rows:
+    fit_times: dict[tuple[str, str, str], list[float]] = {}
+    for job_rows, job_times in run(jobs):
+        rows += job_rows
+        for key, seconds in job_times.items():
+            fit_times.setdefault(key, []).append(seconds)
+    missing = [p for p in protocols if not any(r["protocol"] == p for r in rows)]
+    if missing:
         raise ValueError(
-            f"protocol {protocol!r} leaves no meta-test block with query samples ({len(tasks)} blocks hold "
-            "samples): segment into more blocks"
+            f"protocol {missing[0]!r} leaves no meta-test block with query samples "
+            f"({int(np.unique(blocks).size)} blocks hold samples): segment into more blocks"
         )
-    runs = pd.DataFrame(rows, columns=["seed", "method", "K", "block_id", "n_support", "n_query", "oa"])
-    per_seed = runs.groupby(["method", "K", "seed"], sort=False)["oa"].agg(["mean", "size"]).reset_index()
+
+    runs = pd.DataFrame(rows, columns=["protocol", "seed", "method", "K", "block_id", "n_support", "n_query", "oa"])
+    keys = ["protocol", "method", "K"]
+    per_seed = runs.groupby([*keys, "seed"], sort=False)["oa"].agg(["mean", "size"]).reset_index()
     summary = (
-        per_seed.groupby(["method", "K"], sort=False)
+        per_seed.groupby(keys, sort=False)
         .agg(
             oa_mean=("mean", "mean"), oa_sd=("mean", "std"), n_seeds=("seed", "nunique"), n_test_blocks=("size", "mean")
         )
         .reset_index()
     )
-    block_sd = runs.groupby(["method", "K"], sort=False)["oa"].std().rename("oa_sd_blocks").reset_index()
-    summary = summary.merge(block_sd, on=["method", "K"])
+    block_sd = runs.groupby(keys, sort=False)["oa"].std().rename("oa_sd_blocks").reset_index()
+    summary = summary.merge(block_sd, on=keys)
     summary["oa_sd"] = summary["oa_sd"].fillna(0.0)
     summary["fit_s"] = [
-        float(np.mean(fit_times.get((m, k), [np.nan]))) for m, k in zip(summary["method"], summary["K"], strict=True)
+        float(np.mean(fit_times.get(key, [np.nan]))) for key in zip(*(summary[k] for k in keys), strict=True)
     ]
-    summary = summary[["method", "K", "oa_mean", "oa_sd", "oa_sd_blocks", "n_seeds", "n_test_blocks", "fit_s"]]
-    order = {m: i for i, m in enumerate(METHODS)}
-    k_order = {shots_label(k): i for i, k in enumerate(shots)}
-    summary = summary.sort_values(
-        ["method", "K"], key=lambda s: s.map(order) if s.name == "method" else s.map(k_order)
-    ).reset_index(drop=True)
+    summary = summary[[*keys, "oa_mean", "oa_sd", "oa_sd_blocks", "n_seeds", "n_test_blocks", "fit_s"]]
+    order = {
+        "protocol": {p: i for i, p in enumerate(protocols)},
+        "method": {m: i for i, m in enumerate(METHODS)},
+        "K": {shots_label(k): i for i, k in enumerate(shots)},
+    }
+    summary = summary.sort_values(keys, key=lambda col: col.map(order[col.name])).reset_index(drop=True)
     return (summary, runs) if return_runs else summary
