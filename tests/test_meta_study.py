@@ -345,3 +345,31 @@ def test_few_shot_protocols_in_parallel_equal_serial() -> None:
     assert list(serial["protocol"].unique()) == ["all", "D"]
     with pytest.raises(ValueError, match="area_split"):
         evaluate_few_shot(land.factors, land.samples, ids, settings, seeds=[0], protocols=["B"])
+
+
+def test_ecuador_example_runs_on_the_real_data(tmp_path: Path) -> None:
+    """examples/ecuador_meta.yaml with small budgets: blocks cover the DEM's valid cells, the mosaic maps them."""
+    pytest.importorskip("torch")
+    from susmap.pipeline import run_study
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "ecuador_meta.yaml"
+    small = {
+        "n_unlabelled": 1000,
+        "pretrain_epochs": 2,
+        "meta_iterations": 30,
+        "experiment": {"repeats": 1, "shots": [5], "methods": ["global_rf", "proposed"], "rf_trees": 20},
+    }
+    study = load_study(example)
+    study = study.model_copy(
+        update={"meta_blockwise": MetaBlockwiseConfig(**{**study.meta_blockwise.model_dump(), **small})}
+    )
+    res = run_study(study, tmp_path / "ecuador")
+    with rasterio.open(tmp_path / "ecuador" / "blocks.tif") as src:
+        blocks = src.read(1)
+    with rasterio.open(tmp_path / "ecuador" / "probability.tif") as src:
+        prob = src.read(1)
+    valid = blocks > 0
+    assert valid.sum() > 150_000 and 10 <= res.info["n_blocks"] <= 24
+    assert np.isfinite(prob[valid]).all() and np.isnan(prob[~valid]).all()
+    assert res.samples["block_id"].gt(0).all()  # every Ecuador point lies in a block
+    assert set(res.few_shot["method"]) == {"global_rf", "proposed"} and res.few_shot["oa_mean"].gt(0.5).all()
