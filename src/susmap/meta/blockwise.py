@@ -32,6 +32,7 @@ MAML (random initialisation, unweighted) and the proposed method.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -933,38 +934,42 @@ def evaluate_few_shot(
 
     needs_pretraining = any(m in ("pretrained_global", "proposed") for m in methods)
     pre_settings = replace(settings, pretrain=needs_pretraining)
-    run = (lambda jobs: [job() for job in jobs]) if n_jobs == 1 else Parallel(n_jobs=n_jobs)
-    call = (lambda f, *a: lambda: f(*a)) if n_jobs == 1 else (lambda f, *a: delayed(f)(*a))
     seeds = [int(seed) for seed in seeds]
-    pretrainings = run(
-        [call(_pretraining_job, x, _unlabelled_cells(arr, pre_settings, seed), pre_settings, seed) for seed in seeds]
-    )
-    jobs = [
-        call(
-            _few_shot_job,
-            x,
-            y,
-            blocks if protocol == "all" else area_blocks,
-            None if protocol == "all" else areas,
-            protocol,
-            seed,
-            pretraining,
-            settings,
-            list(shots),
-            list(methods),
-            global_steps,
-            global_learning_rate,
-            rf_trees,
-        )
-        for protocol in protocols
-        for seed, pretraining in zip(seeds, pretrainings, strict=True)
-    ]
     rows: list[dict[str, Any]] = []
     fit_times: dict[tuple[str, str, str], list[float]] = {}
-    for job_rows, job_times in run(jobs):
-        rows += job_rows
-        for key, seconds in job_times.items():
-            fit_times.setdefault(key, []).append(seconds)
+    with contextlib.ExitStack() as pool:
+        if n_jobs == 1:
+            run, call = (lambda jobs: [job() for job in jobs]), (lambda f, *a: lambda: f(*a))
+        else:  # one pool of workers for both phases
+            run, call = pool.enter_context(Parallel(n_jobs=n_jobs)), (lambda f, *a: delayed(f)(*a))
+        cells = [_unlabelled_cells(arr, pre_settings, seed) for seed in seeds]  # read here: workers get arrays
+        pretrainings = run(
+            [call(_pretraining_job, x, c, pre_settings, seed) for c, seed in zip(cells, seeds, strict=True)]
+        )
+        jobs = [
+            call(
+                _few_shot_job,
+                x,
+                y,
+                blocks if protocol == "all" else area_blocks,
+                None if protocol == "all" else areas,
+                protocol,
+                seed,
+                pretraining,
+                settings,
+                list(shots),
+                list(methods),
+                global_steps,
+                global_learning_rate,
+                rf_trees,
+            )
+            for protocol in protocols
+            for seed, pretraining in zip(seeds, pretrainings, strict=True)
+        ]
+        for job_rows, job_times in run(jobs):
+            rows += job_rows
+            for key, seconds in job_times.items():
+                fit_times.setdefault(key, []).append(seconds)
     missing = [p for p in protocols if not any(r["protocol"] == p for r in rows)]
     if missing:
         raise ValueError(
