@@ -40,6 +40,7 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 
+from susmap.analysis import factor_class_tables
 from susmap.errors import SamplingError, StudyConfigError
 from susmap.outputs import OutputFolder
 from susmap.pipeline import (
@@ -222,7 +223,16 @@ def _block_summary(block_ids: np.ndarray, samples: pd.DataFrame, result, cell_ar
     return frame
 
 
-def _few_shot(study: Study, arr, samples: pd.DataFrame, block_ids: np.ndarray, settings, out: OutputFolder, grid):
+def _few_shot(
+    study: Study,
+    arr,
+    samples: pd.DataFrame,
+    values: np.ndarray,
+    block_ids: np.ndarray,
+    settings,
+    out: OutputFolder,
+    grid,
+):
     """The K-shot comparison of paper 004 section 5.3 for every protocol asked for: (summary, runs)."""
     from susmap.meta import block_polygons, evaluate_few_shot, split_areas, write_block_polygons
 
@@ -250,6 +260,7 @@ def _few_shot(study: Study, arr, samples: pd.DataFrame, block_ids: np.ndarray, s
             protocols=exp.protocols,
             area_split=area_split,
             n_jobs=exp.n_jobs,
+            sample_values=values,
             return_runs=True,
         )
     except ValueError as err:
@@ -289,24 +300,22 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
         arr, bands, parents = meta_inputs(stack)
         rows, cols = samples["row"].to_numpy(), samples["col"].to_numpy()
         with timer.stage("factor class tables"):
-            from susmap.analysis import factor_class_tables
-
             tables = factor_class_tables(stack, samples, stack.names, seed=study.seed)
             _class_tables_frame(tables).to_csv(out.path("factor_class_tables.csv"), index=False)
-        with timer.stage("segmentation"):
-            x = values_at(arr, rows, cols)
+        with timer.stage("factor weights"):
+            x = values_at(arr, rows, cols)  # read once, passed on
             ok = np.isfinite(x).all(axis=1)
             y = samples["label"].to_numpy(dtype=int)
             if ok.sum() == 0 or np.unique(y[ok]).size < 2:
                 raise SamplingError("method meta-blockwise needs samples of both classes with complete factors")
             weights = _segmentation_weights(study, x[ok], y[ok], bands, parents, out)
-            block_ids = settings.segment(arr, weights)
-            log.info("%d blocks (SLIC, %d requested)", int(block_ids.max()), settings.n_blocks)
-        with timer.stage("meta-learning"):
+        with timer.stage("meta-learning"):  # SLIC segmentation, pretraining, meta-training, adaptation
             try:
-                result = fit_blockwise(arr, samples, block_ids, settings, seed=study.seed)
+                result = fit_blockwise(arr, samples, None, settings, study.seed, weights=weights, sample_values=x)
             except ValueError as err:
                 raise SamplingError(f"method meta-blockwise: {err}") from None
+        block_ids = result.block_ids
+        log.info("%d blocks (SLIC, %d requested)", int(block_ids.max()), settings.n_blocks)
         for stage, seconds in result.timings.items():
             timer.timings[f"meta-learning: {stage}"] = round(seconds, 3)
         samples["block_id"] = block_ids[rows, cols]
@@ -367,7 +376,7 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
         few, few_table = None, None
         if cfg.experiment.enabled:
             with timer.stage("few-shot experiment"):
-                few, runs = _few_shot(study, arr, samples, block_ids, settings, out, grid)
+                few, runs = _few_shot(study, arr, samples, x, block_ids, settings, out, grid)
                 few_table = paper004_table(few)
                 few.to_csv(out.path("few_shot.csv"), index=False)
                 runs.to_csv(out.path("few_shot_runs.csv"), index=False)

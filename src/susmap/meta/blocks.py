@@ -141,6 +141,20 @@ def _average_numpy(arr: np.ndarray, f: int) -> np.ndarray:
         return np.where(counts > 0, sums / counts, np.nan).astype(np.float32)  # no valid cell: nodata
 
 
+def _block_average_lazy(arr: Any, f: int) -> Any:
+    """:func:`block_average` of a dask stack, not yet computed."""
+    import dask.array as da
+
+    arr = arr.astype(np.float32)
+    arr = da.where(da.isfinite(arr).all(axis=0)[None], arr, np.float32(np.nan))
+    if f == 1:
+        return arr
+    step = max(f, (max(arr.chunksize[1:]) // f) * f)
+    arr = arr.rechunk({0: -1, 1: step, 2: step})
+    chunks = (arr.chunks[0], *(tuple(math.ceil(c / f) for c in arr.chunks[i]) for i in (1, 2)))
+    return arr.map_blocks(_average_numpy, f, dtype=np.float32, chunks=chunks)
+
+
 def block_average(stack: Any, factor: int) -> np.ndarray:
     """Mean of the valid cells of every ``factor × factor`` window, float32 (n_factors, ceil(h/f), ceil(w/f)).
 
@@ -153,17 +167,7 @@ def block_average(stack: Any, factor: int) -> np.ndarray:
     if f < 1:
         raise ValueError(f"factor must be a positive integer, got {factor}")
     if is_dask(arr):
-        import dask.array as da
-
-        arr = arr.astype(np.float32)
-        arr = da.where(da.isfinite(arr).all(axis=0)[None], arr, np.float32(np.nan))
-        if f == 1:
-            return np.asarray(arr.compute(), dtype=np.float32)
-        step = max(f, (max(arr.chunksize[1:]) // f) * f)
-        arr = arr.rechunk({0: -1, 1: step, 2: step})
-        chunks = (arr.chunks[0], *(tuple(math.ceil(c / f) for c in arr.chunks[i]) for i in (1, 2)))
-        out = arr.map_blocks(_average_numpy, f, dtype=np.float32, chunks=chunks)
-        return np.asarray(out.compute(), dtype=np.float32)
+        return np.asarray(_block_average_lazy(arr, f).compute(), dtype=np.float32)
     arr = np.asarray(arr, dtype=np.float32)
     arr = np.where(np.isfinite(arr).all(axis=0)[None], arr, np.float32(np.nan))
     return arr if f == 1 else _average_numpy(arr, f)
@@ -300,17 +304,23 @@ def segment_blocks(
     if wts.size != n_f or not np.isfinite(wts).all() or np.any(wts < 0) or wts.sum() <= 0:
         raise ValueError(f"weights must be {n_f} non-negative finite numbers, not all 0; got {weights!r}")
     wts = wts / wts.mean()
-    full_valid = valid_mask(arr) if valid is None else np.asarray(valid, dtype=bool)
-    if full_valid.shape != (h, w):
-        raise ValueError(f"valid mask of shape {full_valid.shape} does not match the stack ({h}, {w})")
+    f = downsample_factor((h, w), max_cells)
+    if valid is None and is_dask(arr):  # one pass over the stack for the mask and the (coarse) image
+        import dask
+        import dask.array as da
+
+        full_valid, coarse = dask.compute(da.isfinite(arr).all(axis=0), _block_average_lazy(arr, f))
+        full_valid, coarse = np.asarray(full_valid), np.asarray(coarse, dtype=np.float32)
+    else:
+        full_valid = valid_mask(arr) if valid is None else np.asarray(valid, dtype=bool)
+        if full_valid.shape != (h, w):
+            raise ValueError(f"valid mask of shape {full_valid.shape} does not match the stack ({h}, {w})")
+        if f == 1:
+            coarse = np.where(full_valid[None], np.asarray(arr, dtype=np.float32), np.float32(np.nan))
+        else:
+            coarse = block_average(arr, f)
     if not full_valid.any():
         raise ValueError("the stack has no valid cell (a cell is valid where every factor is finite)")
-
-    f = downsample_factor((h, w), max_cells)
-    if f == 1:
-        coarse = np.where(full_valid[None], np.asarray(arr, dtype=np.float32), np.float32(np.nan))
-    else:
-        coarse = block_average(arr, f)
     mask = np.isfinite(coarse).all(axis=0)
 
     # standardise over valid coarse cells, clip, weight (eq. 2: w_m z_m)

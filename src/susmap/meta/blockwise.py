@@ -32,7 +32,6 @@ MAML (random initialisation, unweighted) and the proposed method.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -378,14 +377,29 @@ def sample_table(samples: Any) -> pd.DataFrame:
     return out
 
 
-def _prepare(stack: Any, samples: Any, block_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Factor vectors, labels and block ids of the usable samples (complete factors, inside a block)."""
+def _sample_values(arr: Any, table: pd.DataFrame, values: np.ndarray | None) -> np.ndarray:
+    """Factor values of the samples: ``values`` if given (checked), else read from the stack."""
+    if values is None:
+        return values_at(arr, table["row"].to_numpy(), table["col"].to_numpy())
+    values = np.asarray(values, dtype=np.float32)
+    if values.shape != (len(table), arr.shape[0]):
+        raise ValueError(f"sample_values must have shape {(len(table), arr.shape[0])}, got {values.shape}")
+    return values
+
+
+def _prepare(
+    stack: Any, samples: Any, block_ids: np.ndarray, values: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Factor vectors, labels and block ids of the usable samples (complete factors, inside a block).
+
+    ``values``: the samples' factor values, if already read (else read here).
+    """
     table = sample_table(samples)
     arr = as_array(stack)
     ids = np.asarray(block_ids)
     if ids.shape != arr.shape[1:]:
         raise ValueError(f"block_ids of shape {ids.shape} do not match the stack's grid {arr.shape[1:]}")
-    x = values_at(arr, table["row"].to_numpy(), table["col"].to_numpy())
+    x = _sample_values(arr, table, values)
     blocks = ids[table["row"].to_numpy(), table["col"].to_numpy()].astype(np.int64)
     keep = np.isfinite(x).all(axis=1) & (blocks > 0)
     y = table["label"].to_numpy()[keep]
@@ -413,17 +427,15 @@ def _unlabelled_cells(stack: Any, settings: BlockwiseSettings, seed: int) -> np.
 
 
 def _pretrained(
-    stack: Any, x: np.ndarray, settings: BlockwiseSettings, seed: int, *, cells: np.ndarray | None = None
+    x: np.ndarray, cells: np.ndarray | None, settings: BlockwiseSettings, seed: int
 ) -> tuple[Params, np.ndarray, np.ndarray, pd.DataFrame]:
     """(initial params, mean, scale, history) by pretraining, or random with the unlabelled standardisation.
 
-    ``cells``: the unlabelled cells' vectors, if already drawn (then ``stack`` is not read).
+    ``x``: the samples' vectors; ``cells``: the unlabelled cells' vectors (:func:`_unlabelled_cells`).
     """
     from susmap.meta.maml import init_params
     from susmap.meta.pretrain import pretrain_network, standardize
 
-    if cells is None and stack is not None:
-        cells = _unlabelled_cells(stack, settings, seed)
     unlabelled = x if cells is None else np.concatenate([cells, x])
     mean, scale = standardize(unlabelled)
     if settings.pretrain:
@@ -470,6 +482,7 @@ def fit_blockwise(
     seed: int = 0,
     *,
     weights: Sequence[float] | None = None,
+    sample_values: np.ndarray | None = None,
 ) -> BlockwiseResult:
     """Fit the block-wise meta-learning method of paper 004 (sections 4.1-4.5).
 
@@ -493,6 +506,9 @@ def fit_blockwise(
         Seeds the pretraining, the task split, meta-training and adaptation.
     weights : sequence of float, optional
         Factor weights of the segmentation (only without ``block_ids``).
+    sample_values : numpy.ndarray of shape (n_samples, n_factors), optional
+        The samples' factor values if the caller has read them already
+        (reading them touches every chunk of a dask stack that holds a sample).
 
     Returns
     -------
@@ -507,19 +523,19 @@ def fit_blockwise(
     settings.check()
     timer = _Timer()
     arr = as_array(stack)
+    table = sample_table(samples)
+    values = _sample_values(arr, table, sample_values)
     if block_ids is None:
         with timer.stage("segmentation"):
-            table = sample_table(samples)
-            xs_raw = values_at(arr, table["row"].to_numpy(), table["col"].to_numpy())
-            ok = np.isfinite(xs_raw).all(axis=1)
             if weights is None:
-                weights = _importance_weights(xs_raw[ok], table["label"].to_numpy()[ok], seed)
+                ok = np.isfinite(values).all(axis=1)
+                weights = _importance_weights(values[ok], table["label"].to_numpy()[ok], seed)
             block_ids = settings.segment(arr, weights)
     block_ids = np.asarray(block_ids, dtype=np.int32)
-    x, y, blocks, dropped = _prepare(arr, samples, block_ids)
+    x, y, blocks, dropped = _prepare(arr, table, block_ids, values)
 
     with timer.stage("pretraining"):
-        initial, mean, scale, pre_hist = _pretrained(arr, x, settings, seed)
+        initial, mean, scale, pre_hist = _pretrained(x, _unlabelled_cells(arr, settings, seed), settings, seed)
     xs = ((x - mean) / scale).astype(np.float32)
 
     with timer.stage("tasks"):
@@ -724,7 +740,7 @@ def _pretraining_job(
     x: np.ndarray, cells: np.ndarray | None, settings: BlockwiseSettings, seed: int
 ) -> tuple[Params, np.ndarray, np.ndarray, float]:
     t0 = time.perf_counter()
-    params, mean, scale, _ = _pretrained(None, x, settings, seed, cells=cells)
+    params, mean, scale, _ = _pretrained(x, cells, settings, seed)
     return params, mean, scale, time.perf_counter() - t0
 
 
@@ -833,6 +849,7 @@ def evaluate_few_shot(
     protocols: Sequence[str] = ("all",),
     area_split: tuple[str, float] | None = None,
     n_jobs: int = 1,
+    sample_values: np.ndarray | None = None,
     return_runs: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Few-shot overall accuracy of block-wise and global methods (paper 004 section 5.3, Tables 3-7).
@@ -893,6 +910,8 @@ def evaluate_few_shot(
         Processes (joblib) running the seeds' pretraining and then the
         (protocol, seed) pairs in parallel; 1 runs here, -1 uses every core.
         Results do not depend on it.
+    sample_values : numpy.ndarray of shape (n_samples, n_factors), optional
+        The samples' factor values, if already read (as for :func:`fit_blockwise`).
     return_runs : bool
         Also return the per-seed, per-block table.
 
@@ -926,29 +945,26 @@ def evaluate_few_shot(
         raise ValueError(f"protocols {two_area} need area_split=(axis, fraction): the two areas")
     arr = as_array(stack)
     block_ids = np.asarray(block_ids, dtype=np.int32)
-    x, y, blocks, _ = _prepare(arr, samples, block_ids)
+    table = sample_table(samples)
+    values = _sample_values(arr, table, sample_values)
+    x, y, blocks, _ = _prepare(arr, table, block_ids, values)
     area_blocks, areas = None, None
     if two_area:
         area_ids, areas, _ = split_areas(block_ids, *area_split)
-        _, _, area_blocks, _ = _prepare(arr, samples, area_ids)  # the same samples as x, y: the cut only renumbers
+        _, _, area_blocks, _ = _prepare(arr, table, area_ids, values)  # the same samples: the cut only renumbers
 
     needs_pretraining = any(m in ("pretrained_global", "proposed") for m in methods)
     pre_settings = replace(settings, pretrain=needs_pretraining)
     seeds = [int(seed) for seed in seeds]
     rows: list[dict[str, Any]] = []
     fit_times: dict[tuple[str, str, str], list[float]] = {}
-    with contextlib.ExitStack() as pool:
-        if n_jobs == 1:
-            run, call = (lambda jobs: [job() for job in jobs]), (lambda f, *a: lambda: f(*a))
-        else:  # one pool of workers for both phases
-            run, call = pool.enter_context(Parallel(n_jobs=n_jobs)), (lambda f, *a: delayed(f)(*a))
+    with Parallel(n_jobs=n_jobs) as run:  # n_jobs=1: in this process; else one pool of workers for both phases
         cells = [_unlabelled_cells(arr, pre_settings, seed) for seed in seeds]  # read here: workers get arrays
         pretrainings = run(
-            [call(_pretraining_job, x, c, pre_settings, seed) for c, seed in zip(cells, seeds, strict=True)]
+            [delayed(_pretraining_job)(x, c, pre_settings, seed) for c, seed in zip(cells, seeds, strict=True)]
         )
         jobs = [
-            call(
-                _few_shot_job,
+            delayed(_few_shot_job)(
                 x,
                 y,
                 blocks if protocol == "all" else area_blocks,
