@@ -96,8 +96,6 @@ class MetaStudyResult:
         ``n_blocks``, ``n_tasks``, ``blocks_without_samples``.
     few_shot : pandas.DataFrame or None
         ``protocol, method, K, oa_mean, oa_sd, ...`` (None when the experiment is disabled).
-    few_shot_table : pandas.DataFrame or None
-        The same in paper 004's layout (OA in %, mean ± sd).
     class_table : pandas.DataFrame or None
     timings : dict
         Wall time of every stage [s].
@@ -109,9 +107,15 @@ class MetaStudyResult:
     block_ids: np.ndarray
     info: dict
     few_shot: pd.DataFrame | None
-    few_shot_table: pd.DataFrame | None
     class_table: pd.DataFrame | None
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def few_shot_table(self) -> pd.DataFrame | None:
+        """The K-shot table in paper 004's layout (OA in %, mean ± sd), or None."""
+        from susmap.report.tables import paper004_table
+
+        return None if self.few_shot is None else paper004_table(self.few_shot)
 
 
 def _settings(study: Study):
@@ -455,7 +459,6 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
         block_ids=block_ids,
         info=info,
         few_shot=few,
-        few_shot_table=few_table,
         class_table=table,
         timings=timer.timings,
     )
