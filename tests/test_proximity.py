@@ -7,6 +7,7 @@ values of paper 001's eq. 16, hand-computed NDVI.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -20,16 +21,15 @@ from rasterio.features import rasterize
 from shapely.geometry import LineString, MultiPoint, Point, Polygon
 
 from susmap.errors import AlignmentError, InputFileError, StudyConfigError, SusmapWarning
-from susmap.factors.proximity import (
+from susmap.factors.proximity import distance_to_features, kernel_density
+from susmap.factors.registry import FactorContext, available_factors, compute_factor
+from susmap.factors.seismic import (
     direction_to_epicentre,
     distance_to_epicentre,
-    distance_to_features,
     epicentre_directivity,
-    kernel_density,
     rupture_direction,
     rupture_distance,
 )
-from susmap.factors.registry import FactorContext, available_factors, compute_factor
 from susmap.factors.spectral import ndvi
 
 CRS = "EPSG:32717"
@@ -365,6 +365,17 @@ def test_geographic_grid_refused(tmp_path: Path) -> None:
             func(ctx, **kwargs)
 
 
+def test_rotated_grid_refused(tmp_path: Path) -> None:
+    from affine import Affine
+
+    ctx = make_ctx(10, 10)
+    ctx.grid = dataclasses.replace(ctx.grid, transform=Affine(CELL, 1.0, X0, 1.0, -CELL, Y0))
+    path = write_vector(tmp_path / "l.gpkg", [LineString([(X0, Y0 - 55), (X0 + 100, Y0 - 55)])])
+    for func in (distance_to_features, rupture_distance, rupture_direction):
+        with pytest.raises(AlignmentError, match="north-up grid without rotation"):
+            func(ctx, path)
+
+
 def test_registered_with_units(tmp_path: Path) -> None:
     factors = available_factors()
     expected = {
@@ -379,6 +390,9 @@ def test_registered_with_units(tmp_path: Path) -> None:
     }
     for name, (units, whole) in expected.items():
         assert (factors[name].units, factors[name].whole_grid) == (units, whole), name
+    modules = {"distance_to_features": "proximity", "kernel_density": "proximity", "ndvi": "spectral"}
+    for name in expected:
+        assert factors[name].func.__module__ == f"susmap.factors.{modules.get(name, 'seismic')}", name
     ctx = make_ctx(10, 10)
     path = write_vector(tmp_path / "l.gpkg", [LineString([(X0, Y0 - 55), (X0 + 100, Y0 - 55)])])
     out = compute_factor("distance_to_features", ctx, {"path": path})

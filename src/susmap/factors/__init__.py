@@ -1,4 +1,4 @@
-"""Conditioning factors derived on the study grid: terrain, hydrology, proximity, spectral.
+"""Conditioning factors derived on the study grid: terrain, hydrology, proximity, seismic, spectral.
 
 Each factor is registered by name (see :mod:`susmap.factors.registry`) and
 usable from the study's ``factors:`` list and from the library.

@@ -10,6 +10,12 @@ once for TWI, SPI and LS).
 Each spec states the output ``units`` and whether the factor is a whole-grid
 operation (flow routing, Euclidean distance transforms) that holds the grid
 in memory, or a chunked stencil that works on rasters larger than memory.
+
+The context also holds what several factor families share: the metric-grid
+check (:meth:`FactorContext.require_metric_grid`), filtered vector features
+(:meth:`FactorContext.features`) and lazy functions of the cell-centre
+coordinates (:meth:`FactorContext.map_cells`), used by the proximity and the
+seismic factors alike.
 """
 
 from __future__ import annotations
@@ -24,9 +30,9 @@ import geopandas as gpd
 import numpy as np
 import xarray as xr
 
-from susmap._registry import Registry, check_params
 from susmap.errors import AlignmentError, StudyConfigError, SusmapError
 from susmap.grid import Grid
+from susmap.registry import Registry, check_params
 
 __all__ = [
     "FactorContext",
@@ -68,7 +74,7 @@ class FactorSpec:
 _REGISTRY: Registry[FactorSpec] = Registry(
     "factor",
     "factors",
-    [f"susmap.factors.{family}" for family in ("terrain", "hydrology", "proximity", "spectral")],
+    [f"susmap.factors.{family}" for family in ("terrain", "hydrology", "proximity", "seismic", "spectral")],
 )
 
 
@@ -197,6 +203,80 @@ class FactorContext:
         if key not in self.cache:
             self.cache[key] = compute()
         return self.cache[key]
+
+    def require_metric_grid(self, what: str) -> None:
+        """Refuse a geographic or rotated grid: distances and azimuths need a projected, north-up one.
+
+        Raises
+        ------
+        AlignmentError
+            The grid CRS is geographic, or its transform rotates or flips the axes.
+        """
+        self.grid.require_projected(what)
+        t = self.grid.transform
+        if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
+            raise AlignmentError(
+                f"{what}: needs a north-up grid without rotation; the grid transform is {tuple(t)[:6]}"
+            )
+
+    def features(
+        self, value: str | Path, *, layer: str | None = None, where: str | None = None, what: str
+    ) -> tuple[gpd.GeoDataFrame, str]:
+        """The features of a vector file in the grid CRS, filtered by ``where``, and the file's resolved name.
+
+        Parameters
+        ----------
+        value : str or Path
+            Vector file, relative to the study folder or absolute.
+        layer : str, optional
+            Layer of a multi-layer file.
+        where : str, optional
+            Attribute filter, a pandas query on the file's columns, e.g. ``"type == 'fault'"``.
+        what : str
+            The factor asking, for messages.
+
+        Raises
+        ------
+        InputFileError
+            The file does not exist.
+        StudyConfigError
+            ``where`` cannot be evaluated, or no feature is left.
+        """
+        gdf = self.vector(value, layer=layer)
+        name = str(self.path(value))
+        if where is not None:
+            try:
+                gdf = gdf.query(where)
+            except Exception as err:
+                raise StudyConfigError(
+                    f"{what}: {name}: where={where!r} cannot be evaluated ({str(err).splitlines()[0]}); "
+                    f"columns: {', '.join(map(str, gdf.columns))}"
+                ) from None
+        if len(gdf) == 0:
+            filt = f" matching where={where!r}" if where is not None else ""
+            raise StudyConfigError(f"{what}: {name} holds no feature{filt}")
+        return gdf, name
+
+    def map_cells(self, func: Callable[[np.ndarray, np.ndarray], np.ndarray], n_out: int = 0) -> da.Array:
+        """Lazy float32 ``func(x, y)`` of the cell-centre coordinates, chunk by chunk.
+
+        ``func`` gets float64 arrays (h, w) of one chunk's cell-centre
+        coordinates in the grid CRS and returns (h, w), or (n_out, h, w) when
+        ``n_out`` is given; the result is (rows, cols) or (n_out, rows, cols),
+        chunked by :attr:`chunks`.
+        """
+        grid = self.grid
+        rows = da.arange(grid.height, chunks=self.chunks, dtype=np.float64)
+        cols = da.arange(grid.width, chunks=self.chunks, dtype=np.float64)
+
+        def block(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+            x, y = grid.xy(r, c)
+            return func(x, y).astype(np.float32, copy=False)
+
+        if n_out:
+            chunks = ((n_out,), rows.chunks[0], cols.chunks[0])
+            return da.map_blocks(block, rows[:, None], cols[None, :], dtype=np.float32, new_axis=0, chunks=chunks)
+        return da.map_blocks(block, rows[:, None], cols[None, :], dtype=np.float32)
 
 
 def to_dataarray(data: np.ndarray | da.Array, ctx: FactorContext, name: str, units: str, **attrs: Any) -> xr.DataArray:
