@@ -20,7 +20,13 @@ from sklearn.preprocessing import StandardScaler
 
 from susmap.errors import StudyConfigError, SusmapWarning
 from susmap.validation.metrics import ALL_METRICS, METRIC_NAMES, score_all, youden_threshold
-from susmap.validation.runs import cross_validate_models, cumulative_ranking, summarize_scores
+from susmap.validation.runs import (
+    HEADLINE_CRITERIA,
+    PAPER002_CRITERIA,
+    cross_validate_models,
+    cumulative_ranking,
+    summarize_scores,
+)
 from susmap.validation.splitters import RepeatedRandomKFold, RepeatedSpatialKFold, make_splitter
 
 
@@ -367,7 +373,7 @@ def test_cumulative_ranking_paper002_by_hand():
     assert train["rank"].tolist() == [1, 2, 3, 4]
     assert train.loc["EFO-MLP", "score_recall"] == 3 and train.loc["EFO-MLP", "score_mse"] == 4
     # without specificity these are the totals paper 002 quotes (15, 12, 9, 4)
-    four = cumulative_ranking(summary[summary["scheme"] == "train"], metrics=["MSE", "R", "AUC", "SST"])
+    four = cumulative_ranking(summary[summary["scheme"] == "train"], criteria=["MSE", "R", "AUC", "SST"])
     assert four.set_index("model")["cumulative_score"].to_dict() == {
         "EFO-MLP": 15,
         "ESDA-MLP": 12,
@@ -380,17 +386,71 @@ def test_cumulative_ranking_paper002_by_hand():
     assert test.to_dict() == {"EFO-MLP": 17, "SCE-MLP": 15, "SOS-MLP": 11.5, "ESDA-MLP": 6.5}
     test_min = cumulative_ranking(summary[summary["scheme"] == "test"], ties="min").set_index("model")
     assert test_min.loc["SOS-MLP", "cumulative_score"] == 11 and test_min.loc["ESDA-MLP", "cumulative_score"] == 6
+    # the paper's quoted testing totals (13, 12, 9, 5): four criteria without specificity give 13, 12, 10, 5
+    four_test = cumulative_ranking(summary[summary["scheme"] == "test"], criteria=["MSE", "R", "AUC", "SST"])
+    assert four_test.set_index("model")["cumulative_score"].to_dict() == {
+        "EFO-MLP": 13,
+        "SCE-MLP": 12,
+        "SOS-MLP": 10,
+        "ESDA-MLP": 5,
+    }
+
+
+# Three models, every score of both criteria sets; the two sets order the models oppositely.
+SMALL_TABLE = {
+    "A": {"mse": 0.10, "pearson_r": 0.70, "auroc": 0.90, "recall": 0.70, "specificity": 0.80,
+          "accuracy": 0.70, "precision": 0.60, "f1": 0.65},
+    "B": {"mse": 0.15, "pearson_r": 0.60, "auroc": 0.85, "recall": 0.90, "specificity": 0.75,
+          "accuracy": 0.80, "precision": 0.70, "f1": 0.78},
+    "C": {"mse": 0.20, "pearson_r": 0.50, "auroc": 0.80, "recall": 0.80, "specificity": 0.85,
+          "accuracy": 0.85, "precision": 0.90, "f1": 0.85},
+}  # fmt: skip
+
+
+def test_cumulative_ranking_criteria_sets_by_hand():
+    assert PAPER002_CRITERIA == ("mse", "pearson_r", "auroc", "recall", "specificity")
+    assert HEADLINE_CRITERIA == ("auroc", "accuracy", "precision", "recall", "specificity", "f1", "mse")
+    summary = _summary(SMALL_TABLE, "spatial")
+    # Scores 1 (worst) .. 3 (best) per criterion, MSE lower is better:
+    #            mse  R  auc  sst  spf  acc  ppv  f1
+    #   A         3   3   3    1    2    1    1    1
+    #   B         2   2   2    3    1    2    2    2
+    #   C         1   1   1    2    3    3    3    3
+    # paper 002 (mse, R, auc, sst, spf):  A 3+3+3+1+2 = 12, B 2+2+2+3+1 = 10, C 1+1+1+2+3 = 8
+    # headline (auc, acc, ppv, sst, spf, f1, mse): A 3+1+1+1+2+1+3 = 12, B 2+2+2+3+1+2+2 = 14,
+    #                                              C 1+3+3+2+3+3+1 = 16
+    paper = cumulative_ranking(summary)  # the default is paper 002's five criteria
+    assert paper["model"].tolist() == ["A", "B", "C"] and paper["rank"].tolist() == [1, 2, 3]
+    assert paper["cumulative_score"].tolist() == [12, 10, 8]
+    assert [c for c in paper.columns if c.startswith("score_")] == [f"score_{m}" for m in PAPER002_CRITERIA]
+    assert paper.set_index("model").loc["A", ["score_mse", "score_recall", "score_specificity"]].tolist() == [3, 1, 2]
+    seven = cumulative_ranking(summary, criteria=HEADLINE_CRITERIA)
+    assert seven["model"].tolist() == ["C", "B", "A"] and seven["cumulative_score"].tolist() == [16, 14, 12]
+    # every metric of the summary (all eight): A 12+1+1+1 = 15, B 10+2+2+2 = 16, C 8+3+3+3 = 17
+    every = cumulative_ranking(summary, criteria=None)
+    assert every["model"].tolist() == ["C", "B", "A"] and every["cumulative_score"].tolist() == [17, 16, 15]
+    # paper 002 ranks training and testing apart: a testing part where A and C trade places
+    swapped = {"A": SMALL_TABLE["C"], "B": SMALL_TABLE["B"], "C": SMALL_TABLE["A"]}
+    both = pd.concat([summary.assign(part="train"), _summary(swapped, "spatial").assign(part="test")])
+    parts = cumulative_ranking(both, by=("part", "scheme"))
+    assert parts[["part", "model", "cumulative_score"]].values.tolist() == [
+        ["train", "A", 12], ["train", "B", 10], ["train", "C", 8],
+        ["test", "C", 12], ["test", "B", 10], ["test", "A", 8],
+    ]  # fmt: skip
+    # the headline summary of a run lacks MSE and R: the message says what to do
+    with pytest.raises(StudyConfigError, match=r"criteria mse, pearson_r are not in the summary.*metrics='all'"):
+        cumulative_ranking(summary[~summary["metric"].isin(["mse", "pearson_r"])])
 
 
 def test_cumulative_ranking_directions_and_nan():
     summary = _summary({"a": {"mse": 0.1, "auroc": 0.7}, "b": {"mse": 0.2, "auroc": np.nan}}, "s")
-    table = cumulative_ranking(summary).set_index("model")
+    table = cumulative_ranking(summary, criteria=None).set_index("model")
     assert table.loc["a", "score_mse"] == 2 and table.loc["b", "score_mse"] == 1  # lower MSE is better
     assert table.loc["b", "score_auroc"] == 1  # NaN scores as the worst
-    flipped = cumulative_ranking(summary, metrics=["mse"], higher_is_better={"mse": True}).set_index("model")
+    flipped = cumulative_ranking(summary, criteria=["mse"], higher_is_better={"mse": True}).set_index("model")
     assert flipped.loc["b", "score_mse"] == 2
-    with pytest.raises(StudyConfigError, match="metrics kappa are not in the summary; it has mse, auroc"):
-        cumulative_ranking(summary, metrics=["kappa"])
+    with pytest.raises(StudyConfigError, match="criteria kappa are not in the summary; it has mse, auroc"):
+        cumulative_ranking(summary, criteria=["kappa"])
     with pytest.raises(ValueError, match="ties must be 'average', 'min' or 'max', got 'dense'"):
         cumulative_ranking(summary, ties="dense")
 
@@ -398,13 +458,15 @@ def test_cumulative_ranking_directions_and_nan():
 def test_cumulative_ranking_of_a_run():
     X, y, coords = _data(n=90, seed=12)  # noqa: N806
     pipes = {"signal": _spy_pipe(0), "noise": _spy_pipe(1)}
-    res = cross_validate_models(X, y, coords, pipes, n_splits=3, seed=0)
-    table = cumulative_ranking(res.summary)
+    res = cross_validate_models(X, y, coords, pipes, n_splits=3, seed=0, metrics="all")
+    table = cumulative_ranking(res.summarize())
     assert set(table["scheme"]) == {"spatial", "random"}
     best = table[table["rank"] == 1]
     assert (best["model"] == "signal").all()
-    both = cumulative_ranking(res.summarize("both", metrics=["auroc", "mse", "kappa"]), by=("part", "scheme"))
+    both = cumulative_ranking(res.summarize("both", PAPER002_CRITERIA), by=("part", "scheme"))
     assert len(both) == 2 * 2 * 2 and list(both.columns[:3]) == ["part", "scheme", "model"]
+    headline = cumulative_ranking(res.summary, HEADLINE_CRITERIA[:-1])  # the summary holds no MSE
+    assert (headline[headline["rank"] == 1]["model"] == "signal").all()
 
 
 def test_summarize_scores_by_argument():

@@ -12,9 +12,17 @@ from susmap.validation.metrics import (
     resolve_metric,
     resolve_metrics,
     score_all,
+    score_prepared,
     youden_threshold,
 )
-from susmap.validation.runs import CVResult, cross_validate_models, cumulative_ranking, summarize_scores
+from susmap.validation.runs import (
+    HEADLINE_CRITERIA,
+    PAPER002_CRITERIA,
+    CVResult,
+    cross_validate_models,
+    cumulative_ranking,
+    summarize_scores,
+)
 from susmap.validation.splitters import (
     SCHEME_PARAMS,
     BufferedLeaveOneOut,
@@ -32,9 +40,11 @@ from susmap.validation.splitters import (
 
 __all__ = [
     "ALL_METRICS",
+    "HEADLINE_CRITERIA",
     "HIGHER_IS_BETTER",
     "METRIC_ALIASES",
     "METRIC_NAMES",
+    "PAPER002_CRITERIA",
     "SCHEME_PARAMS",
     "BufferedLeaveOneOut",
     "CVResult",
@@ -59,6 +69,7 @@ __all__ = [
     "resolve_metrics",
     "roc_points",
     "score_all",
+    "score_prepared",
     "splits_per_repeat",
     "summarize_scores",
     "youden_threshold",

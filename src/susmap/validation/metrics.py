@@ -81,6 +81,7 @@ __all__ = [
     "resolve_metric",
     "resolve_metrics",
     "score_all",
+    "score_prepared",
     "youden_threshold",
 ]
 
@@ -372,13 +373,35 @@ def score_all(
         if _normalize(threshold) != "youden":
             raise StudyConfigError(f"threshold must be a number in (0, 1) or 'youden', got {threshold!r}")
         threshold = youden_threshold(y, p)
-    return _score(y, p, float(threshold), names)
+    return score_prepared(y, p, float(threshold), names)
 
 
-def _score(y: np.ndarray, p: np.ndarray, threshold, names: tuple[str, ...]) -> dict[str, float]:
-    """:func:`score_all` on checked inputs: boolean ``y``, float ``p``, canonical names.
+def score_prepared(
+    y: np.ndarray, p: np.ndarray, threshold: float | np.ndarray, names: tuple[str, ...]
+) -> dict[str, float]:
+    """:func:`score_all` without its input checks, for callers that prepared the inputs once.
 
-    ``threshold`` is a number or one per sample (pooled folds with their own thresholds).
+    Cross-validation runs score thousands of folds and inner folds; they
+    check the labels, probabilities and metric names once per run and call
+    this per fold.
+
+    Parameters
+    ----------
+    y : ndarray of bool, shape (n_samples,)
+        Labels, True = event (not checked: 0/1 integers give wrong counts).
+    p : ndarray of float, shape (n_samples,)
+        Predicted event probabilities, same length as ``y``.
+    threshold : float or ndarray of float, shape (n_samples,)
+        ``p >= threshold`` is predicted as event; one threshold per sample
+        scores pooled folds that each used their own. Any NaN makes every
+        confusion-matrix score NaN. ``"youden"`` is not resolved here.
+    names : tuple of str
+        Canonical metric names (from :func:`resolve_metrics`), not aliases.
+
+    Returns
+    -------
+    dict
+        ``{name: value}`` in the order of ``names``.
     """
     out: dict[str, float] = {}
     if any(m in _CONFUSION for m in names):

@@ -57,9 +57,9 @@ from susmap.validation.metrics import (
     is_higher_better,
     resolve_metric,
     resolve_metrics,
+    score_prepared,
     youden_threshold,
 )
-from susmap.validation.metrics import _score as _score_checked  # inputs checked once per run, not per fold
 from susmap.validation.splitters import (
     RepeatedRandomKFold,
     RepeatedSpatialKFold,
@@ -69,7 +69,22 @@ from susmap.validation.splitters import (
     splits_per_repeat,
 )
 
-__all__ = ["CVResult", "cross_validate_models", "cumulative_ranking", "summarize_scores"]
+__all__ = [
+    "HEADLINE_CRITERIA",
+    "PAPER002_CRITERIA",
+    "CVResult",
+    "cross_validate_models",
+    "cumulative_ranking",
+    "summarize_scores",
+]
+
+#: Paper 002's five accuracy criteria of the cumulative ranking ("Comparison", Fig. 9f):
+#: MSE, R, AUC, sensitivity and specificity.
+PAPER002_CRITERIA = ("mse", "pearson_r", "auroc", "recall", "specificity")
+
+#: The headline scores (:data:`~susmap.validation.metrics.METRIC_NAMES`) and MSE: seven criteria,
+#: the cumulative ranking of susmap compare before it followed paper 002.
+HEADLINE_CRITERIA = (*METRIC_NAMES, "mse")
 
 _KEYS = ("scheme", "model", "repeat", "fold")
 #: Splitters whose folds are not spatial: nested tuning under them uses stratified random inner folds.
@@ -223,7 +238,7 @@ def _tune(pipe, tune: _Tuning, X, y, coords, train, threshold, spatial, seed):  
             model = clone(pipe).set_params(**params)
             p_tr, p_te = _fit_predict(model, Xt, yt, itr, ite)
             thr = _threshold(threshold, yt[itr], p_tr)
-            values.append(_score_checked(yt[ite] == 1, p_te, thr, (tune.scoring,))[tune.scoring])
+            values.append(score_prepared(yt[ite] == 1, p_te, thr, (tune.scoring,))[tune.scoring])
         valid = [v for v in values if not math.isnan(v)]
         score = float(np.mean(valid)) if valid else math.nan
         if not math.isnan(score) and (math.isnan(best_score) or (score > best_score if higher else score < best_score)):
@@ -244,8 +259,8 @@ def _evaluate(pipe, tune, X, y, coords, train, test, threshold, metrics, spatial
     p_train, p_test = _fit_predict(model, X, y, train, test)
     thr = _threshold(threshold, y[train], p_train)
     return _Outcome(
-        train=_score_checked(y[train] == 1, p_train, thr, metrics),
-        test=_score_checked(y[test] == 1, p_test, thr, metrics),
+        train=score_prepared(y[train] == 1, p_train, thr, metrics),
+        test=score_prepared(y[test] == 1, p_test, thr, metrics),
         threshold=thr,
         prob=p_test,
         params=params,
@@ -535,7 +550,7 @@ def _pooled_frame(keys, outcomes, tests, y, names) -> pd.DataFrame:
         prob = np.concatenate([outcomes[i].prob for i in idx])
         thr = np.concatenate([np.full(len(tests[i]), outcomes[i].threshold) for i in idx])
         ok = ~np.isnan(prob)
-        scores = _score_checked(y[sample[ok]] == 1, prob[ok], thr[ok], names)
+        scores = score_prepared(y[sample[ok]] == 1, prob[ok], thr[ok], names)
         row = {"scheme": scheme, "model": model, "repeat": repeat, "n_folds": len(idx), "n_test": int(ok.sum())}
         rows.append({**row, **scores})
     return pd.DataFrame(rows)
@@ -591,45 +606,62 @@ def summarize_scores(
 
 def cumulative_ranking(
     summary: pd.DataFrame,
-    metrics: Iterable[str] | None = None,
+    criteria: Iterable[str] | None = PAPER002_CRITERIA,
     higher_is_better: bool | Mapping[str, bool] | None = None,
     *,
     by: Sequence[str] = ("scheme",),
     ties: str = "average",
 ) -> pd.DataFrame:
-    """Paper 002's cumulative score: per metric the models score 1 (worst) to n (best); the scores are summed.
+    """Paper 002's cumulative score: per criterion the models score 1 (worst) to n (best); the scores are summed.
 
     Parameters
     ----------
     summary : DataFrame
         Long table with ``model, metric, mean`` and the ``by`` columns (as
         ``CVResult.summary`` or ``CVResult.summarize(...)``).
-    metrics : iterable of str, optional
-        Metrics to rank on (names or aliases); default every metric in ``summary``.
+    criteria : iterable of str or None, default=PAPER002_CRITERIA
+        Metrics to rank on (names or aliases). The default is paper 002's
+        five accuracy criteria, :data:`PAPER002_CRITERIA` (MSE, R, AUC,
+        sensitivity, specificity); :data:`HEADLINE_CRITERIA` is the
+        seven-score set susmap compare used before (the headline scores and
+        MSE); ``None`` ranks on every metric in ``summary``.
     higher_is_better : bool or mapping, optional
         Direction per metric; default from
         :data:`~susmap.validation.metrics.HIGHER_IS_BETTER` (MSE, RMSE, MAE,
         MAPE and LR- are better when lower).
     by : sequence of str, default=("scheme",)
-        Models are ranked within each group (e.g. ``("part", "scheme")``).
+        Models are ranked within each group. Paper 002 ranks the training
+        and the testing phase separately: pass a summary with a ``part``
+        column (``CVResult.summarize("both", ...)``) and ``("part", "scheme")``.
     ties : {"average", "min", "max"}, default="average"
         Score of tied models (paper 002 does not say); ``"average"`` shares
-        the scores, so every metric still hands out 1 + ... + n points.
+        the scores, so every criterion still hands out 1 + ... + n points.
 
     Returns
     -------
     DataFrame
-        ``*by, model``, one ``score_<metric>`` column per metric,
+        ``*by, model``, one ``score_<metric>`` column per criterion,
         ``cumulative_score`` and ``rank`` (1 = highest cumulative score),
         sorted by group and rank. A model whose mean is NaN scores as the worst.
+
+    Raises
+    ------
+    StudyConfigError
+        A criterion is not in ``summary``. ``CVResult.summary`` holds the
+        headline scores only: score MSE and R in the run (``metrics="all"``)
+        and rank ``CVResult.summarize("both", PAPER002_CRITERIA)``.
 
     Notes
     -----
     Paper 002 ("Comparison", Fig. 9f) scores four models on MSE, R, AUC,
     sensitivity and specificity, "the higher the accuracy, the higher the
-    score", and sums the scores. The training-phase totals it quotes (15,
-    12, 9, 4) are those of four criteria without specificity; with all five
-    its own values give 19, 14, 10 and 7.
+    score", and sums the scores, for the training and the testing phase
+    apart. The totals it quotes do not add up with five criteria. Training
+    (15, 12, 9, 4) are those of four criteria without specificity; with all
+    five its own values give 19, 14, 10 and 7 (its "4 + 4 + 4 + 4 + 3 = 15"
+    adds to 19). Testing (13, 12, 9, 5): four criteria give 13, 12, 10, 5,
+    five give 17, 15, 11.5, 6.5 (a tie on specificity). The order of the
+    models is the same in every reading. We follow the text's five criteria.
     """
     if ties not in ("average", "min", "max"):
         raise ValueError(f"ties must be 'average', 'min' or 'max', got {ties!r}")
@@ -638,10 +670,16 @@ def cumulative_ranking(
     if missing:
         raise ValueError(f"summary lacks column(s) {', '.join(missing)}")
     available = list(dict.fromkeys(summary["metric"]))
-    names = available if metrics is None else list(dict.fromkeys(resolve_metric(m) for m in metrics))
+    if isinstance(criteria, str):
+        criteria = (criteria,)
+    names = available if criteria is None else list(dict.fromkeys(resolve_metric(m) for m in criteria))
     absent = [m for m in names if m not in available]
     if absent:
-        raise StudyConfigError(f"metrics {', '.join(absent)} are not in the summary; it has {', '.join(available)}")
+        raise StudyConfigError(
+            f"cumulative ranking: criteria {', '.join(absent)} are not in the summary; it has "
+            f"{', '.join(available)} (score them in the run, e.g. metrics='all', and summarize them; "
+            "or pass other criteria)"
+        )
     wide = summary[summary["metric"].isin(names)].pivot_table(
         index=[*by, "model"], columns="metric", values="mean", sort=False, dropna=False
     )
