@@ -27,7 +27,7 @@ import numpy as np
 def _prepared():
     from susmap.datasets import demo_study_dict
     from susmap.outputs import OutputFolder
-    from susmap.pipeline import _prepare, _Timer
+    from susmap.stages import Timer, prepare_study_data
     from susmap.study import study_from_dict
 
     tmp = tempfile.mkdtemp()
@@ -36,7 +36,7 @@ def _prepared():
     d["mapping"] = {"model": "cnn"}
     study = study_from_dict(d)
     with OutputFolder(f"{tmp}/out") as out:
-        return _prepare(study, out, _Timer())
+        return prepare_study_data(study, out, Timer())
 
 
 def _models(skip_presets: bool) -> list[tuple[str, str, dict]]:

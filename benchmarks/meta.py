@@ -53,13 +53,13 @@ import pandas as pd
 
 def ecuador() -> dict[str, Any]:
     from susmap.datasets import demo_study_dict
-    from susmap.pipeline import _samples
     from susmap.stack import open_stack
+    from susmap.stages import draw_samples
     from susmap.study import study_from_dict
 
     study = study_from_dict(demo_study_dict(tempfile.mkdtemp()))
     stack = open_stack(study.grid, study.layers, study.alignment)
-    samples, _ = _samples(study, stack)
+    samples, _ = draw_samples(study, stack)
     return {
         "name": "Ecuador (bundled demo)",
         "stack": stack.data.data,  # dask (factor, y, x), NaN nodata

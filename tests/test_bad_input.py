@@ -35,7 +35,7 @@ from typer.testing import CliRunner
 from conftest import CELL, ORIGIN, write_raster
 from susmap.cli import app
 from susmap.errors import InputFileError
-from susmap.pipeline import MAP_FILES, OUTPUT_FILES
+from susmap.runners.models import MAP_FILES, OUTPUT_FILES
 
 KEEP_BYTES = b"results of an earlier run \x00\xff\n"
 PREFIX = "susmap: error:"

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import susmap
 from susmap.cli import app
-from susmap.pipeline import MAP_FILES, OUTPUT_FILES
+from susmap.runners.models import MAP_FILES, OUTPUT_FILES
 from susmap.study import load_study
 
 runner = CliRunner()
@@ -94,7 +94,7 @@ def test_demo_writes_everything_with_both_schemes(tmp_path):
 def test_distributed_scheduler_gives_the_same_map(make_study, tmp_path):
     """The same study on a dask.distributed cluster writes the same probability bytes."""
     distributed = pytest.importorskip("distributed")
-    from susmap.pipeline import run_study
+    from susmap.runners import run_study
     from susmap.study import study_from_dict
 
     local = run_study(study_from_dict(make_study(outputs={"directory": str(tmp_path / "local")})))

@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from susmap.cli import app
-from susmap.compare import run_compare
+from susmap.runners.compare import run_compare
 from susmap.study import study_from_dict
 
 runner = CliRunner()

@@ -22,7 +22,7 @@ from susmap.models.patch_cnn import PatchCNNClassifier, patch_cnn_layers  # noqa
 from susmap.models.persist import load_model, save_model  # noqa: E402
 from susmap.models.torch_base import HISTORY_COLUMNS, plot_history, stratified_holdout  # noqa: E402
 from susmap.models.windows import WindowSource, extract_windows, orientation_dependent  # noqa: E402
-from susmap.pipeline import run_study  # noqa: E402
+from susmap.runners import run_study  # noqa: E402
 from susmap.study import study_from_dict  # noqa: E402
 
 

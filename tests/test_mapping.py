@@ -37,7 +37,7 @@ from susmap.mapping import (
 )
 from susmap.mapping.classes import CLASS_NODATA
 from susmap.models import make_pipeline
-from susmap.pipeline import run_study
+from susmap.runners import run_study
 from susmap.stack import open_stack
 from susmap.study import AlignmentConfig, GridConfig, LayerConfig, study_from_dict
 

@@ -158,8 +158,8 @@ def test_bad_meta_settings_name_the_key(landscape_dir: Path, meta: dict, message
 
 def test_meta_study_run_writes_blocks_map_and_k_shot_table(landscape_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from susmap.meta_study import META_EXPERIMENT_FILES, META_FILES, META_MAP_FILES
-    from susmap.pipeline import run_study
+    from susmap.runners import run_study
+    from susmap.runners.meta_blockwise import META_EXPERIMENT_FILES, META_FILES, META_MAP_FILES
 
     study = study_from_dict(_study(landscape_dir), base=landscape_dir)
     out = tmp_path / "out"
@@ -216,7 +216,7 @@ def test_meta_study_run_writes_blocks_map_and_k_shot_table(landscape_dir: Path, 
 
 def test_meta_study_is_reproducible(landscape_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from susmap.pipeline import run_study
+    from susmap.runners import run_study
 
     data = _study(landscape_dir, experiment={"enabled": False})
     probs = []
@@ -230,7 +230,7 @@ def test_meta_study_is_reproducible(landscape_dir: Path, tmp_path: Path) -> None
 
 def test_categorical_factor_enters_one_hot(landscape_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from susmap.meta_study import meta_inputs
+    from susmap.runners.meta_blockwise import meta_inputs
     from susmap.stack import open_stack
 
     data = _study(landscape_dir, experiment={"enabled": False})
@@ -243,7 +243,7 @@ def test_categorical_factor_enters_one_hot(landscape_dir: Path, tmp_path: Path) 
     onehot = values[-2:]
     valid = np.isfinite(values).all(axis=0)
     np.testing.assert_array_equal(onehot[:, valid].sum(axis=0), 1.0)
-    from susmap.pipeline import run_study
+    from susmap.runners import run_study
 
     res = run_study(study, tmp_path / "cat")
     assert (tmp_path / "cat" / "probability.tif").exists() and res.info["n_blocks"] >= 2
@@ -350,7 +350,7 @@ def test_few_shot_protocols_in_parallel_equal_serial() -> None:
 def test_ecuador_example_runs_on_the_real_data(tmp_path: Path) -> None:
     """examples/ecuador_meta.yaml with small budgets: blocks cover the DEM's valid cells, the mosaic maps them."""
     pytest.importorskip("torch")
-    from susmap.pipeline import run_study
+    from susmap.runners import run_study
 
     example = Path(__file__).resolve().parents[1] / "examples" / "ecuador_meta.yaml"
     small = {

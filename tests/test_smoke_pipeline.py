@@ -10,7 +10,8 @@ import pytest
 import rasterio
 
 from conftest import write_raster
-from susmap.pipeline import MAP_FILES, OUTPUT_FILES, run_study
+from susmap.runners import run_study
+from susmap.runners.models import MAP_FILES, OUTPUT_FILES
 from susmap.study import study_from_dict
 
 

@@ -125,7 +125,7 @@ def test_class_shares_and_optimization_records():
 
 
 def test_compare_writes_convergence_formulas_and_class_shares(make_study, synthetic):
-    from susmap.compare import run_compare
+    from susmap.runners.compare import run_compare
     from susmap.study import study_from_dict
 
     study = study_from_dict(
@@ -167,7 +167,7 @@ def test_pso_tuned_dlnn_searches_settings_within_bounds():
 
 
 def test_run_maps_with_a_swarm_model_and_exports_its_formula(make_study, synthetic):
-    from susmap.pipeline import run_study
+    from susmap.runners import run_study
     from susmap.study import study_from_dict
 
     study = study_from_dict(

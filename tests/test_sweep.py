@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from susmap.cli import app
 from susmap.errors import StudyConfigError
+from susmap.runners.sweep import parse_vary, run_sweep
 from susmap.study import study_from_dict
-from susmap.sweep import parse_vary, run_sweep
 
 
 def test_parse_vary():

@@ -94,8 +94,8 @@ def test_bad_arguments() -> None:
 
 
 def test_write_and_run_as_a_study(tmp_path: Path) -> None:
-    from susmap.pipeline import _samples
     from susmap.stack import open_stack
+    from susmap.stages import draw_samples
     from susmap.study import load_study
 
     land = regional_landscape((48, 56), n_regions=2, n_samples=120, seed=1)
@@ -107,7 +107,7 @@ def test_write_and_run_as_a_study(tmp_path: Path) -> None:
     stack = open_stack(study.grid, study.layers, study.alignment)
     assert stack.data.shape == land.factors.shape
     np.testing.assert_allclose(np.asarray(stack.data.values), land.factors, equal_nan=True)
-    table, _ = _samples(study, stack)
+    table, _ = draw_samples(study, stack)
     merged = table.merge(land.samples, on=["row", "col"], suffixes=("", "_truth"))
     assert len(merged) == len(land.samples)
     np.testing.assert_array_equal(merged["label"], merged["label_truth"])

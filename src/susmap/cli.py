@@ -107,7 +107,7 @@ OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output fold
 @app.command()
 def run(study_file: Annotated[Path, typer.Argument(help="The study YAML file.")], out: OutOption = None) -> None:
     """Run a study end to end: samples, cross-validation, map, classes, report (method: meta-blockwise: paper 004)."""
-    from susmap.pipeline import run_study
+    from susmap.runners import run_study
 
     _report_study(_run_study_file(run_study, study_file, out))
 
@@ -115,8 +115,8 @@ def run(study_file: Annotated[Path, typer.Argument(help="The study YAML file.")]
 @app.command()
 def compare(study_file: Annotated[Path, typer.Argument(help="The study YAML file.")], out: OutOption = None) -> None:
     """All models on the same folds of every scheme: papers' tables, ROC, rate curves, factor analysis."""
-    from susmap.compare import run_compare
     from susmap.report.tables import to_markdown
+    from susmap.runners.compare import run_compare
 
     result = _run_study_file(run_compare, study_file, out)
     typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
@@ -141,7 +141,7 @@ def sweep(
     from functools import partial
 
     from susmap.report.tables import to_markdown
-    from susmap.sweep import parse_vary
+    from susmap.runners.sweep import parse_vary
 
     try:
         settings = parse_vary(vary)
@@ -155,7 +155,7 @@ def sweep(
 
 
 def _sweep_runner(study, out, **kwargs):
-    from susmap.sweep import run_sweep
+    from susmap.runners.sweep import run_sweep
 
     return run_sweep(study, out_dir=out, **kwargs)
 
@@ -176,7 +176,7 @@ def factors(
         return
     if study_file is None:
         _fail(SusmapError("give a study file, or --list"))
-    from susmap.pipeline import run_factors
+    from susmap.runners.factors import run_factors
 
     result = _run_study_file(run_factors, study_file, out)
     typer.echo(f"wrote {len(result.derived)} factors and their summary to {result.out_dir}")
@@ -189,7 +189,7 @@ def demo(
 ) -> None:
     """Run the bundled Ecuador landslide study (real data, under a minute)."""
     from susmap.datasets import demo_study
-    from susmap.pipeline import run_study
+    from susmap.runners import run_study
 
     try:
         _report_study(_execute(run_study, demo_study(out_dir), out_dir))

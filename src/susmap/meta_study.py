@@ -43,18 +43,18 @@ import pandas as pd
 from susmap.analysis import factor_class_tables
 from susmap.errors import SamplingError, StudyConfigError
 from susmap.outputs import OutputFolder
-from susmap.pipeline import (
-    _class_tables_frame,
-    _classified_map,
-    _scheduler,
-    _stack_and_samples,
-    _Timer,
-    _write_metrics,
-    _write_provenance,
-    _write_samples,
-)
 from susmap.stack import Stack
+from susmap.stages import (
+    class_tables_frame,
+    classify_and_draw,
+    dask_scheduler,
+    stack_and_samples,
+    write_metrics,
+    write_provenance,
+    write_samples,
+)
 from susmap.study import Study
+from susmap.timing import Timer
 
 __all__ = ["MAX_ONEHOT_CLASSES", "META_FILES", "MetaStudyResult", "meta_inputs", "run_meta_blockwise"]
 
@@ -296,16 +296,16 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
     settings = _settings(study)
     cfg = study.meta_blockwise
     out_dir = Path(out_dir or study.outputs.directory)
-    timer = _Timer()
+    timer = Timer()
     t_start = time.perf_counter()
-    with OutputFolder(out_dir) as out, _scheduler(study):
-        stack, samples, counts = _stack_and_samples(study, out, timer)
+    with OutputFolder(out_dir) as out, dask_scheduler(study):
+        stack, samples, counts = stack_and_samples(study, out, timer)
         grid = stack.grid
         arr, bands, parents = meta_inputs(stack)
         rows, cols = samples["row"].to_numpy(), samples["col"].to_numpy()
         with timer.stage("factor class tables"):
             tables = factor_class_tables(stack, samples, stack.names, seed=study.seed)
-            _class_tables_frame(tables).to_csv(out.path("factor_class_tables.csv"), index=False)
+            class_tables_frame(tables).to_csv(out.path("factor_class_tables.csv"), index=False)
         with timer.stage("factor weights"):
             x = values_at(arr, rows, cols)  # read once, passed on
             ok = np.isfinite(x).all(axis=1)
@@ -327,7 +327,7 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
         samples["meta_task"] = [role.get(int(b), "") if k else "" for b, k in zip(samples["block_id"], ok, strict=True)]
 
         with timer.stage("write blocks"):
-            _write_samples(samples, stack, out)
+            write_samples(samples, stack, out)
             write_lazy_raster(
                 out.path("blocks.tif"),
                 da.from_array(block_ids, chunks=study.mapping.chunk_size),
@@ -367,7 +367,7 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
                     tags={"model": "meta-blockwise", "units": "probability [0-1]"},
                     compress=study.outputs.compress,
                 )
-            table, edges, n_mapped = _classified_map(
+            table, edges, n_mapped = classify_and_draw(
                 study,
                 stack,
                 samples,
@@ -398,7 +398,7 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
         }
         if few is not None:
             metrics["few_shot"] = few.to_dict(orient="records")
-        _write_metrics(out, study, metrics, table, edges, n_mapped)
+        write_metrics(out, study, metrics, table, edges, n_mapped)
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
         files = [*sorted(str(p.relative_to(out.staging)) for p in out.staging.rglob("*") if p.is_file())]
         files += ["report.html", "provenance.json"]
@@ -450,7 +450,7 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
             files=files,
             sections=sections,
         )
-        _write_provenance(out.path("provenance.json"), study, timer.timings, samples=counts, blocks=info)
+        write_provenance(out.path("provenance.json"), study, timer.timings, samples=counts, blocks=info)
         committed = out.commit()
     return MetaStudyResult(
         out_dir=out.final,

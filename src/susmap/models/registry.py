@@ -20,9 +20,9 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from susmap._registry import Registry, check_params
 from susmap.errors import StudyConfigError
 from susmap.models.windows import WindowSource
+from susmap.registry import Registry, check_params
 
 __all__ = ["ModelSpec", "available_models", "get_model", "make_estimator", "make_pipeline", "register_model"]
 

@@ -1,4 +1,4 @@
-"""A small name → spec registry, shared by the model and factor registries (internal)."""
+"""A small name → spec registry, shared by the model, factor and runner registries."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from susmap.errors import StudyConfigError
 
-__all__: list[str] = []
+__all__ = ["Registry", "check_params"]
 
 T = TypeVar("T")
 

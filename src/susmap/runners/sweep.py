@@ -25,9 +25,10 @@ from susmap.analysis.framework_sweep import framework_sweep, sweep_table
 from susmap.errors import StudyConfigError
 from susmap.models import make_estimator
 from susmap.outputs import OutputFolder
-from susmap.pipeline import _prepare, _scheduler, _Timer, _write_provenance
 from susmap.report.tables import to_markdown
+from susmap.stages import dask_scheduler, prepare_study_data, write_provenance
 from susmap.study import Study
+from susmap.timing import Timer
 
 __all__ = ["SweepResult", "parse_vary", "run_sweep"]
 
@@ -89,10 +90,10 @@ def run_sweep(
     if repeats < 1 or not 0.0 < test_size < 1.0:
         raise StudyConfigError(f"sweep: repeats must be >= 1 and test_size in (0, 1), got {repeats}, {test_size}")
     out_dir = Path(out_dir or study.outputs.directory)
-    timer = _Timer()
+    timer = Timer()
     t0 = time.perf_counter()
-    with OutputFolder(out_dir) as out, _scheduler(study):
-        prep = _prepare(study, out, timer)
+    with OutputFolder(out_dir) as out, dask_scheduler(study):
+        prep = prepare_study_data(study, out, timer)
 
         def build(seed: int, **params):
             return prep.make(cfg.model_copy(update={"params": {**cfg.params, **params}}), prep.names).set_params(
@@ -112,7 +113,7 @@ def run_sweep(
             table.to_csv(out.path(f"sweep_{name}.csv"))
             out.path(f"sweep_{name}.md").write_text(to_markdown(table.reset_index()) + "\n", encoding="utf-8")
         timer.timings["total"] = round(time.perf_counter() - t0, 3)
-        _write_provenance(
+        write_provenance(
             out.path("provenance.json"),
             study,
             timer.timings,

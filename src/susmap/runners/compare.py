@@ -49,18 +49,19 @@ from susmap.analysis import (
 )
 from susmap.analysis.model_maps import class_shares, optimization_records, plot_class_shares, plot_convergence
 from susmap.outputs import OutputFolder, write_json
-from susmap.pipeline import (
-    _prepare,
-    _scheduler,
-    _splitters,
-    _Timer,
-    _write_provenance,
-    write_history,
-    write_model_formula,
-)
 from susmap.report import Section, write_report
 from susmap.report.tables import comparison_tables, to_markdown, write_tables
+from susmap.stages import (
+    StudyData,
+    dask_scheduler,
+    prepare_study_data,
+    study_splitters,
+    write_history,
+    write_model_formula,
+    write_provenance,
+)
 from susmap.study import Study
+from susmap.timing import Timer
 from susmap.validation import BufferedLeaveOneOut, cross_validate_models, plot_fold_map
 from susmap.validation.curves import rate_curve, roc_points
 from susmap.validation.metrics import ALL_METRICS
@@ -87,8 +88,8 @@ class CompareResult:
     timings: dict[str, float]
 
 
-def _map_sample(prep, n: int, seed: int) -> np.ndarray:
-    """Design matrix of up to ``n`` random valid cells (for rate curves), see ``_Prepared.cell_design``."""
+def _map_sample(prep: StudyData, n: int, seed: int) -> np.ndarray:
+    """Design matrix of up to ``n`` random valid cells (for rate curves), see ``StudyData.cell_design``."""
     grid = prep.stack.grid
     rng = np.random.default_rng(seed)
     cells = rng.choice(grid.height * grid.width, size=min(n, grid.height * grid.width), replace=False)
@@ -133,7 +134,7 @@ def _plot_roc(predictions: pd.DataFrame, y: np.ndarray, schemes: list[str], path
     return aucs
 
 
-def _rate_curves(prep, study: Study, splitter, path: Path, histories: Path) -> tuple[dict, dict, dict]:
+def _rate_curves(prep: StudyData, study: Study, splitter, path: Path, histories: Path) -> tuple[dict, dict, dict]:
     """Success- and prediction-rate curves of every model.
 
     Returns their AUCs, the models fitted on all samples and each one's
@@ -167,7 +168,9 @@ def _rate_curves(prep, study: Study, splitter, path: Path, histories: Path) -> t
     return aucs, fitted, cell_probs
 
 
-def _model_outputs(prep, study: Study, fitted: dict, cell_probs: dict, out) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _model_outputs(
+    prep: StudyData, study: Study, fitted: dict, cell_probs: dict, out
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Class shares per model (paper 002 Fig. 7); optimizer times, convergence and formulas of swarm-trained nets."""
     shares = class_shares(cell_probs, method=study.mapping.classification, n_classes=study.mapping.n_classes)
     shares.to_csv(out.path("class_shares.csv"), index=False)
@@ -189,13 +192,13 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
     """Compare every model of ``study`` under every validation scheme; write tables, figures and a report."""
     study.require_models_method("compare")
     out_dir = Path(out_dir or study.outputs.directory)
-    timer = _Timer()
+    timer = Timer()
     t_start = time.perf_counter()
     val = study.validation
-    with OutputFolder(out_dir) as out, _scheduler(study):
-        prep = _prepare(study, out, timer)
+    with OutputFolder(out_dir) as out, dask_scheduler(study):
+        prep = prepare_study_data(study, out, timer)
         labels = val.scheme_labels
-        splitters = _splitters(study, prep)
+        splitters = study_splitters(study, prep.coords, prep.X, prep.stack)
         with timer.stage("cross-validation"):
             cv = cross_validate_models(
                 prep.design,
@@ -257,7 +260,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
             plot_importance(rf, out.path("rf_importance.png"), title="Random-forest importance (100-500 trees)")
             # the analyses refit every model many times: one repeat of the first scheme's folds is enough
             # on permuted columns and factor subsets: models that read cell values, not factor windows
-            first_label, first_splitter = _splitters(study, prep, n_repeats=1)[0]
+            first_label, first_splitter = study_splitters(study, prep.coords, prep.X, prep.stack, n_repeats=1)[0]
             tabular = prep.tabular()
             if tabular:
                 first_model = next(iter(tabular))
@@ -371,7 +374,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
             files=[*files, "report.html", "provenance.json"],
             sections=sections,
         )
-        _write_provenance(out.path("provenance.json"), study, timer.timings, samples=prep.counts)
+        write_provenance(out.path("provenance.json"), study, timer.timings, samples=prep.counts)
         committed = out.commit()
     log.info("comparison:\n%s", to_markdown(next(iter(tables.values()))))
     return CompareResult(

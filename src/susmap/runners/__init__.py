@@ -1,0 +1,87 @@
+"""Study runners: one per study ``method``, chosen from a registry.
+
+A runner takes a validated :class:`~susmap.study.Study` and an output folder
+and runs the whole study (``models``: cross-validated models and a map;
+``meta-blockwise``: paper 004's block-wise meta-learning). New methods (for
+example mapping units) register a :class:`Runner` the same way and reuse the
+shared steps of :mod:`susmap.stages`.
+
+=========================  ======================================================
+module                     job
+=========================  ======================================================
+:mod:`.models`             ``method: models``: CV of every model, map of one
+:mod:`.meta_blockwise`     ``method: meta-blockwise`` (paper 004)
+:mod:`.factors`            ``susmap factors``: derive and summarise factors
+:mod:`.compare`            ``susmap compare``: all models on the same folds
+:mod:`.sweep`              ``susmap sweep``: a grid of settings
+=========================  ======================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from susmap.registry import Registry
+from susmap.study import Study
+
+__all__ = ["Runner", "available_runners", "get_runner", "register_runner", "run_study"]
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A study method and the function that runs it.
+
+    Attributes
+    ----------
+    name : str
+        The study's ``method`` value.
+    run : callable
+        ``run(study, out_dir) -> result``; writes the outputs, all or nothing.
+    description : str
+        One line for help texts.
+    compares_models : bool
+        Whether ``susmap compare`` and ``susmap sweep`` apply (the method
+        cross-validates registry models on one sample table).
+    """
+
+    name: str
+    run: Callable[[Study, Path | None], Any]
+    description: str
+    compares_models: bool = False
+
+
+_REGISTRY: Registry[Runner] = Registry(
+    "study method", "method", ["susmap.runners.models", "susmap.runners.meta_blockwise"]
+)
+
+
+def register_runner(runner: Runner) -> Runner:
+    """Add a study method (a name may be registered once)."""
+    return _REGISTRY.register(runner)
+
+
+def available_runners() -> dict[str, Runner]:
+    """All study methods, by name."""
+    return _REGISTRY.available()
+
+
+def get_runner(method: str) -> Runner:
+    """The runner of a study method; unknown methods list the known ones."""
+    return _REGISTRY.get(method)
+
+
+def run_study(study: Study, out_dir: Path | None = None) -> Any:
+    """Run ``study`` end to end with the runner of its ``method``; outputs go to ``out_dir`` (default: the study's).
+
+    ``method: models`` returns a :class:`~susmap.runners.models.StudyResult`,
+    ``method: meta-blockwise`` a :class:`~susmap.runners.meta_blockwise.MetaStudyResult`.
+
+    Raises
+    ------
+    SusmapError
+        Any bad input; nothing is written to ``out_dir`` then.
+    """
+    return get_runner(study.method).run(study, out_dir)

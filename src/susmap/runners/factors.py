@@ -1,0 +1,69 @@
+"""``susmap factors``: derive the study's factors and summarise every factor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from susmap.analysis import factor_class_tables
+from susmap.factors.derive import DerivedFactor, derive_factors, factor_context
+from susmap.factors.summary import correlation_matrix, factor_moments, factor_statistics, plot_correlation
+from susmap.outputs import OutputFolder
+from susmap.stack import open_layer, open_stack
+from susmap.stages import class_tables_frame, dask_scheduler, draw_samples, write_provenance
+from susmap.study import Study
+from susmap.timing import Timer
+
+__all__ = ["FactorsResult", "run_factors"]
+
+
+@dataclass
+class FactorsResult:
+    """What ``run_factors`` produced."""
+
+    out_dir: Path
+    files: list[Path]
+    summary: pd.DataFrame
+    correlation: pd.DataFrame
+    derived: list[DerivedFactor]
+
+
+def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
+    """Derive the study's factors and summarise every factor (input layers and derived).
+
+    Writes ``factors/<name>.tif`` for each derived factor, ``factor_summary.csv``
+    (units, description, min, max, mean, std, valid and nodata cells),
+    ``factor_correlation.csv`` and ``factor_correlation.png`` (Pearson r over
+    cells where all factors have data), ``factor_class_tables.csv`` (area,
+    events and frequency ratio per class of every factor, paper 000 Table 1)
+    and ``provenance.json``.
+    """
+    out_dir = Path(out_dir or study.outputs.directory)
+    timer = Timer()
+    with OutputFolder(out_dir) as out, dask_scheduler(study):
+        with timer.stage("derive factors"):
+            derived = derive_factors(study, out.path("factors/.keep").parent)
+        with timer.stage("summary"):
+            ctx, _ = factor_context(study)
+            arrays = {name: arr.data for name, arr in ctx.layers.items()}
+            meta = {layer.name: {"source": str(layer.path), "kind": layer.kind, "units": ""} for layer in study.layers}
+            for d in derived:
+                arrays[d.name] = open_layer(d.as_layer(), ctx.grid, study.alignment, chunks=study.mapping.chunk_size)
+                meta[d.name] = {"source": d.factor, "kind": d.kind, "units": d.units, "description": d.description}
+            moments = factor_moments(arrays)
+            summary = factor_statistics(arrays, meta, moments)
+            corr = correlation_matrix(arrays, moments)
+            summary.to_csv(out.path("factor_summary.csv"), index=False)
+            corr.to_csv(out.path("factor_correlation.csv"), index_label="factor")
+            plot_correlation(corr, out.path("factor_correlation.png"), title=f"{study.name}: Pearson r of factors")
+        with timer.stage("factor class tables"):
+            layers = [*study.layers, *(d.as_layer() for d in derived)]
+            stack = open_stack(study.grid, layers, study.alignment, chunks=study.mapping.chunk_size)
+            samples, _ = draw_samples(study, stack)
+            tables = factor_class_tables(stack, samples, stack.names, seed=study.seed)
+            class_tables_frame(tables).to_csv(out.path("factor_class_tables.csv"), index=False)
+        write_provenance(out.path("provenance.json"), study, timer.timings)
+        committed = out.commit()
+    return FactorsResult(out_dir=out.final, files=committed, summary=summary, correlation=corr, derived=derived)

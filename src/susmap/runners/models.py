@@ -1,0 +1,199 @@
+"""``method: models``: stack → samples → cross-validation → map → classes → report.
+
+The study's registry models are cross-validated on the same folds under
+every validation scheme; one (``mapping.model``, or the best by AUROC of the
+first scheme) is fitted on all samples and mapped. Each step is a call into
+:mod:`susmap.stages`; everything is staged and moved into the output folder
+at the end (:class:`susmap.outputs.OutputFolder`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from sklearn.base import clone
+
+from susmap.mapping import predict_stack, write_lazy_raster
+from susmap.models import make_estimator
+from susmap.outputs import OutputFolder
+from susmap.report import cv_summary_table, write_report
+from susmap.runners import Runner, register_runner
+from susmap.stages import (
+    classify_and_draw,
+    dask_scheduler,
+    pick_mapped_model,
+    prepare_study_data,
+    scores_by_scheme,
+    study_splitters,
+    write_history,
+    write_metrics,
+    write_model_formula,
+    write_provenance,
+    write_samples,
+)
+from susmap.study import Study
+from susmap.timing import Timer
+from susmap.validation import METRIC_NAMES, cross_validate_models
+
+__all__ = ["MAP_FILES", "OUTPUT_FILES", "StudyResult", "run_models_study"]
+
+log = logging.getLogger(__name__)
+
+#: Files every run writes.
+OUTPUT_FILES = (
+    "samples.gpkg",
+    "samples.csv",
+    "cv_scores.csv",
+    "cv_summary.csv",
+    "factor_class_tables.csv",
+    "metrics.json",
+    "report.html",
+    "provenance.json",
+    "study.yaml",
+)
+#: Files a run with mapping enabled adds.
+MAP_FILES = ("probability.tif", "classes.tif", "class_table.csv", "susceptibility_map.png")
+
+
+@dataclass
+class StudyResult:
+    """What a run produced: the output folder, its files, the scores and timings [s]."""
+
+    out_dir: Path
+    files: list[Path]
+    samples: pd.DataFrame
+    cv_summary: pd.DataFrame
+    class_table: pd.DataFrame | None
+    mapped_model: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
+    """Run ``study`` end to end and write its outputs to ``out_dir`` (default: the study's).
+
+    Outputs: ``samples.gpkg``/``samples.csv`` (x, y, row, col, label, factors,
+    fold ids), ``cv_scores.csv`` (per fold), ``cv_summary.csv``,
+    ``metrics.json``, ``probability.tif`` (float32, NaN nodata),
+    ``classes.tif`` (uint8, 0 nodata), ``class_table.csv``,
+    ``susceptibility_map.png``, ``report.html``, ``provenance.json``,
+    ``study.yaml`` (the resolved study).
+
+    Raises
+    ------
+    SusmapError
+        Any bad input; nothing is written to ``out_dir`` then.
+    """
+    out_dir = Path(out_dir or study.outputs.directory)
+    timer = Timer()
+    t_start = time.perf_counter()
+    # Fail on model names or parameters before reading any data.
+    for m in study.models:
+        make_estimator(m.name, m.params, seed=study.seed)
+    with OutputFolder(out_dir) as out, dask_scheduler(study):
+        prep = prepare_study_data(study, out, timer)
+        stack, samples, counts, names = prep.stack, prep.samples, prep.counts, prep.names
+        X, y, coords, pipelines = prep.design, prep.y, prep.coords, prep.pipelines  # noqa: N806
+        with timer.stage("cross-validation"):
+            cv = cross_validate_models(
+                X,
+                y,
+                coords,
+                pipelines,
+                schemes=study_splitters(study, coords, prep.X, stack),
+                n_splits=study.validation.folds,
+                n_repeats=study.validation.repeats,
+                threshold=study.validation.threshold,
+                seed=study.seed,
+                n_jobs=study.validation.n_jobs,
+                tuning=study.validation.tuning or None,
+            )
+        for scheme, ids in cv.fold_ids.items():
+            samples[f"fold_{scheme}"] = ids
+        with timer.stage("write tables"):
+            write_samples(samples, stack, out)
+            cv.scores.to_csv(out.path("cv_scores.csv"), index=False)
+            cv.summary.to_csv(out.path("cv_summary.csv"), index=False)
+
+        mapped, table, edges, n_mapped = None, None, None, None
+        if study.mapping.enabled:
+            mapped = pick_mapped_model(study, cv.summary)
+            spec = next(m for m in study.models if m.display_name == mapped)
+            log.info("mapping with %s", mapped)
+            with timer.stage("fit"):
+                model = clone(pipelines[spec.display_name]).fit(X, y)
+                write_history(model, out.path("histories/.keep").parent, mapped)
+                write_model_formula(model, names, out.path("formulas/.keep").parent, mapped)
+            with timer.stage("predict map"):
+                prob_path = out.path("probability.tif")
+                write_lazy_raster(
+                    prob_path,
+                    predict_stack(stack, model),
+                    stack.grid,
+                    description=f"susceptibility: probability of an event ({mapped})",
+                    tags={"model": mapped, "units": "probability [0-1]"},
+                    compress=study.outputs.compress,
+                )
+            table, edges, n_mapped = classify_and_draw(
+                study, stack, samples, out, timer, f"{study.name}: susceptibility ({mapped})"
+            )
+
+        metrics = {
+            "validation": {
+                "schemes": study.validation.scheme_labels,
+                "folds": study.validation.folds,
+                "repeats": study.validation.repeats,
+                "threshold": study.validation.threshold,
+            },
+            "scores": scores_by_scheme(cv.summary),
+            "samples": counts,
+            "mapped_model": mapped,
+        }
+        write_metrics(out, study, metrics, table, edges, n_mapped)
+        timer.timings["total"] = round(time.perf_counter() - t_start, 3)
+        files = [*sorted(p.name for p in out.staging.iterdir()), "report.html", "provenance.json"]
+        facts = {
+            "study": study.name,
+            "grid": f"{stack.grid.height} x {stack.grid.width} cells of {stack.grid.res[0]:g} m, "
+            f"{stack.grid.crs.to_string()}",
+            "factors": ", ".join(names),
+            "samples": f"{counts['events']} events, {counts['non_events']} non-events",
+            "validation": f"{study.validation.folds}-fold x {study.validation.repeats} repeats: "
+            + ", ".join(study.validation.scheme_labels),
+            "mapped model": mapped or "mapping disabled",
+            "seed": study.seed,
+            "run time": f"{timer.timings['total']:.1f} s",
+        }
+        write_report(
+            out.path("report.html"),
+            title=f"susmap report: {study.name}",
+            facts=facts,
+            cv_table=cv_summary_table(cv.summary, METRIC_NAMES),
+            class_table=table,
+            map_png="susceptibility_map.png" if table is not None else None,
+            files=files,
+        )
+        write_provenance(out.path("provenance.json"), study, timer.timings, samples=counts)
+        committed = out.commit()
+    return StudyResult(
+        out_dir=out.final,
+        files=committed,
+        samples=samples,
+        cv_summary=cv.summary,
+        class_table=table,
+        mapped_model=mapped,
+        timings=timer.timings,
+    )
+
+
+register_runner(
+    Runner(
+        name="models",
+        run=run_models_study,
+        description="cross-validate the study's registry models on the same folds and map one",
+        compares_models=True,
+    )
+)

@@ -1,0 +1,132 @@
+"""From a fitted model to the maps: probability raster, classes, class table, figure, model records.
+
+Shared by every runner that maps: :func:`classify_and_draw` turns the
+``probability.tif`` of a run into ``classes.tif``, ``class_table.csv`` and
+``susceptibility_map.png``; :func:`write_history` and
+:func:`write_model_formula` keep a fitted model's training record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from susmap.mapping import class_table, classify_raster, compute_breaks, sample_raster
+from susmap.mapping.figures import plot_class_map
+from susmap.outputs import OutputFolder
+from susmap.stack import Stack
+from susmap.study import Study
+from susmap.timing import Timer
+
+__all__ = [
+    "HILLSHADE_NAMES",
+    "classify_and_draw",
+    "hillshade_dem",
+    "pick_mapped_model",
+    "write_history",
+    "write_model_formula",
+]
+
+#: Factor names taken as the DEM for the map's hillshade when ``mapping.hillshade`` is not given.
+HILLSHADE_NAMES = ("elev", "elevation", "dem", "dtm", "altitude")
+
+
+def pick_mapped_model(study: Study, summary: pd.DataFrame) -> str:
+    """The model to map: ``mapping.model``, or with ``best`` the highest mean AUROC of the first scheme."""
+    if study.mapping.model != "best":
+        return study.mapping.model
+    first = study.validation.scheme_labels[0]
+    auc = summary[(summary["scheme"] == first) & (summary["metric"] == "auroc")]
+    if auc["mean"].notna().any():
+        return str(auc.loc[auc["mean"].idxmax(), "model"])
+    return study.models[0].display_name
+
+
+def hillshade_dem(study: Study, stack: Stack, max_pixels: int = 1200) -> np.ndarray | None:
+    """The DEM for the map's hillshade, decimated to at most ``max_pixels`` per side; None without one."""
+    name = study.mapping.hillshade
+    if name is None:
+        name = next((n for n in stack.names if n.lower() in HILLSHADE_NAMES), None)
+    if name is None or name not in stack.names:
+        return None
+    step = max(1, int(np.ceil(max(stack.grid.shape) / max_pixels)))
+    return np.asarray(stack.data.sel(factor=name)[::step, ::step].values)
+
+
+def classify_and_draw(
+    study: Study,
+    stack: Stack,
+    samples: pd.DataFrame,
+    out: OutputFolder,
+    timer: Timer,
+    title: str,
+    *,
+    boundaries: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """Classify ``probability.tif`` into ``classes.tif``, ``class_table.csv`` and ``susceptibility_map.png``.
+
+    Class edges follow ``mapping.classification`` on a sample of the mapped
+    cells; the class table counts the events of ``samples`` per class (a
+    success rate when those events trained the model). ``boundaries`` (block
+    ids, 0 = none) are drawn as lines on the PNG.
+
+    Returns the class table, the class edges and the number of mapped cells.
+    """
+    prob_path = out.path("probability.tif")
+    with timer.stage("classify"):
+        sample, vmin, vmax, n_mapped = sample_raster(prob_path, study.mapping.class_sample, seed=study.seed)
+        edges = compute_breaks(study.mapping.classification, sample, study.mapping.n_classes, vmin=vmin, vmax=vmax)
+        ev = samples[samples["label"] == 1]
+        cells, ev_classes = classify_raster(
+            prob_path,
+            out.path("classes.tif"),
+            edges,
+            stack.grid,
+            event_rows=ev["row"].to_numpy(),
+            event_cols=ev["col"].to_numpy(),
+            compress=study.outputs.compress,
+        )
+        table = class_table(cells, ev_classes, edges, stack.grid.cell_area)
+        table.to_csv(out.path("class_table.csv"), index=False)
+    with timer.stage("figure"):
+        plot_class_map(
+            out.path("classes.tif"),
+            out.path("susceptibility_map.png"),
+            dem=hillshade_dem(study, stack),
+            title=f"{title}, {study.mapping.classification.replace('_', ' ')}",
+            events_xy=(ev["x"].to_numpy(), ev["y"].to_numpy()),
+            boundaries=boundaries,
+        )
+    return table, edges, n_mapped
+
+
+def write_history(model, folder: Path, label: str) -> list[Path]:
+    """Write a fitted deep model's training history (``<label>.csv`` and ``.png``); nothing for other models."""
+    final = model[-1] if hasattr(model, "steps") else model
+    history = getattr(final, "history_", None)
+    if history is None:
+        return []
+    from susmap.models.torch_base import plot_history
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / f"{label}.csv"
+    history.to_csv(csv, index=False)
+    return [csv, plot_history(history, folder / f"{label}.png", title=f"{label}: training history")]
+
+
+def write_model_formula(model, names: list[str], folder: Path, label: str) -> list[Path]:
+    """Write a fitted weight-vector network as a formula (paper 002 eqs. 6-7); nothing for other models."""
+    final = model[-1] if hasattr(model, "steps") else model
+    if not hasattr(final, "coefs_") or not hasattr(final, "data_min_"):
+        return []
+    from susmap.models.formula import write_formula
+
+    inputs = list(names)
+    if hasattr(model, "steps") and len(model.steps) > 1:
+        pre = model[:-1]
+        extra = ["row", "col"][: max(0, int(pre.n_features_in_) - len(names))]  # patch-model cell columns, dropped
+        inputs = [str(n) for n in pre.get_feature_names_out([*names, *extra])]
+    return write_formula(final, inputs, folder, label)
