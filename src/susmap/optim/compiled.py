@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from susmap.optim._kernels import evaluate_batch
+from susmap.optim.kernels import evaluate_batch
 
 __all__ = ["CompiledObjective"]
 
@@ -19,7 +19,7 @@ class CompiledObjective:
     Parameters
     ----------
     kind : int
-        Kernel code (see :mod:`susmap.optim._kernels`).
+        Kernel code (see :mod:`susmap.optim.kernels`).
     dim : int or None
         Required length of a candidate vector, or None for any length.
     iparams : numpy.ndarray, optional

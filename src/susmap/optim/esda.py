@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from susmap.optim._kernels import evaluate_batch
+from susmap.optim.kernels import evaluate_batch
 from susmap.optim.base import (
     F_BEST,
     I_ITER,

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from susmap.optim._kernels import (
+from susmap.optim.kernels import (
     ACT_LOGISTIC,
     ACT_RELU,
     ACT_TANH,

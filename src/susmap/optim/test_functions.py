@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from susmap.optim._kernels import FN_ACKLEY, FN_RASTRIGIN, FN_ROSENBROCK, FN_SPHERE
+from susmap.optim.kernels import FN_ACKLEY, FN_RASTRIGIN, FN_ROSENBROCK, FN_SPHERE
 from susmap.optim.compiled import CompiledObjective
 
 __all__ = ["TEST_FUNCTIONS", "TestFunction", "ackley", "rastrigin", "rosenbrock", "sphere"]
