@@ -57,6 +57,15 @@ def test_compare_writes_tables_figures_and_json(make_study, tmp_path):
     assert set(data["roc_auc_out_of_fold"]["spatial"]) == {"logistic_regression", "dt"}
     ranking = pd.read_csv(out / "ranking.csv")
     assert set(ranking["model"]) == {"logistic_regression", "dt"}
+    # paper 002's five criteria, ranked for training and testing apart
+    assert [c for c in ranking.columns if c.startswith("score_")] == [
+        "score_mse",
+        "score_pearson_r",
+        "score_auroc",
+        "score_recall",
+        "score_specificity",
+    ]
+    assert set(ranking["part"]) == {"train", "test"}
     assert "Models under spatial cross-validation" in (out / "report.html").read_text()
 
 

@@ -65,14 +65,11 @@ from susmap.timing import Timer
 from susmap.validation import BufferedLeaveOneOut, cross_validate_models, plot_fold_map
 from susmap.validation.curves import rate_curve, roc_points
 from susmap.validation.metrics import ALL_METRICS
-from susmap.validation.runs import cumulative_ranking, summarize_scores
+from susmap.validation.runs import PAPER002_CRITERIA, cumulative_ranking, summarize_scores
 
-__all__ = ["RANKING_METRICS", "CompareResult", "run_compare"]
+__all__ = ["CompareResult", "run_compare"]
 
 log = logging.getLogger(__name__)
-
-#: Metrics summed into paper 002's cumulative score.
-RANKING_METRICS = ("auroc", "accuracy", "precision", "recall", "specificity", "f1", "mse")
 
 
 @dataclass
@@ -236,7 +233,11 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
             write_tables(tables, out.path("tables/.keep").parent)
             full_summary = summarize_scores(test_scores, [m for m in ALL_METRICS if m in test_scores.columns])
             full_summary.to_csv(out.path("cv_summary_all_metrics.csv"), index=False)
-            ranking = cumulative_ranking(full_summary, RANKING_METRICS)
+            # paper 002: ranks of MSE, R, AUC, sensitivity and specificity, summed; training and testing apart
+            criteria = [m for m in PAPER002_CRITERIA if m in scores.columns]
+            ranking = cumulative_ranking(
+                summarize_scores(scores, criteria, by=("part", "scheme", "model")), criteria, by=("part", "scheme")
+            )
             ranking.to_csv(out.path("ranking.csv"), index=False)
             roc_auc = _plot_roc(cv.predictions, prep.y, labels, out.path("roc.png"))
             for label, splitter in splitters:
