@@ -16,6 +16,7 @@ from rasterio.windows import Window
 
 from susmap.grid import Grid
 from susmap.mapping.breaks import class_names
+from susmap.mapping.frequency_ratio import frequency_ratio_table
 from susmap.mapping.writer import geotiff_profile
 
 __all__ = ["CLASS_NODATA", "assign_classes", "class_table", "classify_raster", "sample_raster"]
@@ -119,13 +120,11 @@ def class_table(cells: np.ndarray, event_classes: np.ndarray, edges: np.ndarray,
 
     Columns: ``class, name, lower, upper, cells, area_km2, area_pct, events,
     events_pct, density_per_km2, frequency_ratio``: the frequency-ratio table
-    of :func:`susmap.analysis.frequency_ratio_table` (FR = share of events in
+    of :func:`susmap.mapping.frequency_ratio.frequency_ratio_table` (FR = share of events in
     the class over its share of area, paper 001 eq. 17; FR > 1 means more
     events than the class's area predicts) with the class edges and the event
     density [events/km²]. Events on cells without a map value are not counted.
     """
-    from susmap.analysis import frequency_ratio_table
-
     k = len(edges) - 1
     table = frequency_ratio_table(np.asarray(cells), event_classes, cell_area_m2, class_labels=class_names(k))
     table = table.rename(columns={"label": "name"})
