@@ -18,7 +18,9 @@ from numba.extending import intrinsic, overload
 FASTMATH = {"contract"}
 
 # Activation, output and loss codes shared with mlp_objective.py.
-ACT_TANH, ACT_RELU, ACT_LOGISTIC = 0, 1, 2
+ACT_TANH, ACT_RELU, ACT_LOGISTIC, ACT_LEAKY_RELU = 0, 1, 2, 3
+# Slope below zero of the leaky ReLU (paper 003 Table 6, "reluLeak 0.01"; PyTorch's default).
+LEAKY_RELU_SLOPE = 0.01
 OUT_LINEAR, OUT_SIGMOID = 0, 1
 LOSS_MSE, LOSS_XENT = 0, 1
 PREC_F64, PREC_F32 = 0, 1
@@ -119,6 +121,7 @@ _LN2_32 = _F32(_LN2)
 _MAGIC_32 = _F32(12582912.0)  # 1.5 * 2**23
 _MAGIC_BITS_32 = np.int32(0x4B400000)
 _ONE_32, _TWO_32, _TEN_32, _ZERO_32, _HALF_32 = _F32(1.0), _F32(2.0), _F32(10.0), _F32(0.0), _F32(0.5)
+_LEAKY_32 = _F32(LEAKY_RELU_SLOPE)
 # Pade (3, 3) approximant of exp(r): P(r) = 1 + r / 2 + r^2 / 10 + r^3 / 120
 _D2_32, _D3_32 = _F32(1.0 / 10.0), _F32(1.0 / 120.0)
 
@@ -147,11 +150,15 @@ def fast_tanh32(x: np.float32) -> np.float32:
 
 @njit(error_model="numpy", fastmath=FASTMATH, cache=True)
 def _activate64(z: np.ndarray, act: int) -> None:
-    """Apply a hidden activation in place: tanh, relu, or logistic = (1 + tanh(z / 2)) / 2."""
+    """Apply a hidden activation in place: tanh, relu, leaky relu, or logistic = (1 + tanh(z / 2)) / 2."""
     n = z.shape[0]
     if act == ACT_RELU:
         for s in range(n):
             z[s] = z[s] if z[s] > 0.0 else 0.0
+        return
+    if act == ACT_LEAKY_RELU:
+        for s in range(n):
+            z[s] = z[s] if z[s] > 0.0 else LEAKY_RELU_SLOPE * z[s]
         return
     half = 1.0 if act == ACT_TANH else 0.5
     for s in range(n):
@@ -168,6 +175,10 @@ def _activate32(z: np.ndarray, act: int) -> None:
     if act == ACT_RELU:
         for s in range(n):
             z[s] = z[s] if z[s] > _ZERO_32 else _ZERO_32
+        return
+    if act == ACT_LEAKY_RELU:
+        for s in range(n):
+            z[s] = z[s] if z[s] > _ZERO_32 else _LEAKY_32 * z[s]
         return
     half = _ONE_32 if act == ACT_TANH else _HALF_32
     for s in range(n):

@@ -21,7 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from susmap.optim.compiled import CompiledObjective
 from susmap.optim.kernels import (
+    ACT_LEAKY_RELU,
     ACT_LOGISTIC,
     ACT_RELU,
     ACT_TANH,
@@ -34,7 +36,6 @@ from susmap.optim.kernels import (
     PREC_F64,
     mlp_predict_batch,
 )
-from susmap.optim.compiled import CompiledObjective
 
 __all__ = ["MLPObjective", "layer_sizes_for", "mlp_forward", "n_weights", "pack", "unpack"]
 
@@ -42,6 +43,7 @@ _ACTIVATIONS = {
     "tanh": ACT_TANH,
     "tansig": ACT_TANH,
     "relu": ACT_RELU,
+    "leaky_relu": ACT_LEAKY_RELU,
     "logistic": ACT_LOGISTIC,
     "logsig": ACT_LOGISTIC,
 }
@@ -156,8 +158,9 @@ def mlp_forward(
         Inputs, shape (n_samples, n_features).
     layer_sizes : sequence of int
         ``(n_features, h1, ..., 1)``.
-    activation : {"tanh", "relu", "logistic"}
-        Hidden-layer activation ("tansig" and "logsig" are accepted as MATLAB names).
+    activation : {"tanh", "relu", "leaky_relu", "logistic"}
+        Hidden-layer activation ("tansig" and "logsig" are accepted as MATLAB names; leaky_relu has slope
+        :data:`~susmap.optim.kernels.LEAKY_RELU_SLOPE` = 0.01 below zero, paper 003 Table 6).
     output : {"linear", "sigmoid"}
         Output transform ("purelin" accepted).
     precision : {"float64", "float32"}
@@ -196,8 +199,8 @@ class MLPObjective(CompiledObjective):
         Targets, shape (n_samples,) (e.g. 1 landslide / 0 non-landslide).
     hidden : int or sequence of int
         Hidden layer sizes; paper 002 uses one layer of 5 (an n-5-1 network).
-    activation : {"tanh", "relu", "logistic"}
-        Hidden activation (paper 002: tansig = tanh).
+    activation : {"tanh", "relu", "leaky_relu", "logistic"}
+        Hidden activation (paper 002: tansig = tanh; paper 003: leaky ReLU, slope 0.01 below zero).
     output : {"linear", "sigmoid"}
         Output transform (paper 002: purelin = linear).
     loss : {"mse", "cross_entropy"}
