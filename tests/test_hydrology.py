@@ -18,8 +18,8 @@ from scipy import ndimage
 
 from susmap.datasets import ecuador_path
 from susmap.errors import AlignmentError, StudyConfigError
-from susmap.factors import _routing
 from susmap.factors import hydrology as hy
+from susmap.factors import routing_kernels
 from susmap.factors.registry import FactorContext, available_factors, compute_factor
 
 CS = 10.0  # [m]
@@ -149,7 +149,7 @@ def test_flat_terrace_drains_across_not_to_the_sides():
     # the accumulation still grows by one per row down the middle of the grid
     np.testing.assert_allclose(centre[9], 41 - 9, rtol=0.02)
     np.testing.assert_allclose(acc[0].sum(), z.size, rtol=1e-6)
-    dist = _routing.flat_distance(z, False)
+    dist = routing_kernels.flat_distance(z, False)
     # rows 11-20 (row 20 shares the terrace's elevation) are flat; row 10 drains to row 9
     np.testing.assert_array_equal(dist[11:21], np.broadcast_to(np.arange(1, 11)[:, None], (10, 41)))
     assert (dist[:11] == 0).all() and (dist[21:] == 0).all()
@@ -220,7 +220,7 @@ def test_slope_helper_on_a_plane_including_the_border():
     r, c = np.mgrid[0:15, 0:12]
     z = (0.3 * CS * c - 0.4 * CS * r).astype(np.float32)  # tan β = 0.5
     z[6:8, 5:7] = np.nan
-    tanb = _routing.tan_slope(z, CS)
+    tanb = routing_kernels.tan_slope(z, CS)
     np.testing.assert_allclose(tanb[np.isfinite(z)], 0.5, rtol=1e-5)
     assert np.isnan(tanb[6:8, 5:7]).all()
 
@@ -361,7 +361,7 @@ def test_twi_spi_ls_share_one_routing(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("routed twice")
 
-    monkeypatch.setattr(_routing, "mfd_accumulate", fail)
+    monkeypatch.setattr(routing_kernels, "mfd_accumulate", fail)
     hy.stream_power_index(ctx)
     hy.sediment_transport_index(ctx)
     hy.catchment_area(ctx)

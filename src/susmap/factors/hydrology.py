@@ -111,7 +111,7 @@ import pyflwdir
 import xarray as xr
 from scipy import ndimage
 
-from susmap.factors import _routing as k
+from susmap.factors import routing_kernels as k
 from susmap.factors.registry import FactorContext, register_factors, to_dataarray
 
 __all__ = [
@@ -255,7 +255,7 @@ def _surface(ctx: FactorContext, fill: bool) -> np.ndarray:
 
 
 def _flats(ctx: FactorContext, fill: bool, outflow: str) -> np.ndarray:
-    """Per-cell routing class / flat distance (see :mod:`susmap.factors._routing`)."""
+    """Per-cell routing class / flat distance (see :mod:`susmap.factors.routing_kernels`)."""
     return ctx.memo(
         f"hydrology:flats:fill={fill}:{outflow}",
         lambda: _frozen(k.flat_distance(_surface(ctx, fill), outflow == "extrapolate")),

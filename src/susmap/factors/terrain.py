@@ -43,7 +43,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from susmap.factors import _stencils as k
+from susmap.factors import terrain_kernels as k
 from susmap.factors.registry import FactorContext, register_factors, to_dataarray
 
 __all__ = [
@@ -188,7 +188,7 @@ def circular_offsets(
 
 
 def window_statistic(dem: da.Array, offsets: np.ndarray, op: int, *, edges: str, chunks: int) -> da.Array:
-    """A window statistic (see :func:`susmap.factors._stencils.window_stat`) as a lazy 2-D array."""
+    """A window statistic (see :func:`susmap.factors.terrain_kernels.window_stat`) as a lazy 2-D array."""
     depth = int(np.abs(offsets).max()) if offsets.size else 0
     if depth == 0:
         raise ValueError("the window holds no neighbour: increase the radius")

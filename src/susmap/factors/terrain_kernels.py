@@ -1,4 +1,4 @@
-"""Numba kernels for terrain stencils (internal; use :mod:`susmap.factors.terrain`).
+"""Numba kernels for terrain stencils behind :mod:`susmap.factors.terrain` (call that API, not these).
 
 Every kernel takes a block that already carries its halo and writes the
 block without its halo; cells whose window holds a NaN get NaN.

@@ -1,4 +1,4 @@
-"""Numba kernels for flow routing (internal; use :mod:`susmap.factors.hydrology`).
+"""Numba kernels for flow routing behind :mod:`susmap.factors.hydrology` (call that API, not these).
 
 Every kernel works on a whole (rows, cols) grid held in memory, NaN = nodata,
 and is called by a Python wrapper that has already checked dtypes and values.
