@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedShuffleSplit
 
-from susmap.analysis.multicollinearity import _binary_labels
+from susmap.analysis.factor_table import binary_labels
 from susmap.errors import SusmapWarning
 from susmap.validation.metrics import resolve_metric, score_all
 
@@ -56,7 +56,7 @@ _DISPLAY = {
 }
 
 
-def _take(X: Any, rows: np.ndarray) -> Any:  # noqa: N803
+def take_rows(X: Any, rows: np.ndarray) -> Any:  # noqa: N803
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
 
 
@@ -170,7 +170,7 @@ def framework_sweep(
         raise ValueError("framework_sweep: metrics holds no name")
     canonical = [resolve_metric(m) for m in labels]
     n = X.shape[0] if hasattr(X, "shape") else len(X)
-    y_int = _binary_labels(y, n, "framework_sweep")
+    y_int = binary_labels(y, n, "framework_sweep")
     counts = np.bincount(y_int, minlength=2)
     n_test = math.ceil(float(test_size) * n)
     if counts.min() < 2 or n_test < 2 or n - n_test < 2:
@@ -190,8 +190,8 @@ def framework_sweep(
                 params = {**base, param: value, "seed": int(seed) + r}
                 try:
                     model = make_estimator(**params)
-                    model.fit(_take(X, train), y_int[train])
-                    prob = _event_probability(model, _take(X, test))
+                    model.fit(take_rows(X, train), y_int[train])
+                    prob = _event_probability(model, take_rows(X, test))
                     scores = score_all(y_int[test].astype(bool), prob, threshold, canonical)
                 except FloatingPointError as err:
                     warnings.warn(

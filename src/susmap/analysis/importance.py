@@ -27,14 +27,16 @@ from sklearn.base import clone
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import check_scoring
 
-from susmap.analysis.multicollinearity import (
-    _binary_labels,
-    _codes,
-    _continuous_values,
-    _design,
-    _factor_frame,
-    _factor_kinds,
-    _missing_rows,
+from susmap.analysis.factor_table import (
+    binary_labels,
+    category_codes,
+    continuous_values,
+    design_matrix,
+    factor_frame,
+    factor_kinds,
+    missing_rows,
+    model_input,
+    take_rows,
 )
 from susmap.encoding import bin_continuous
 from susmap.errors import SusmapWarning
@@ -58,7 +60,7 @@ def _entropy(counts: np.ndarray, log_base: float) -> float:
 def _classes_of(values: np.ndarray | pd.Series, kind: str, bins: int) -> np.ndarray:
     """Class index 0..k-1 of every (non-missing) value; -1 for missing."""
     if kind == "categorical":
-        return _codes(pd.Series(values))
+        return category_codes(pd.Series(values))
     x = np.asarray(values, dtype=np.float64)
     out = np.full(x.shape, -1, dtype=np.int64)
     ok = np.isfinite(x)
@@ -156,12 +158,12 @@ def information_gain(
     if int(bins) != bins or bins < 2:
         raise ValueError(f"{where}: bins must be an integer ≥ 2, got {bins!r}")
     log_base = _LOG[base]
-    frame = _factor_frame(X, names, where)
-    labels = _binary_labels(y, len(frame), where, both=False)
-    kind_of = _factor_kinds(frame, kinds, where)
+    frame = factor_frame(X, names, where)
+    labels = binary_labels(y, len(frame), where, both=False)
+    kind_of = factor_kinds(frame, kinds, where)
     rows = []
     for name in frame.columns:
-        values = frame[name] if kind_of[name] == "categorical" else _continuous_values(frame[name])
+        values = frame[name] if kind_of[name] == "categorical" else continuous_values(frame[name])
         classes = _classes_of(values, kind_of[name], int(bins))
         ok = classes >= 0
         c, lab = classes[ok], labels[ok]
@@ -285,13 +287,13 @@ def random_forest_importance(
         raise ValueError(f"{where}: n_trees must be positive integers, got {n_trees!r}")
     if len(set(sizes)) != len(sizes):
         raise ValueError(f"{where}: n_trees lists a forest size twice: {sizes}")
-    frame = _factor_frame(X, names, where)
-    kind_of = _factor_kinds(frame, kinds, where)
-    labels = _binary_labels(y, len(frame), where)
-    keep = ~_missing_rows(frame, kind_of)
+    frame = factor_frame(X, names, where)
+    kind_of = factor_kinds(frame, kinds, where)
+    labels = binary_labels(y, len(frame), where)
+    keep = ~missing_rows(frame, kind_of)
     frame, labels = frame.loc[keep], labels[keep]
-    labels = _binary_labels(labels, len(labels), where)  # both classes still there
-    design, owner = _design(frame, kind_of, drop_first=False)
+    labels = binary_labels(labels, len(labels), where)  # both classes still there
+    design, owner = design_matrix(frame, kind_of, drop_first=False)
     p = frame.shape[1]
     out = {}
     for n in sizes:
@@ -310,37 +312,18 @@ def random_forest_importance(
     return table
 
 
-def _take(X: Any, rows: np.ndarray) -> Any:  # noqa: N803
-    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
-
-
-def _check_complete(X: Any, where: str) -> None:  # noqa: N803
-    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
-    if frame.isna().to_numpy().any():
-        raise ValueError(f"{where}: X holds missing values; drop incomplete samples before cross-validation")
-
-
-def _model_input(X: Any, names: Sequence[str] | None, where: str) -> tuple[Any, list[str]]:  # noqa: N803
-    """X as the pipeline sees it (DataFrame columns in ``names`` order, or the array) and the names."""
-    frame = _factor_frame(X, names, where)
-    names = list(frame.columns)
-    data = frame if isinstance(X, pd.DataFrame) else np.asarray(X)
-    _check_complete(data, where)
-    return data, names
-
-
 def _fold_permutation(pipeline, X, y, train, test, scoring, n_repeats, seed):  # noqa: N803
     if np.unique(y[train]).size < 2 or np.unique(y[test]).size < 2:
         return None
     model = clone(pipeline)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        model.fit(_take(X, train), y[train])
+        model.fit(take_rows(X, train), y[train])
         scorer = check_scoring(model, scoring=scoring)
         result = permutation_importance(
-            model, _take(X, test), y[test], scoring=scorer, n_repeats=n_repeats, random_state=seed, n_jobs=1
+            model, take_rows(X, test), y[test], scoring=scorer, n_repeats=n_repeats, random_state=seed, n_jobs=1
         )
-        baseline = float(scorer(model, _take(X, test), y[test]))
+        baseline = float(scorer(model, take_rows(X, test), y[test]))
     return baseline, result.importances_mean
 
 
@@ -431,8 +414,8 @@ def permutation_importance_cv(
         raise ValueError(f"{where}: give a splitter with split(X, y), e.g. RepeatedSpatialKFold, got {splitter!r}")
     if int(n_repeats) != n_repeats or n_repeats < 1:
         raise ValueError(f"{where}: n_repeats must be a positive integer, got {n_repeats!r}")
-    data, names = _model_input(X, names, where)
-    labels = _binary_labels(y, len(data), where)
+    data, names = model_input(X, names, where)
+    labels = binary_labels(y, len(data), where)
     folds = list(splitter.split(data, labels))
     results = Parallel(n_jobs=n_jobs)(
         delayed(_fold_permutation)(pipeline, data, labels, train, test, scoring, int(n_repeats), seed)

@@ -10,9 +10,8 @@ or ``VIF ≥ 10`` (the paper also mentions the stricter 0.2 / 5 rule, which
 over every valid cell of a factor stack is
 :func:`susmap.factors.summary.correlation_matrix`.
 
-The private helpers at the top (input checking, categorical design
-matrices) are shared by :mod:`susmap.analysis.importance` and
-:mod:`susmap.analysis.selection`.
+Input checking and categorical design matrices come from
+:mod:`susmap.analysis.factor_table`.
 """
 
 from __future__ import annotations
@@ -23,136 +22,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from susmap.analysis.factor_table import (
+    continuous_values,
+    design_matrix,
+    factor_frame,
+    factor_kinds,
+    missing_rows,
+)
+
 __all__ = ["correlation_table", "vif_table"]
 
 #: A tolerance (1 − R²) at or below this is taken as exact collinearity: VIF = inf.
 EXACT_COLLINEARITY_TOL = 1e-12
 
 VIF_COLUMNS = ("factor", "kind", "df", "VIF", "tolerance", "VIF_df", "flag")
-
-
-# --------------------------------------------------------------------------- shared input helpers
-
-
-def _factor_frame(
-    X: Any,  # noqa: N803
-    names: Sequence[str] | None,
-    where: str,
-) -> pd.DataFrame:
-    """``X`` as a DataFrame with one column per factor, in ``names`` order.
-
-    A DataFrame is subset to ``names`` (default: all its columns); a 2-D
-    array needs ``names`` with one name per column.
-    """
-    if isinstance(X, pd.DataFrame):
-        if names is None:
-            names = [str(c) for c in X.columns]
-        names = list(names)
-        missing = [n for n in names if n not in X.columns]
-        if missing:
-            known = ", ".join(map(str, X.columns))
-            raise ValueError(f"{where}: X has no column(s) {', '.join(map(repr, missing))} (columns: {known})")
-        frame = X.loc[:, names].reset_index(drop=True)
-    else:
-        arr = np.asarray(X)
-        if arr.ndim != 2:
-            raise ValueError(f"{where}: X must be 2-D (samples, factors), got an array of shape {arr.shape}")
-        if names is None:
-            raise ValueError(f"{where}: X is an array, so names (one per column) must be given")
-        names = list(names)
-        if len(names) != arr.shape[1]:
-            raise ValueError(f"{where}: {len(names)} names for an X with {arr.shape[1]} columns")
-        frame = pd.DataFrame(arr, columns=names)
-    if len(set(names)) != len(names):
-        raise ValueError(f"{where}: names holds a factor twice: {names}")
-    if not names:
-        raise ValueError(f"{where}: no factor given")
-    return frame
-
-
-def _factor_kinds(frame: pd.DataFrame, kinds: Mapping[str, str] | None, where: str) -> dict[str, str]:
-    """Kind of every factor: ``kinds`` first, else categorical for non-numeric or boolean columns."""
-    kinds = dict(kinds or {})
-    out: dict[str, str] = {}
-    for name in frame.columns:
-        kind = kinds.get(name)
-        if kind is None:
-            col = frame[name]
-            numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-            kind = "continuous" if numeric else "categorical"
-        if kind not in ("continuous", "categorical"):
-            raise ValueError(f"{where}: kind of {name!r} must be 'continuous' or 'categorical', got {kind!r}")
-        if kind == "continuous" and not pd.api.types.is_numeric_dtype(frame[name]):
-            raise ValueError(f"{where}: factor {name!r} is not numeric; declare it categorical in kinds")
-        out[name] = kind
-    return out
-
-
-def _binary_labels(y: Any, n: int, where: str, *, both: bool = True) -> np.ndarray:
-    """``y`` as int 0/1 (bool and 0/1 numbers accepted), one per sample."""
-    arr = np.asarray(y)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{where}: y must hold one label per sample ({n}), got shape {arr.shape}")
-    if arr.dtype == bool:
-        labels = arr.astype(np.int64)
-    else:
-        try:
-            values = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: y must be 0/1 or boolean, got values such as {arr[:3].tolist()}") from None
-        if not np.isin(values, (0.0, 1.0)).all():
-            bad = np.unique(values[~np.isin(values, (0.0, 1.0))])[:5]
-            raise ValueError(f"{where}: y must be 0/1 (1 = event), found {bad.tolist()}")
-        labels = values.astype(np.int64)
-    if both and np.unique(labels).size < 2:
-        raise ValueError(
-            f"{where}: y holds one class only ({int(labels[0]) if n else 'empty'}); need events and non-events"
-        )
-    return labels
-
-
-def _codes(col: pd.Series) -> np.ndarray:
-    """Class codes 0..k-1 of a categorical column (classes sorted), -1 for missing."""
-    codes, _ = pd.factorize(col, sort=True, use_na_sentinel=True)
-    return codes
-
-
-def _continuous_values(col: pd.Series) -> np.ndarray:
-    return col.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def _missing_rows(frame: pd.DataFrame, kinds: Mapping[str, str]) -> np.ndarray:
-    miss = np.zeros(len(frame), dtype=bool)
-    for name in frame.columns:
-        if kinds[name] == "categorical":
-            miss |= _codes(frame[name]) < 0
-        else:
-            miss |= ~np.isfinite(_continuous_values(frame[name]))
-    return miss
-
-
-def _design(frame: pd.DataFrame, kinds: Mapping[str, str], *, drop_first: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Numeric design matrix and the factor index of each of its columns.
-
-    Continuous factors are one column each; a categorical factor with k
-    classes (present in ``frame``) is k one-hot columns, or k − 1 with
-    ``drop_first`` (the first class is the reference, as a regression with
-    an intercept needs).
-    """
-    cols: list[np.ndarray] = []
-    owner: list[int] = []
-    for j, name in enumerate(frame.columns):
-        if kinds[name] == "categorical":
-            codes = _codes(frame[name])
-            k = int(codes.max()) + 1 if codes.size and codes.max() >= 0 else 0
-            for c in range(1 if drop_first else 0, k):
-                cols.append((codes == c).astype(np.float64))
-                owner.append(j)
-        else:
-            cols.append(_continuous_values(frame[name]))
-            owner.append(j)
-    design = np.column_stack(cols) if cols else np.empty((len(frame), 0))
-    return design, np.asarray(owner, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- VIF
@@ -277,12 +160,12 @@ def vif_table(
     where = "vif_table"
     if not np.isfinite(vif_threshold) or vif_threshold <= 1:
         raise ValueError(f"{where}: vif_threshold must be a number above 1 (a VIF is ≥ 1), got {vif_threshold!r}")
-    frame = _factor_frame(X, names, where)
+    frame = factor_frame(X, names, where)
     if frame.shape[1] < 2:
         raise ValueError(f"{where}: a VIF needs at least two factors, got {list(frame.columns)}")
-    kind_of = _factor_kinds(frame, kinds, where)
-    frame = frame.loc[~_missing_rows(frame, kind_of)]
-    design, owner = _design(frame, kind_of, drop_first=True)
+    kind_of = factor_kinds(frame, kinds, where)
+    frame = frame.loc[~missing_rows(frame, kind_of)]
+    design, owner = design_matrix(frame, kind_of, drop_first=True)
     n = design.shape[0]
     if n < design.shape[1] + 2:
         raise ValueError(
@@ -342,12 +225,12 @@ def correlation_table(
     susmap.factors.summary.plot_correlation : heat map of this matrix.
     """
     where = "correlation_table"
-    frame = _factor_frame(X, names, where)
-    kind_of = _factor_kinds(frame, kinds, where)
+    frame = factor_frame(X, names, where)
+    kind_of = factor_kinds(frame, kinds, where)
     cont = [n for n in frame.columns if kind_of[n] == "continuous"]
     if not cont:
         raise ValueError(f"{where}: no continuous factor among {list(frame.columns)}")
-    values = pd.DataFrame({n: _continuous_values(frame[n]) for n in cont})
+    values = pd.DataFrame({n: continuous_values(frame[n]) for n in cont})
     values = values.where(np.isfinite(values))
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = values.corr(method="pearson")

@@ -19,8 +19,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.metrics import check_scoring
 
-from susmap.analysis.importance import _model_input, _take
-from susmap.analysis.multicollinearity import _binary_labels
+from susmap.analysis.factor_table import binary_labels, model_input, take_rows
 from susmap.errors import SusmapWarning
 
 __all__ = ["accuracy_by_factor_count"]
@@ -49,9 +48,9 @@ def _fold_score(estimator, X, y, train, test, scoring):  # noqa: N803
     model = clone(estimator)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        model.fit(_take(X, train), y[train])
+        model.fit(take_rows(X, train), y[train])
         scorer = check_scoring(model, scoring=scoring)
-        return float(scorer(model, _take(X, test), y[test]))
+        return float(scorer(model, take_rows(X, test), y[test]))
 
 
 def accuracy_by_factor_count(
@@ -136,14 +135,14 @@ def accuracy_by_factor_count(
         raise ValueError(f"{where}: give a splitter with split(X, y), e.g. RepeatedSpatialKFold, got {splitter!r}")
     if order is None or len(order) == 0:
         raise ValueError(f"{where}: give the order in which factors are added (most important first)")
-    data, names = _model_input(X, names, where)
+    data, names = model_input(X, names, where)
     order = list(order)
     unknown = [f for f in order if f not in names]
     if unknown:
         raise ValueError(f"{where}: order names factor(s) {', '.join(map(repr, unknown))} not in {names}")
     if len(set(order)) != len(order):
         raise ValueError(f"{where}: order lists a factor twice: {order}")
-    labels = _binary_labels(y, len(data), where)
+    labels = binary_labels(y, len(data), where)
     builders = {label: _builder(label, spec, where) for label, spec in pipelines.items()}
     folds = list(splitter.split(data, labels))
     tasks = []
