@@ -262,7 +262,6 @@ class MappingConfig(_Section):
     )
 
 
-Shots = Annotated[int, Field(ge=1)] | Literal["half", "all"]
 MetaMethod = Literal["global_mlp", "global_rf", "pretrained_global", "maml", "proposed"]
 
 
@@ -311,60 +310,47 @@ class MetaExperimentConfig(_Section):
         return self
 
 
-class MetaBlockwiseConfig(_Section):
+# The settings fields of ``meta_blockwise`` are generated from ``susmap.meta.settings.BlockwiseSettings``, their
+# one definition (type, bounds, description; None here = the preset's value). Imported here, with this section.
+from pydantic import create_model  # noqa: E402
+
+from susmap.meta.settings import BlockwiseSettings, PresetName, config_fields  # noqa: E402
+
+_BlockwiseSettingsSection: Any = create_model(
+    "_BlockwiseSettingsSection", __base__=_Section, __module__=__name__, **config_fields()
+)
+
+
+class MetaBlockwiseConfig(_BlockwiseSettingsSection):
     """Block-wise meta-learning (paper 004), used when ``method: meta-blockwise``.
 
-    ``preset: paper`` keeps section 4.6's settings (meta learning rate 1e-4,
-    5000 meta-batches); ``preset: quick`` uses 1e-2 and 500 (about ten times
-    faster; see ``susmap.meta.BlockwiseSettings``). Any setting given here
-    overrides the preset's.
+    ``preset: paper`` follows section 4.6 where the paper gives a value (meta
+    learning rate 1e-4, 5000 meta-batches, inner rate 0.1 and 5 steps, RBMs
+    at 1e-3, 20 epochs, K = 64) but departs from it in places, each listed
+    with its reason in ``susmap.meta.blockwise_presets()["paper"]`` (printed by
+    ``susmap models``): among them the DAE learns at 1e-3, not 1e-5; a block
+    is adapted for the map only if it holds both classes
+    (``adapt_min_per_class: 1``; the paper adapts every block with samples);
+    pretraining adds 10,000 random cells to the samples. ``preset: quick``
+    is ``paper`` with meta learning rate 1e-2 and 500 meta-batches (about ten
+    times faster). Any setting given here overrides the preset's; the
+    settings' names, bounds and descriptions are those of
+    ``susmap.meta.BlockwiseSettings``.
     """
 
-    preset: Literal["paper", "quick"] = "paper"
-    # scene segmentation (section 4.3.1)
-    n_blocks: PositiveInt | None = Field(None, description="blocks requested from SLIC (paper: 64)")
-    compactness: float | None = Field(None, gt=0, description="SLIC compactness M (eq. 2)")
+    preset: PresetName = "paper"
     weights: Literal["importance", "equal"] | dict[str, float] = Field(
         "importance", description="factor weights of SLIC: random-forest importance, equal, or {factor: weight}"
     )
-    max_segment_cells: PositiveInt | None = None
-    # unsupervised pretraining (section 4.2)
-    hidden: tuple[PositiveInt, PositiveInt, PositiveInt] | None = None
-    n_unlabelled: int | None = Field(None, ge=0, description="random valid cells for pretraining")
-    pretrain_epochs: PositiveInt | None = None
-    rbm_learning_rate: float | None = Field(None, gt=0)
-    dae_learning_rate: float | None = Field(None, gt=0)
-    pretrain_batch_size: PositiveInt | None = None
-    dae_corruption: float | None = Field(None, ge=0, lt=1)
-    # meta-training (sections 4.3.2, 4.4)
-    meta_train_fraction: float | None = Field(None, gt=0, lt=1)
-    meta_shots: Shots | None = None
-    inner_lr: float | None = Field(None, gt=0)
-    inner_steps: PositiveInt | None = None
-    meta_lr: float | None = Field(None, gt=0)
-    meta_iterations: PositiveInt | None = None
-    meta_batch_size: PositiveInt | None = None
-    first_order: bool | None = None
-    task_weighting: bool | None = None
-    engine: Literal["batched", "func"] | None = None
-    # adaptation for the map (section 4.5)
-    adapt_steps: int | None = Field(None, ge=0)
-    adapt_shots: Shots | None = Field(None, description="support samples per class a block adapts on (default all)")
-    adapt_min_per_class: int | None = Field(
-        None, ge=0, description="adapt only blocks with this many samples of each class (default 1)"
-    )
-    n_threads: PositiveInt | None = None
     experiment: MetaExperimentConfig = MetaExperimentConfig()
 
-    def settings(self):
+    def settings(self) -> BlockwiseSettings:
         """The ``susmap.meta.BlockwiseSettings`` of the preset with the given overrides."""
-        from susmap.meta.blockwise import BlockwiseSettings
-
         skip = {"preset", "weights", "experiment"}
         given = {k: v for k, v in self.model_dump().items() if k not in skip and v is not None}
         if "hidden" in given:
             given["hidden"] = tuple(given["hidden"])
-        return BlockwiseSettings.quick(**given) if self.preset == "quick" else BlockwiseSettings(**given)
+        return BlockwiseSettings.from_preset(self.preset, **given)
 
 
 class OutputConfig(_Section):
@@ -435,15 +421,6 @@ class Study(_Section):
             if unknown:
                 raise ValueError(f"meta_blockwise.weights: {unknown} are not factors ({', '.join(names)})")
         return self
-
-    def require_models_method(self, command: str) -> None:
-        """Refuse ``command`` (which cross-validates the registry models) for a ``meta-blockwise`` study."""
-        if self.method != "models":
-            raise StudyConfigError(
-                f"{self.source or 'study'}: method {self.method!r}: 'susmap {command}' cross-validates the "
-                "study's registry models; run this study with 'susmap run' (its few-shot comparison is "
-                "meta_blockwise.experiment)"
-            )
 
     @property
     def encodings(self) -> dict[str, str]:

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from susmap.errors import StudyConfigError
 from susmap.registry import Registry
 from susmap.study import Study
 
-__all__ = ["Runner", "available_runners", "get_runner", "register_runner", "run_study"]
+__all__ = ["Runner", "available_runners", "get_runner", "register_runner", "require_model_comparison", "run_study"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,22 @@ def available_runners() -> dict[str, Runner]:
 def get_runner(method: str) -> Runner:
     """The runner of a study method; unknown methods list the known ones."""
     return _REGISTRY.get(method)
+
+
+def require_model_comparison(study: Study, command: str) -> None:
+    """Refuse ``command`` (``compare``, ``sweep``) for a study whose method does not compare registry models.
+
+    Raises
+    ------
+    StudyConfigError
+        The study's method does not compare registry models (e.g. ``meta-blockwise``).
+    """
+    if not get_runner(study.method).compares_models:
+        raise StudyConfigError(
+            f"{study.source or 'study'}: method {study.method!r}: 'susmap {command}' cross-validates the "
+            "study's registry models; run this study with 'susmap run' (its few-shot comparison is "
+            "meta_blockwise.experiment)"
+        )
 
 
 def run_study(study: Study, out_dir: Path | None = None) -> Any:

@@ -51,6 +51,7 @@ from susmap.analysis.model_maps import class_shares, optimization_records, plot_
 from susmap.outputs import OutputFolder, write_json
 from susmap.report import Section, write_report
 from susmap.report.tables import comparison_tables, to_markdown, write_tables
+from susmap.runners import require_model_comparison
 from susmap.stages import (
     StudyData,
     dask_scheduler,
@@ -187,7 +188,7 @@ def _model_outputs(
 
 def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
     """Compare every model of ``study`` under every validation scheme; write tables, figures and a report."""
-    study.require_models_method("compare")
+    require_model_comparison(study, "compare")
     out_dir = Path(out_dir or study.outputs.directory)
     timer = Timer()
     t_start = time.perf_counter()

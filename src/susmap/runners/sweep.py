@@ -26,6 +26,7 @@ from susmap.errors import StudyConfigError
 from susmap.models import make_estimator
 from susmap.outputs import OutputFolder
 from susmap.report.tables import to_markdown
+from susmap.runners import require_model_comparison
 from susmap.stages import dask_scheduler, prepare_study_data, write_provenance
 from susmap.study import Study
 from susmap.timing import Timer
@@ -79,7 +80,7 @@ def run_sweep(
     out_dir: Path | None = None,
 ) -> SweepResult:
     """Sweep settings of the study model labelled ``model`` (paper 001 section 4.1); write tables."""
-    study.require_models_method("sweep")
+    require_model_comparison(study, "sweep")
     labels = [m.display_name for m in study.models]
     if model not in labels:
         raise StudyConfigError(f"sweep: the study has no model {model!r} (models: {', '.join(labels)})")
