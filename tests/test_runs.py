@@ -20,13 +20,8 @@ from sklearn.preprocessing import StandardScaler
 
 from susmap.errors import StudyConfigError, SusmapWarning
 from susmap.validation.metrics import ALL_METRICS, METRIC_NAMES, score_all, youden_threshold
-from susmap.validation.runs import (
-    HEADLINE_CRITERIA,
-    PAPER002_CRITERIA,
-    cross_validate_models,
-    cumulative_ranking,
-    summarize_scores,
-)
+from susmap.validation.ranking import HEADLINE_CRITERIA, PAPER002_CRITERIA, cumulative_ranking, summarize_scores
+from susmap.validation.runs import cross_validate_models
 from susmap.validation.splitters import RepeatedRandomKFold, RepeatedSpatialKFold, make_splitter
 
 

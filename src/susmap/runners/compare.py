@@ -66,7 +66,7 @@ from susmap.timing import Timer
 from susmap.validation import BufferedLeaveOneOut, cross_validate_models, plot_fold_map
 from susmap.validation.curves import rate_curve, roc_points
 from susmap.validation.metrics import ALL_METRICS
-from susmap.validation.runs import PAPER002_CRITERIA, cumulative_ranking, summarize_scores
+from susmap.validation.ranking import PAPER002_CRITERIA, cumulative_ranking, summarize_scores
 
 __all__ = ["CompareResult", "run_compare"]
 

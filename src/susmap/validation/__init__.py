@@ -15,14 +15,8 @@ from susmap.validation.metrics import (
     score_prepared,
     youden_threshold,
 )
-from susmap.validation.runs import (
-    HEADLINE_CRITERIA,
-    PAPER002_CRITERIA,
-    CVResult,
-    cross_validate_models,
-    cumulative_ranking,
-    summarize_scores,
-)
+from susmap.validation.ranking import HEADLINE_CRITERIA, PAPER002_CRITERIA, cumulative_ranking, summarize_scores
+from susmap.validation.runs import CVResult, cross_validate_models
 from susmap.validation.splitters import (
     SCHEME_PARAMS,
     BufferedLeaveOneOut,
