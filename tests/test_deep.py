@@ -74,7 +74,7 @@ def test_dlnn_refuses_bad_input():
     with pytest.raises(ValueError, match="table of factors"):
         DLNNClassifier(epochs=1).fit(X[:, :, None], y)
     model = DLNNClassifier(epochs=1).fit(X, y)
-    with pytest.raises(ValueError, match="fitted on 2"):
+    with pytest.raises(ValueError, match="expecting 2 features"):
         model.predict_proba(X[:, :1])
     with pytest.raises(ValueError, match="not fitted"):
         DLNNClassifier().predict_proba(X)
@@ -229,7 +229,8 @@ def test_cnn_categorical_bands_are_one_hot():
     windows[:, 1] = rng.integers(1, 4, size=(30, 5, 5))
     model = PatchCNNClassifier(window_size=5, epochs=1, categorical=[1]).fit(windows, np.tile([0, 1], 15))
     assert model.classes_by_band_ == {"1": [1.0, 2.0, 3.0]}
-    assert model.n_features_in_ == 1 + 3 + 1  # continuous, 3 classes, mask
+    assert model.n_features_in_ == 2  # factor bands
+    assert model.n_inputs_ == 1 + 3 + 1  # network channels: continuous, 3 classes, mask
 
 
 def test_cnn_refuses_tables_and_orientation_augmentation():
@@ -300,7 +301,10 @@ def test_load_refuses_bad_files(tmp_path):
 
 def test_registry_builds_deep_models_with_presets():
     assert isinstance(make_estimator("dlnn", {"preset": "paper003"}), DLNNClassifier)
-    assert make_estimator("dlnn", {"preset": "paper003"}).hidden_layer_sizes == (3, 3)
+    dlnn = make_estimator("dlnn", {"preset": "paper003"})
+    assert dlnn.hidden_layer_sizes == (3, 3) and (dlnn.activation, dlnn.negative_slope) == ("leaky_relu", 0.01)
+    assert (dlnn.optimizer, dlnn.learning_rate, dlnn.epochs, dlnn.batch_size) == ("adam", 0.8, 200, None)
+    assert (dlnn.dropout, dlnn.weight_decay) == (0.0, 0.0)  # Table 6 names no regularisation
     assert make_estimator("patch_cnn", {"window_size": 9}).window_size == 9
     with pytest.raises(StudyConfigError, match="does not take"):
         make_estimator("dlnn", {"hidden": [3]})
@@ -336,9 +340,13 @@ def test_study_with_dlnn_and_patch_cnn_maps_with_the_cnn(make_study, synthetic):
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
-        ("dlnn", {"activation": "swish"}, "activation must be one of"),
+        ("dlnn", {"activation": "swish"}, "'activation' parameter of DLNNClassifier must be a str among"),
         ("dlnn", {"hidden_layer_sizes": [8, 0]}, "hidden_layer_sizes"),
-        ("dlnn", {"learning_rate": -1}, "learning_rate must be a positive"),
+        (
+            "dlnn",
+            {"learning_rate": -1},
+            r"'learning_rate' parameter of DLNNClassifier must be a float in the range \(0.0",
+        ),
         ("dlnn", {"optimizer": "rmsprop"}, "optimizer"),
         ("dlnn", {"validation_fraction": 1.0}, "validation_fraction"),
         ("dlnn", {"device": "tpu"}, "device"),
@@ -364,5 +372,5 @@ def test_cli_refuses_bad_deep_settings_with_exit_2(make_study, synthetic, tmp_pa
     path.write_text(yaml.safe_dump(study))
     result = CliRunner().invoke(app, ["run", str(path)])
     assert result.exit_code == 2
-    assert "epochs must be a positive number" in result.output
+    assert "The 'epochs' parameter of DLNNClassifier must be an int in the range [1, inf). Got 0" in result.output
     assert not (synthetic["dir"] / "out").exists()

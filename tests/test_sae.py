@@ -212,7 +212,7 @@ def test_refuses_bad_input_with_clear_messages():
     with pytest.raises(ValueError, match="NaN"):
         StackedSparseAutoencoderClassifier(**FAST).fit(np.where(X > 1e3, np.nan, X), y)
     model = StackedSparseAutoencoderClassifier(**FAST).fit(X, y)
-    with pytest.raises(ValueError, match="fitted on 5"):
+    with pytest.raises(ValueError, match="expecting 5 features"):
         model.predict_proba(X[:, :4])
     with pytest.raises(ValueError, match="not fitted"):
         StackedSparseAutoencoderClassifier().predict_proba(X)

@@ -50,9 +50,13 @@ wetness, distances, lithology ... but not aspect, eastness or directions, see
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
 from susmap.models.torch_base import TorchClassifier, import_torch, torch_threads
 from susmap.models.windows import WindowSource, orientation_dependent
@@ -138,7 +142,40 @@ class PatchCNNClassifier(TorchClassifier, ClassifierMixin, BaseEstimator):
         As for every susmap deep model (:class:`susmap.models.dlnn.DLNNClassifier`).
     dense_rows : int
         Output rows per pass of :meth:`predict_dense` (bounds its memory).
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+        The two labels, sorted (any two: 0/1, -1/1, strings); ``classes_[1]`` is the event.
+    n_features_in_ : int
+        Factor bands of the windows (the design matrix's row and column are not features).
+    n_inputs_ : int
+        Input channels of the network: continuous bands, one per class of each
+        categorical band, and the validity mask.
+    network_ : torch.nn.Module
+    history_ : pandas.DataFrame
+
+    Notes
+    -----
+    A window of ``window_size=1`` is the cell alone: the model then also
+    takes a plain factor table (n, n_factors), the 1 x 1 windows, and
+    refuses NaN in it like every tabular model. In larger windows NaN marks
+    nodata neighbours (masked), but the centre cell itself must have every
+    factor: no prediction is made from a fill value.
     """
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        **TorchClassifier._parameter_constraints,
+        "window_size": [Interval(Integral, 1, None, closed="left")],
+        "channels": ["array-like"],
+        "dense_units": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "augment": [StrOptions(set(AUGMENT))],
+        "factor_names": ["array-like", None],
+        "categorical": ["array-like", None],
+        "window_source": [WindowSource, None],
+        "dense_rows": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -182,14 +219,21 @@ class PatchCNNClassifier(TorchClassifier, ClassifierMixin, BaseEstimator):
         self.dense_rows = dense_rows
         self.seed = seed
 
-    def check_params(self) -> None:
-        super().check_params()
+    def _check_settings(self) -> None:
+        super()._check_settings()
         patch_cnn_layers(self.window_size)  # odd and positive
-        if self.augment not in AUGMENT:
-            raise ValueError(f"augment must be one of {', '.join(AUGMENT)}, not {self.augment!r}")
         widths = [*list(self.channels), self.dense_units]
-        if len(widths) != 3 or not all(isinstance(c, int) and c > 0 for c in widths):
+        if len(widths) != 3 or not all(isinstance(c, Integral) and not isinstance(c, bool) and c > 0 for c in widths):
             raise ValueError(f"channels must be two positive integers, dense_units one; got {widths}")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        one_cell = isinstance(self.window_size, Integral) and self.window_size == 1
+        # a plain table of factors is only the windows of size 1 (with a window_source, the last two columns
+        # are cell addresses); NaN may only mark nodata neighbours, which a 1 x 1 window has none of
+        tags.input_tags.two_d_array = one_cell and self.window_source is None
+        tags.input_tags.allow_nan = not one_cell
+        return tags
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -207,23 +251,57 @@ class PatchCNNClassifier(TorchClassifier, ClassifierMixin, BaseEstimator):
             return [int(i) for i in self.categorical]
         return self.window_source.categorical if self.window_source is not None else []
 
-    def _windows(self, X) -> np.ndarray:  # noqa: N803
-        X = np.asarray(X)  # noqa: N806
+    def _validate_X(self, X, y=None, *, reset: bool):  # noqa: N802, N803
+        """Factor windows (n, n_factors, k, k) float32 of ``X`` (and ``y`` checked with it when fitting).
+
+        ``X`` is windows, a design matrix ending with cell rows and columns
+        (with a ``window_source``) or, for ``window_size=1``, a factor table.
+        Sets (``reset``) or checks ``n_features_in_``, the number of factor
+        bands. NaN is allowed in the neighbours of a window, not in its
+        centre cell; inf nowhere.
+        """
         k = int(self.window_size)
-        if X.ndim == 4:
-            if X.shape[2:] != (k, k):
-                raise ValueError(f"windows must be {k} x {k} cells (window_size), got {X.shape[2]} x {X.shape[3]}")
-            return X.astype(np.float32, copy=False)
-        if X.ndim == 2 and self.window_source is not None:
-            rows, cols = X[:, -2], X[:, -1]
-            if not (np.all(rows == np.round(rows)) and np.all(cols == np.round(cols))):
-                raise ValueError("the last two design-matrix columns must be integer cell rows and columns")
-            return self.window_source.windows(rows.astype(np.int64), cols.astype(np.int64), k)
-        raise ValueError(
-            f"the patch CNN reads the {k} x {k} neighbourhood of each cell in the factor rasters; "
-            f"a factor table of shape {X.shape} has none. Give windows (n, n_factors, {k}, {k}) "
-            "or a study with raster layers"
-        )
+        ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
+        args = (X, y) if reset else (X,)
+        if k == 1 and self.window_source is None and ndim != 4:  # a factor table: the 1 x 1 windows
+            out = validate_data(self, *args, reset=reset, dtype=np.float32)
+            X = out[0] if reset else out  # noqa: N806
+            windows = X[:, :, None, None]
+        elif ndim == 4 or (ndim == 2 and self.window_source is not None):
+            dtype = np.float32 if ndim == 4 else "numeric"
+            kw = {"ensure_2d": False, "allow_nd": True, "ensure_all_finite": "allow-nan", "dtype": dtype}
+            out = validate_data(self, *args, reset=reset, **kw)
+            X = out[0] if reset else out  # noqa: N806
+            if ndim == 4:
+                if X.shape[2:] != (k, k):
+                    raise ValueError(f"windows must be {k} x {k} cells (window_size), got {X.shape[2]} x {X.shape[3]}")
+                windows = X
+            else:
+                rows, cols = X[:, -2], X[:, -1]
+                if not (np.all(rows == np.round(rows)) and np.all(cols == np.round(cols))):
+                    raise ValueError("the last two design-matrix columns must be integer cell rows and columns")
+                windows = self.window_source.windows(rows.astype(np.int64), cols.astype(np.int64), k)
+            if reset:
+                self.n_features_in_ = int(windows.shape[1])
+            elif windows.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {windows.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input (factor bands)."
+                )
+        else:
+            raise ValueError(
+                f"the patch CNN reads the {k} x {k} neighbourhood of each cell in the factor rasters; "
+                f"a factor table of shape {np.shape(X)} has none. Give windows (n, n_factors, {k}, {k}) "
+                "or a study with raster layers"
+            )
+        centre = windows[:, :, k // 2, k // 2]
+        bad = ~np.isfinite(centre).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"Input X contains NaN or inf in the centre cell of {int(bad.sum())} window(s): the patch CNN "
+                "predicts only cells with every factor (neighbours may be nodata); drop those cells first"
+            )
+        return (windows, out[1]) if reset else windows
 
     def _encode(self, windows: np.ndarray) -> np.ndarray:
         """Network input (n, C, h, w) of raw factor values (n, F, h, w): scaled, one-hot, NaN→0, mask band."""
@@ -241,7 +319,7 @@ class PatchCNNClassifier(TorchClassifier, ClassifierMixin, BaseEstimator):
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def _inputs(self, X, *, fit: bool) -> np.ndarray:  # noqa: N803
-        windows = self._windows(X)
+        windows = X  # validated by _validate_X
         if fit:
             n_bands = windows.shape[1]
             names = self._names()
@@ -261,8 +339,6 @@ class PatchCNNClassifier(TorchClassifier, ClassifierMixin, BaseEstimator):
                     mean[b], std[b] = float(v.mean()), float(v.std()) or 1.0
             self.band_mean_ = mean.astype(np.float32)
             self.band_std_ = std.astype(np.float32)
-        elif windows.shape[1] != self.n_bands_:
-            raise ValueError(f"windows have {windows.shape[1]} bands, the model was fitted on {self.n_bands_}")
         return self._encode(windows)
 
     # ------------------------------------------------------------------ network and training
@@ -353,6 +429,7 @@ class PatchCNNClassifier(TorchClassifier, ClassifierMixin, BaseEstimator):
 
     def _restore_extra(self, config, tensors) -> None:
         self.n_bands_ = int(config["n_bands"])
+        self.n_features_in_ = self.n_bands_  # files of earlier versions saved the network's width there
         self.categorical_bands_ = [int(b) for b in config["categorical_bands"]]
         self.classes_by_band_ = {str(k): list(v) for k, v in config["classes_by_band"].items()}
         self.band_mean_ = np.asarray(config["band_mean"], dtype=np.float32)

@@ -38,7 +38,7 @@ Choices the paper leaves open
   rows), so validation curves stay honest.
 
 Paper 001's optimum (section 4.1, Fig. 6, Table 4) is the ``paper001``
-preset :data:`PAPER001_PRESET`: three hidden layers of 110 units, learning
+preset :data:`PAPER001`: three hidden layers of 110 units, learning
 rate 0.8, 30,000 iterations, here full-batch gradient descent for both
 pretraining and fine-tuning. On a CPU it takes minutes per fit.
 
@@ -63,15 +63,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from numbers import Integral, Real
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from susmap.models.torch_base import TorchClassifier, TrainSettings, import_torch, seeded, train_network
+from susmap.presets import Preset, deviations
 
 __all__ = [
+    "PAPER001",
     "PAPER001_PRESET",
     "PRETRAIN_COLUMNS",
     "AutoencoderGradients",
@@ -83,16 +87,52 @@ __all__ = [
 ]
 
 #: Paper 001 section 4.1: 3 hidden layers of 110 units, η = 0.8, 30,000 full-batch gradient-descent iterations.
-PAPER001_PRESET: dict[str, Any] = {
-    "hidden_layer_sizes": (110, 110, 110),
-    "pretrain_epochs": 30000,
-    "pretrain_learning_rate": 0.8,
-    "pretrain_optimizer": "sgd",
-    "epochs": 30000,
-    "learning_rate": 0.8,
-    "optimizer": "sgd",
-    "batch_size": None,
-}
+PAPER001 = Preset(
+    {
+        "hidden_layer_sizes": (110, 110, 110),
+        "pretrain_epochs": 30000,
+        "pretrain_learning_rate": 0.8,
+        "pretrain_optimizer": "sgd",
+        "epochs": 30000,
+        "learning_rate": 0.8,
+        "optimizer": "sgd",
+        "batch_size": None,
+    },
+    source="paper 001 section 2.1 (sigmoid autoencoders, eqs. 1-12, SGD, greedy layer-wise pretraining, softmax "
+    "fine-tuning), section 2.2 (normalization), section 4.1 (110 hidden units, 3 hidden layers, learning rate 0.8 "
+    "of Table 4, 30,000 iterations)",
+    deviations=deviations(
+        (
+            "full-batch gradient descent for 'stochastic gradient descent'",
+            "the paper gives no batch size; full batches make the 30,000 iterations well defined and the fit "
+            "deterministic",
+        ),
+        (
+            "learning rate 0.8 and 30,000 iterations used for the pretraining of every autoencoder and for the "
+            "fine-tuning",
+            "section 4.1 gives one learning rate and one iteration count without saying which training they apply to",
+        ),
+        (
+            "sparsity target rho 0.05, sparsity weight beta 3, weight decay lambda 1e-4",
+            "the paper does not give them; these are the usual values of Ng's sparse autoencoder notes (UFLDL)",
+        ),
+        (
+            "weight decay (lambda / 2) sum W^2 over encoder and decoder weights, for eq. 3's printed 2 lambda Omega(W)",
+            "the standard sparse-autoencoder term, whose gradient is lambda W; eq. 3's factor 2 is read as a typo",
+        ),
+        (
+            "parameters move against the gradient, for eqs. 5-7's printed '+ eta dJ/dtheta'",
+            "descent needs the minus sign",
+        ),
+        (
+            "10 % of the training rows (stratified) are held out for the validation curves; pretraining uses the "
+            "other 90 % only",
+            "susmap draws training and validation curves; validation_fraction: 0 trains on every row",
+        ),
+    ),
+)
+#: The parameters of :data:`PAPER001` (``StackedSparseAutoencoderClassifier(**PAPER001_PRESET)``).
+PAPER001_PRESET: dict[str, Any] = dict(PAPER001.params)
 
 #: Columns of ``pretrain_history_``, one row per layer and pretraining iteration.
 PRETRAIN_COLUMNS = ("layer", "epoch", "loss", "reconstruction_mse", "kl", "mean_activation")
@@ -103,10 +143,6 @@ _EPS = 1e-6
 
 def _is_tensor(value: Any) -> bool:
     return type(value).__module__.split(".")[0] == "torch"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
 def kl_sparsity(rho: float, rho_hat: Any) -> Any:
@@ -391,10 +427,25 @@ class StackedSparseAutoencoderClassifier(TorchClassifier, ClassifierMixin, BaseE
         Per layer (columns ``layer, mse_before, mse_after``): the
         reconstruction MSE of its autoencoder on its training input before
         and after its pretraining.
+    classes_ : numpy.ndarray
+        The two labels, sorted (any two: 0/1, -1/1, strings); ``classes_[1]`` is the event.
+    n_features_in_ : int
+    feature_names_in_ : numpy.ndarray
+        Only when ``X`` in ``fit`` had string column names.
     data_min_, data_range_ : numpy.ndarray
         Min-max scaler: minimum and range of each factor over the rows given
         to ``fit`` (range 0 for a constant factor, which then maps to 0).
     """
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        **TorchClassifier._parameter_constraints,
+        "hidden_layer_sizes": ["array-like"],
+        "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
+        "sparsity_weight": [Interval(Real, 0, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "pretrain_optimizer": [StrOptions({"adam", "sgd"})],
+    }
 
     def __init__(
         self,
@@ -435,54 +486,43 @@ class StackedSparseAutoencoderClassifier(TorchClassifier, ClassifierMixin, BaseE
     # ------------------------------------------------------------------ checks
     def _hidden(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
-        ok = isinstance(sizes, Sequence) and not isinstance(sizes, str) and len(sizes) > 0
+        ok = isinstance(sizes, Sequence | np.ndarray) and not isinstance(sizes, str) and len(sizes) > 0
         if not ok or not all(isinstance(u, int | np.integer) and not isinstance(u, bool) and u > 0 for u in sizes):
             raise ValueError(f"hidden_layer_sizes must be a non-empty sequence of positive integers, not {sizes!r}")
         return tuple(int(u) for u in sizes)
 
+    def _check_settings(self) -> None:
+        """Checks the declared constraints cannot express: ``hidden_layer_sizes`` positive integers, finite λ, β."""
+        super()._check_settings()
+        self._hidden()
+        for name in ("sparsity_weight", "weight_decay"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
+
     def check_params(self) -> None:
         """Refuse impossible settings with a ValueError naming the parameter (before any data is read).
 
-        Besides the shared checks of :meth:`TorchClassifier.check_params`
-        (``learning_rate``, ``epochs`` ≥ 1, ``optimizer``, ``batch_size``,
-        ...): ``hidden_layer_sizes`` positive integers, 0 < ρ < 1, β ≥ 0,
-        λ ≥ 0, ``pretrain_learning_rate`` > 0, ``pretrain_epochs`` ≥ 0 and
-        ``pretrain_optimizer`` in {"adam", "sgd"}.
+        The declared constraints (those shared by every deep model, see
+        :meth:`TorchClassifier.check_params`, and: 0 < ρ < 1, β ≥ 0, λ ≥ 0,
+        ``pretrain_learning_rate`` > 0, ``pretrain_epochs`` ≥ 0,
+        ``pretrain_optimizer`` in {"adam", "sgd"}), then
+        ``hidden_layer_sizes`` positive integers and λ, β finite.
         """
         super().check_params()
-        self._hidden()
-        if not (_is_number(self.sparsity_target) and 0.0 < self.sparsity_target < 1.0):
-            raise ValueError(f"sparsity_target (rho) must be a number in (0, 1), not {self.sparsity_target!r}")
-        for name in ("sparsity_weight", "weight_decay"):
-            value = getattr(self, name)
-            if not (_is_number(value) and math.isfinite(value) and value >= 0.0):
-                raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
-        lr = self.pretrain_learning_rate
-        if not (_is_number(lr) and math.isfinite(lr) and lr > 0.0):
-            raise ValueError(f"pretrain_learning_rate must be a positive number, not {lr!r}")
-        epochs = self.pretrain_epochs
-        if not (isinstance(epochs, int | np.integer) and not isinstance(epochs, bool) and epochs >= 0):
-            raise ValueError(f"pretrain_epochs must be an integer >= 0, not {epochs!r}")
-        if self.pretrain_optimizer not in ("adam", "sgd"):
-            raise ValueError(f"pretrain_optimizer must be 'adam' or 'sgd', not {self.pretrain_optimizer!r}")
 
     # ------------------------------------------------------------------ TorchClassifier hooks
     def _inputs(self, X, *, fit: bool) -> np.ndarray:  # noqa: N803
-        """Factors min-max scaled to [0, 1] by the range of the rows given to ``fit``, clipped outside it; float32."""
+        """Factors min-max scaled to [0, 1] by the range of the rows given to ``fit``, clipped outside it; float32.
+
+        ``X`` is already a finite table (``_validate_X``).
+        """
         X = np.asarray(X, dtype=np.float64)  # noqa: N806
-        if X.ndim != 2:
-            raise ValueError(f"SAE takes a table of factors (n, n_factors), got an array of shape {X.shape}")
         if fit:
             if X.shape[0] < 2:
                 raise ValueError(f"SAE needs at least 2 training rows, got {X.shape[0]}")
-            if not np.isfinite(X).all():
-                raise ValueError("SAE cannot fit on missing or infinite factor values (NaN/inf); drop those rows first")
             self.data_min_ = X.min(axis=0)
             self.data_range_ = X.max(axis=0) - self.data_min_
-        elif not hasattr(self, "data_min_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit first")
-        if X.shape[1] != self.data_min_.shape[0]:
-            raise ValueError(f"X has {X.shape[1]} factors, the model was fitted on {self.data_min_.shape[0]}")
         rng_ = np.where(self.data_range_ > 0, self.data_range_, 1.0)
         scaled = np.where(self.data_range_ > 0, (X - self.data_min_) / rng_, 0.0)
         return np.clip(scaled, 0.0, 1.0).astype(np.float32)

@@ -7,6 +7,11 @@ vector of weights and biases, and its fitness is the training mean squared
 error between the output and the 0/1 labels. Paper 003 tunes its DLNN with a
 particle swarm (PSO-DLNN, Table 7, Fig. 10: convergence of the MSE).
 
+The presets (populations, budgets, sources and every deviation from the
+papers) are defined once, in :mod:`susmap.optim.registry`; ``sce_mlp``'s
+``paper002`` budget matches the paper's SCE/EFO time ratio (715 s / 1,161 s)
+and ``paper002_printed`` keeps the printed 1,000 iterations.
+
 :class:`SwarmMLPClassifier` does both with :mod:`susmap.optim`: the whole
 population's loss is one compiled call (:class:`susmap.optim.MLPObjective`)
 and the sequential algorithms run compiled loops. Inputs are min-max scaled
@@ -18,7 +23,8 @@ Outputs: with a linear (purelin) output the network value is the
 event is V_LS clipped to [0, 1]; with a sigmoid output it is the probability.
 
 What paper 003's PSO tunes is not stated (weights or settings of the DLNN):
-the ``pso_dlnn`` preset searches the weights of a 3-3 network (Table 6) with
+the ``pso_dlnn`` preset searches the weights of a 3-3 leaky-ReLU network
+(Table 6: "reluLeak 0.01") with
 the constriction PSO of Table 7 (pop 50, 500 iterations, φ = 4.1 so
 w = 0.7298 and c1 = c2 = 1.496, printed 0.73 / 1.49); searching the DLNN's
 settings instead (learning rate, units, epochs, trained by backpropagation)
@@ -29,15 +35,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from susmap.optim.kernels import LEAKY_RELU_SLOPE
 
 __all__ = ["PSOTunedDLNNClassifier", "SwarmMLPClassifier", "swarm_factory"]
 
-ACTIVATIONS = ("tanh", "relu", "logistic")
+ACTIVATIONS = ("tanh", "relu", "leaky_relu", "logistic")  # leaky_relu: slope LEAKY_RELU_SLOPE = 0.01 below 0
 OUTPUTS = ("linear", "sigmoid")
 LOSSES = ("mse", "cross_entropy")
 
@@ -47,6 +59,8 @@ def _act(name: str, z: np.ndarray) -> np.ndarray:
         return np.tanh(z)
     if name == "relu":
         return np.maximum(z, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0.0, z, LEAKY_RELU_SLOPE * z)
     return 1.0 / (1.0 + np.exp(-z))
 
 
@@ -59,8 +73,8 @@ class SwarmMLPClassifier(ClassifierMixin, BaseEstimator):
         Algorithm of :mod:`susmap.optim`.
     hidden_layer_sizes : sequence of int
         Hidden units per layer (paper 002: one layer of 5).
-    activation : {"tanh", "relu", "logistic"}
-        Hidden activation (tanh = MATLAB tansig).
+    activation : {"tanh", "relu", "leaky_relu", "logistic"}
+        Hidden activation (tanh = MATLAB tansig; leaky_relu: slope 0.01 below zero, paper 003).
     output : {"linear", "sigmoid"}
         Output transform (linear = purelin).
     loss : {"mse", "cross_entropy"}
@@ -91,7 +105,31 @@ class SwarmMLPClassifier(ClassifierMixin, BaseEstimator):
     best_loss_ : float
     data_min_, data_max_ : numpy.ndarray
         Training range of each input (for the [-1, 1] scaling).
+    classes_ : numpy.ndarray
+        The two labels, sorted (any two: 0/1, -1/1, strings); ``classes_[1]`` is the event (target 1 of the loss).
+    n_features_in_ : int
+    feature_names_in_ : numpy.ndarray
+        Only when ``X`` in ``fit`` had string column names.
+
+    Notes
+    -----
+    A binary classifier (event / no event). NaN or inf in ``X`` is refused
+    (drop nodata rows first): the [-1, 1] scaling has no value for it.
     """
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "optimizer": [str],  # one of susmap.optim.OPTIMIZERS, checked in _check_settings (imported lazily)
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "output": [StrOptions(set(OUTPUTS))],
+        "loss": [StrOptions(set(LOSSES))],
+        "pop_size": [Interval(Integral, 1, None, closed="left")],
+        "iterations": [Interval(Integral, 1, None, closed="left")],
+        "weight_limit": [Interval(Real, 0, None, closed="neither")],
+        "optimizer_params": [Mapping, None],
+        "precision": [StrOptions({"float64", "float32"})],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -119,55 +157,58 @@ class SwarmMLPClassifier(ClassifierMixin, BaseEstimator):
         self.precision = precision
         self.seed = seed
 
-    def check_params(self) -> None:
-        """Refuse impossible settings with a ValueError naming the parameter."""
+    def _check_settings(self) -> None:
+        """Checks the declared constraints cannot express (ValueError naming the parameter)."""
         from susmap.optim import OPTIMIZERS
 
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(sorted(OPTIMIZERS))}, not {self.optimizer!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, not {self.activation!r}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.loss == "cross_entropy" and self.output != "sigmoid":
             raise ValueError("loss 'cross_entropy' needs output 'sigmoid'")
-        sizes = list(self.hidden_layer_sizes)
-        if not sizes or not all(isinstance(u, int) and u > 0 for u in sizes):
+        sizes = self.hidden_layer_sizes
+        if (
+            isinstance(sizes, str)
+            or not len(sizes)
+            or not all(isinstance(u, Integral) and not isinstance(u, bool) and u > 0 for u in sizes)
+        ):
             raise ValueError(f"hidden_layer_sizes must be positive integers, not {self.hidden_layer_sizes!r}")
-        for name in ("pop_size", "iterations"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value > 0):
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
-        if not self.weight_limit > 0:
-            raise ValueError(f"weight_limit must be positive, not {self.weight_limit!r}")
+
+    def check_params(self) -> None:
+        """Refuse impossible settings with a ValueError naming the parameter (before any data is read)."""
+        self._validate_params()
+        self._check_settings()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # event / no event
+        tags.input_tags.allow_nan = False
+        return tags
 
     @property
     def layer_sizes_(self) -> tuple[int, ...]:
         return (self.n_features_in_, *(int(h) for h in self.hidden_layer_sizes), 1)
 
     def _scale(self, X) -> np.ndarray:  # noqa: N803
-        X = np.asarray(X, dtype=np.float64)  # noqa: N806
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X must be (n, {self.n_features_in_}) factors, got shape {X.shape}")
+        """Validated ``X`` min-max scaled to [-1, 1] by the training range (a constant factor maps to 0)."""
         span = self.data_max_ - self.data_min_
         safe = np.where(span > 0, span, 1.0)
         return np.where(span > 0, 2.0 * (X - self.data_min_) / safe - 1.0, 0.0)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):  # noqa: N803
         """Optimize the weights on ``X`` (n, n_factors) and binary labels ``y``."""
         from susmap.optim import MLPObjective, minimize
 
-        self.check_params()
-        X = np.asarray(X, dtype=np.float64)  # noqa: N806
-        if X.ndim != 2:
-            raise ValueError(f"X must be a table (n, n_factors), got shape {X.shape}")
-        classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
+        self._check_settings()  # the declared constraints were checked by _fit_context
+        X, y = validate_data(self, X, y, dtype=np.float64)  # noqa: N806
+        check_classification_targets(y)
+        classes, y_idx = np.unique(y, return_inverse=True)
         if classes.size != 2:
-            raise ValueError(f"{type(self).__name__} is a binary classifier; y has {classes.size} class(es)")
+            raise ValueError(
+                f"Only binary classification is supported: {type(self).__name__} is a binary classifier; "
+                f"y has {classes.size} class(es), it needs two (event, no event)"
+            )
         self.classes_ = classes
-        self.n_features_in_ = int(X.shape[1])
         self.data_min_ = X.min(axis=0)
         self.data_max_ = X.max(axis=0)
         objective = MLPObjective(
@@ -202,9 +243,8 @@ class SwarmMLPClassifier(ClassifierMixin, BaseEstimator):
         Exact float64 numpy forward pass; :func:`susmap.models.formula.network_formula` writes the same
         computation as an equation and a standalone Python function.
         """
-        if not hasattr(self, "coefs_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit first")
-        h = self._scale(X)
+        check_is_fitted(self, "coefs_")
+        h = self._scale(validate_data(self, X, reset=False, dtype=np.float64))
         for W, b in self.coefs_[:-1]:  # noqa: N806
             h = _act(self.activation, h @ W + b)
         W, b = self.coefs_[-1]  # noqa: N806
@@ -217,7 +257,8 @@ class SwarmMLPClassifier(ClassifierMixin, BaseEstimator):
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X) -> np.ndarray:  # noqa: N803
-        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+        event = self.predict_proba(X)[:, 1] >= 0.5  # first: NotFittedError before any fitted attribute is read
+        return self.classes_[event.astype(int)]
 
 
 def swarm_factory(optimizer: str, **defaults: Any):
@@ -266,7 +307,30 @@ class PSOTunedDLNNClassifier(ClassifierMixin, BaseEstimator):
     inner_folds : int
         Folds of the fitness evaluation.
     seed : int
+
+    Attributes
+    ----------
+    best_params_ : dict
+        The best setting found (learning_rate, hidden_layer_sizes, epochs).
+    model_ : DLNNClassifier
+        Fitted with ``best_params_`` on all training rows.
+    classes_ : numpy.ndarray
+        The two labels, sorted.
+    convergence_ : numpy.ndarray
+        Best fitness after each iteration.
+    n_features_in_ : int
     """
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "hidden_layers": [Interval(Integral, 1, None, closed="left")],
+        "units": ["array-like"],
+        "learning_rate": ["array-like"],
+        "epochs": ["array-like"],
+        "pop_size": [Interval(Integral, 1, None, closed="left")],
+        "iterations": [Interval(Integral, 1, None, closed="left")],
+        "inner_folds": [Interval(Integral, 2, None, closed="left")],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -288,6 +352,29 @@ class PSOTunedDLNNClassifier(ClassifierMixin, BaseEstimator):
         self.inner_folds = inner_folds
         self.seed = seed
 
+    def _check_settings(self) -> None:
+        """Each searched range a pair (low, high), low <= high: units and epochs >= 1, learning rates > 0."""
+        for name, low in (("units", 1), ("learning_rate", 0.0), ("epochs", 1)):
+            pair = getattr(self, name)
+            ok = not isinstance(pair, str) and len(pair) == 2
+            ok = ok and all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) for v in pair)
+            if not (ok and low <= pair[0] <= pair[1] and (name != "learning_rate" or pair[0] > 0)):
+                raise ValueError(
+                    f"{name} must be a range (low, high) with {low} {'<' if not low else '<='} low <= high, "
+                    f"not {pair!r}"
+                )
+
+    def check_params(self) -> None:
+        """Refuse impossible settings with a ValueError naming the parameter (before any data is read)."""
+        self._validate_params()
+        self._check_settings()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # event / no event (DLNNClassifier)
+        tags.input_tags.allow_nan = False
+        return tags
+
     def _settings(self, v: np.ndarray) -> dict[str, Any]:
         n = int(self.hidden_layers)
         return {
@@ -296,12 +383,21 @@ class PSOTunedDLNNClassifier(ClassifierMixin, BaseEstimator):
             "epochs": round(float(v[1 + n])),
         }
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):  # noqa: N803
+        """Search the settings on ``X`` (n, n_factors) and binary labels ``y``, then fit the best on all rows."""
         from susmap.models.dlnn import DLNNClassifier
         from susmap.optim import minimize
 
-        X = np.asarray(X, dtype=np.float64)  # noqa: N806
-        y = np.asarray(y)
+        self._check_settings()  # the declared constraints were checked by _fit_context
+        X, y = validate_data(self, X, y, dtype=np.float64)  # noqa: N806
+        check_classification_targets(y)
+        n_classes = np.unique(y).size
+        if n_classes != 2:
+            raise ValueError(
+                f"Only binary classification is supported: {type(self).__name__} is a binary classifier; "
+                f"y has {n_classes} class(es), it needs two (event, no event)"
+            )
         n = int(self.hidden_layers)
         lb = np.array([np.log10(self.learning_rate[0]), *[self.units[0]] * n, self.epochs[0]], dtype=float)
         ub = np.array([np.log10(self.learning_rate[1]), *[self.units[1]] * n, self.epochs[1]], dtype=float)
@@ -336,59 +432,56 @@ class PSOTunedDLNNClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X) -> np.ndarray:  # noqa: N803
-        return self.model_.predict_proba(X)
+        """(n, 2) probabilities of the fitted best DLNN, columns in ``classes_`` order."""
+        check_is_fitted(self, "model_")
+        return self.model_.predict_proba(validate_data(self, X, reset=False, dtype=np.float64))
 
     def predict(self, X) -> np.ndarray:  # noqa: N803
-        return self.model_.predict(X)
+        """The more probable class of each row."""
+        check_is_fitted(self, "model_")
+        return self.model_.predict(validate_data(self, X, reset=False, dtype=np.float64))
 
 
 # --------------------------------------------------------------------------- registry entries
 
 from susmap.models.registry import ModelSpec, register_model  # noqa: E402
+from susmap.optim.registry import PAPER_002_PRESETS, PAPER_002_SCE_PRINTED, PAPER_003_PRESETS  # noqa: E402
 
-_P002 = {"hidden_layer_sizes": (5,), "activation": "tanh", "output": "linear", "loss": "mse"}
-_PAPER002 = {  # paper 002, section "Optimization algorithms": population x iterations
-    "efo": {"pop_size": 35, "iterations": 50_000},
-    "sceua": {"pop_size": 10, "iterations": 1000},
-    "sos": {"pop_size": 500, "iterations": 1000},
-    "esda": {"pop_size": 400, "iterations": 1000},
-}
-_NAMES = {"efo": "efo_mlp", "sceua": "sce_mlp", "sos": "sos_mlp", "esda": "esda_mlp"}
+# The presets are defined once, with their sources and deviations, in susmap.optim.registry; here they become the
+# registry models' presets and defaults.
+_PAPER002_MODELS = {"efo_mlp": "EFO-MLP", "sce_mlp": "SCE-MLP", "sos_mlp": "SOS-MLP", "esda_mlp": "ESDA-MLP"}
 _CITES = {
     "efo": "electromagnetic field optimization (Abedinpourshotorban et al. 2016)",
     "sceua": "shuffled complex evolution SCE-UA (Duan et al. 1992)",
     "sos": "symbiotic organisms search (Cheng & Prayogo 2014)",
     "esda": "electrostatic discharge algorithm (Bouchekara 2019)",
 }
-for _opt, _budget in _PAPER002.items():
+for _name, _key in _PAPER002_MODELS.items():
+    _training = PAPER_002_PRESETS[_key]
+    _presets = {"paper002": _training.preset()}
+    if _training.optimizer == "sceua":
+        _presets["paper002_printed"] = PAPER_002_SCE_PRINTED.preset()
     register_model(
         ModelSpec(
-            name=_NAMES[_opt],
-            factory=swarm_factory(_opt, **_P002, **_budget),
-            description=f"n-5-1 MLP (tansig, purelin) trained by {_CITES[_opt]}, paper 002; "
-            f"defaults = preset paper002: pop {_budget['pop_size']} x {_budget['iterations']:,} iterations",
+            name=_name,
+            factory=swarm_factory(_training.optimizer, **_training.model_params()),
+            description=f"n-5-1 MLP (tansig, purelin) trained by {_CITES[_training.optimizer]}, paper 002; "
+            f"defaults = preset paper002: pop {_training.pop_size} x {_training.iterations:,} iterations",
             scale=False,  # min-max scaled to [-1, 1] inside, part of the exported formula
-            presets={"paper002": {**_P002, **_budget}},
+            presets=_presets,
         )
     )
-#: Paper 003: Table 6 network (two hidden layers of 3, ReLU), Table 7 PSO (pop 50, 500 it., phi 4.1).
-PSO_DLNN_PAPER003 = {
-    "hidden_layer_sizes": (3, 3),
-    "activation": "relu",
-    "output": "sigmoid",
-    "loss": "mse",
-    "pop_size": 50,
-    "iterations": 500,
-    "optimizer_params": {"phi1": 2.05, "phi2": 2.05},
-}
+_PSO_DLNN = PAPER_003_PRESETS["PSO-DLNN"]
+#: Paper 003: Table 6 network (two hidden layers of 3, leaky ReLU 0.01), Table 7 PSO (pop 50, 500 it., phi 4.1).
+PSO_DLNN_PAPER003 = _PSO_DLNN.model_params()
 register_model(
     ModelSpec(
         name="pso_dlnn",
-        factory=swarm_factory("pso_constriction", **PSO_DLNN_PAPER003),
-        description="DLNN 3-3 (ReLU, sigmoid output) whose weights are searched by constriction PSO "
+        factory=swarm_factory(_PSO_DLNN.optimizer, **PSO_DLNN_PAPER003),
+        description="DLNN 3-3 (leaky ReLU 0.01, sigmoid output) whose weights are searched by constriction PSO "
         "(phi 4.1: w 0.73, c1 = c2 = 1.49), paper 003; defaults = preset paper003: pop 50 x 500",
         scale=False,
-        presets={"paper003": PSO_DLNN_PAPER003},
+        presets={"paper003": _PSO_DLNN.preset()},
     )
 )
 register_model(

@@ -27,11 +27,16 @@ import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -291,13 +296,35 @@ class TorchClassifier(abc.ABC):
       learn any input scaling from these rows first);
     * ``_build(n_inputs)`` → the ``torch.nn.Module`` returning class logits;
 
-    and may override ``_train_settings`` (default: from the parameters
-    ``epochs``, ``learning_rate``, ``optimizer``, ``batch_size``,
-    ``weight_decay``), ``_fit_network`` (e.g. to pretrain first), ``_augment``
-    and ``_extra_state`` / ``_restore_extra`` (fitted non-network state).
+    and may override ``_validate_X`` (default: a finite numeric table (n,
+    n_factors), scikit-learn's ``validate_data``), ``_check_settings``
+    (checks the declared ``_parameter_constraints`` cannot express),
+    ``_train_settings`` (default: from the parameters ``epochs``,
+    ``learning_rate``, ``optimizer``, ``batch_size``, ``weight_decay``),
+    ``_fit_network`` (e.g. to pretrain first), ``_augment`` and
+    ``_extra_state`` / ``_restore_extra`` (fitted non-network state).
     The parameters ``seed``, ``validation_fraction``, ``device``,
-    ``n_threads`` and ``predict_batch_size`` are expected on every subclass.
+    ``n_threads`` and ``predict_batch_size`` are expected on every subclass;
+    a subclass's ``_parameter_constraints`` extends the shared ones below.
+
+    Every deep model is a binary classifier (event / no event): any two
+    labels (0/1, -1/1, strings), ``classes_`` sorted; NaN or inf in a
+    table of factors is refused (drop nodata rows first).
     """
+
+    #: Constraints of the parameters every deep model has (scikit-learn's declarative parameter validation).
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "optimizer": [StrOptions({"adam", "sgd"})],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "device": [str],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+    }
 
     seed: int
     epochs: int
@@ -313,11 +340,32 @@ class TorchClassifier(abc.ABC):
     # ------------------------------------------------------------------ subclass hooks
     @abc.abstractmethod
     def _inputs(self, X, *, fit: bool) -> np.ndarray:  # noqa: N803
-        """The float32 array the network reads for ``X`` (``fit``: learn the input scaling from ``X`` first)."""
+        """The float32 array the network reads for validated ``X`` (``fit``: learn the input scaling first)."""
 
     @abc.abstractmethod
     def _build(self, n_inputs: int):
         """The ``torch.nn.Module`` mapping ``n_inputs`` input features (channels) to 2 class logits."""
+
+    def _validate_X(self, X, y=None, *, reset: bool):  # noqa: N802, N803
+        """``X`` checked as a finite numeric table (n, n_factors) (and ``y`` with it when fitting).
+
+        scikit-learn's ``validate_data``: sets (``reset``) or checks
+        ``n_features_in_`` and ``feature_names_in_``; NaN and inf are refused
+        with scikit-learn's message. Floats keep float32 / float64, anything
+        else becomes float64.
+        """
+        if getattr(X, "ndim", 2) > 2:
+            raise ValueError(
+                f"{type(self).__name__} takes a table of factors (n, n_factors), got an array of shape {X.shape}"
+            )
+        if reset:
+            return validate_data(self, X, y, dtype=[np.float64, np.float32])
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def _check_settings(self) -> None:
+        """Checks beyond the declared constraints (ValueError naming the parameter); subclasses extend it."""
+        if self.device != "auto" and str(self.device).split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', not {self.device!r}")
 
     def _train_settings(self) -> TrainSettings:
         """Backpropagation settings from the parameters epochs, learning_rate, optimizer, batch_size, weight_decay."""
@@ -345,33 +393,35 @@ class TorchClassifier(abc.ABC):
         return None
 
     def check_params(self) -> None:
-        """Refuse impossible settings with a ValueError naming the parameter (before any data is read)."""
-        positive = {"learning_rate": self.learning_rate, "predict_batch_size": self.predict_batch_size}
-        positive.update({k: getattr(self, k) for k in ("epochs",) if hasattr(self, k)})
-        for name, value in positive.items():
-            if not (isinstance(value, int | float) and value > 0):
-                raise ValueError(f"{name} must be a positive number, not {value!r}")
-        if getattr(self, "optimizer", "adam") not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', not {self.optimizer!r}")
-        batch = getattr(self, "batch_size", None)
-        if batch is not None and not (isinstance(batch, int) and batch > 0):
-            raise ValueError(f"batch_size must be a positive integer or null (full batch), not {batch!r}")
-        if not 0.0 <= float(self.validation_fraction) < 1.0:
-            raise ValueError(f"validation_fraction must be in [0, 1), not {self.validation_fraction!r}")
-        if not 0.0 <= float(getattr(self, "dropout", 0.0)) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), not {self.dropout!r}")
-        if self.device != "auto" and str(self.device).split(":")[0] not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', not {self.device!r}")
+        """Refuse impossible settings with a ValueError naming the parameter (before any data is read).
+
+        The declared ``_parameter_constraints`` (scikit-learn's
+        ``InvalidParameterError``, a ValueError), then the checks they cannot
+        express (:meth:`_check_settings`).
+        """
+        self._validate_params()
+        self._check_settings()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # event / no event
+        tags.input_tags.allow_nan = False
+        return tags
 
     # ------------------------------------------------------------------ estimator API
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):  # noqa: N803
         """Train on inputs ``X`` and binary labels ``y`` (two classes); keeps ``history_``."""
         torch = import_torch()
-        self.check_params()
-        y = np.asarray(y)
+        self._check_settings()  # the declared constraints were checked by _fit_context
+        X, y = self._validate_X(X, y, reset=True)  # noqa: N806
+        check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if classes.size != 2:
-            raise ValueError(f"{type(self).__name__} is a binary classifier; y has {classes.size} class(es)")
+            raise ValueError(
+                f"Only binary classification is supported: {type(self).__name__} is a binary classifier; "
+                f"y has {classes.size} class(es), it needs two (event, no event)"
+            )
         rng = np.random.default_rng(self.seed)
         inputs = self._inputs(X, fit=True)
         if inputs.shape[0] != y.shape[0]:
@@ -393,19 +443,19 @@ class TorchClassifier(abc.ABC):
                 rng,
             )
         self.classes_ = classes
-        self.n_features_in_ = int(inputs.shape[1])
+        self.n_inputs_ = int(inputs.shape[1])
         self.network_ = net.eval()
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        """NotFittedError (a ValueError) unless ``fit`` has run."""
+        check_is_fitted(self, "network_")
 
     def predict_logits(self, X) -> np.ndarray:  # noqa: N803
         """Class logits (n, 2) of inputs ``X``, in batches of ``predict_batch_size`` rows."""
         self._check_fitted()
         torch = import_torch()
-        inputs = self._inputs(X, fit=False)
+        inputs = self._inputs(self._validate_X(X, reset=False), fit=False)
         dev = next(self.network_.parameters()).device
         out = np.empty((inputs.shape[0], 2), dtype=np.float32)
         step = max(1, int(self.predict_batch_size))
@@ -424,7 +474,8 @@ class TorchClassifier(abc.ABC):
 
     def predict(self, X) -> np.ndarray:  # noqa: N803
         """The more probable class of each row."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: NotFittedError before any fitted attribute is read
+        return self.classes_[proba.argmax(axis=1)]
 
     # ------------------------------------------------------------------ persistence hooks
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -434,17 +485,24 @@ class TorchClassifier(abc.ABC):
         config = {
             "classes": self.classes_.tolist(),
             "n_features_in": self.n_features_in_,
+            "n_inputs": self.n_inputs_,
             "history": self.history_.to_dict(orient="list"),
             **config,
         }
+        if hasattr(self, "feature_names_in_"):
+            config["feature_names_in"] = [str(n) for n in self.feature_names_in_]
         tensors = {**{f"network.{k}": v.detach().cpu() for k, v in self.network_.state_dict().items()}, **tensors}
         return config, tensors
 
     def _restore(self, config: dict[str, Any], tensors: dict[str, Any]) -> None:
         self.classes_ = np.asarray(config["classes"])
         self.n_features_in_ = int(config["n_features_in"])
+        # files written before "n_inputs" was saved held the network's width in "n_features_in"
+        self.n_inputs_ = int(config.get("n_inputs", config["n_features_in"]))
+        if config.get("feature_names_in") is not None:
+            self.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
         self.history_ = pd.DataFrame(config["history"], columns=list(HISTORY_COLUMNS))
         self._restore_extra(config, tensors)
-        net = self._build(self.n_features_in_)
+        net = self._build(self.n_inputs_)
         net.load_state_dict({k[len("network.") :]: v for k, v in tensors.items() if k.startswith("network.")})
         self.network_ = net.to(resolve_device(self.device)).eval()
