@@ -82,3 +82,5 @@ def test_every_classic_model_learns_a_simple_rule_deterministically(name):
 def test_paper_presets():
     svm = make_estimator("support_vector_machine", {"preset": "paper001"})
     assert (svm.estimator.C, svm.estimator.gamma, svm.estimator.kernel, svm.method) == (1.0, 0.001, "rbf", "sigmoid")
+    lr = make_estimator("logistic_regression", {"preset": "paper001"})
+    assert lr.C == 1.0 and lr.get_params() == make_estimator("logistic_regression").get_params()

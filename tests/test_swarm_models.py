@@ -52,15 +52,19 @@ def test_weight_trained_mlp_is_reproducible_and_probabilities_are_clipped_values
 
 
 def test_registry_presets_of_papers_002_and_003():
-    for name, pop, iterations in [("efo_mlp", 35, 50_000), ("sce_mlp", 10, 1000), ("sos_mlp", 500, 1000),
+    # sce_mlp: 10 complexes x 12 shuffling loops, the paper's SCE/EFO cost ratio (paper002_printed: 1,000 loops)
+    for name, pop, iterations in [("efo_mlp", 35, 50_000), ("sce_mlp", 10, 12), ("sos_mlp", 500, 1000),
                                   ("esda_mlp", 400, 1000)]:  # fmt: skip
         est = make_estimator(name)
         assert (est.pop_size, est.iterations, tuple(est.hidden_layer_sizes)) == (pop, iterations, (5,))
         assert (est.activation, est.output, est.loss) == ("tanh", "linear", "mse")
         assert make_estimator(name, {"preset": "paper002"}).get_params() == est.get_params()
+    printed = make_estimator("sce_mlp", {"preset": "paper002_printed"})
+    assert (printed.pop_size, printed.iterations) == (10, 1000)
     dlnn = make_estimator("pso_dlnn")
     assert dlnn.optimizer == "pso_constriction" and tuple(dlnn.hidden_layer_sizes) == (3, 3)
     assert (dlnn.pop_size, dlnn.iterations) == (50, 500)
+    assert (dlnn.activation, dlnn.output, dlnn.loss) == ("leaky_relu", "sigmoid", "mse")
     with pytest.raises(StudyConfigError, match="does not take"):
         make_estimator("efo_mlp", {"optimizer": "sos"})
     with pytest.raises(StudyConfigError, match="activation"):
@@ -73,7 +77,12 @@ def test_registry_presets_of_papers_002_and_003():
 
 @pytest.mark.parametrize(
     ("hidden", "activation", "output"),
-    [((5,), "tanh", "linear"), ((3, 3), "relu", "sigmoid"), ((4,), "logistic", "linear")],
+    [
+        ((5,), "tanh", "linear"),
+        ((3, 3), "relu", "sigmoid"),
+        ((4,), "logistic", "linear"),
+        ((3, 3), "leaky_relu", "sigmoid"),
+    ],
 )
 def test_formula_export_reproduces_the_model(tmp_path, hidden, activation, output):
     X, y = xor_data(300, seed=2)  # noqa: N806
@@ -88,7 +97,7 @@ def test_formula_export_reproduces_the_model(tmp_path, hidden, activation, outpu
     values = np.array([namespace["v_ls"](*row) for row in X])
     np.testing.assert_allclose(values, model.network_output(X), rtol=0, atol=1e-9)
     assert namespace["INPUTS"] == ("Elevation", "D. to Faults", "lithology 3")
-    fname = {"tanh": "Tansig", "relu": "Relu", "logistic": "Logsig"}[activation]
+    fname = {"tanh": "Tansig", "relu": "Relu", "logistic": "Logsig", "leaky_relu": "LeakyRelu"}[activation]
     assert f"N{'1' if len(hidden) > 1 else ''}_1 = {fname}(" in formula.text
     assert f"V_LS = {'Purelin' if output == 'linear' else 'Logsig'}(" in formula.text
     assert r"\begin{aligned}" in formula.latex and r"\mathrm{D. to Faults}" in formula.latex

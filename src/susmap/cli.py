@@ -245,13 +245,41 @@ def synthetic(
 
 
 @app.command()
-def models() -> None:
-    """List the models of the registry."""
+def models(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print every preset as Markdown (the text of docs/presets.md).")
+    ] = False,
+) -> None:
+    """List the models of the registry, each preset with its source and its deviations from the paper."""
     from susmap.models import available_models
+    from susmap.models.registry import presets_markdown
+    from susmap.presets import format_preset
 
+    extra = {}
+    try:  # the block-wise method's presets (paper 004), where this version has them
+        from susmap.meta import settings as meta_settings
+    except ImportError:
+        meta_settings = None
+    blockwise_presets = getattr(meta_settings, "blockwise_presets", None)
+    if blockwise_presets is not None:
+        extra["meta-blockwise"] = (
+            "block-wise meta-learning of paper 004: study `method: meta-blockwise`, presets as "
+            "`meta_blockwise: {preset: <name>}`",
+            blockwise_presets(),
+        )
+    if markdown:
+        typer.echo(presets_markdown(extra), nl=False)
+        return
     for name, spec in available_models().items():
-        presets = f" [presets: {', '.join(spec.presets)}]" if spec.presets else ""
-        typer.echo(f"{name:<22} {spec.description}{presets}")
+        typer.echo(f"{name:<22} {spec.description}")
+        for preset_name, preset in spec.presets.items():
+            for line in format_preset(preset_name, preset, indent=" " * 23):
+                typer.echo(line)
+    for anchor, (description, presets) in extra.items():
+        typer.echo(f"{anchor:<22} {description.replace('`', '')}")
+        for preset_name, preset in presets.items():
+            for line in format_preset(preset_name, preset, indent=" " * 23):
+                typer.echo(line)
 
 
 @app.command("show-versions")

@@ -11,7 +11,7 @@ and the output
 with Tansig(x) = 2 / (1 + e^(-2x)) - 1 (= tanh x) and Purelin(x) = x, plus
 the weights as a table (Table 2). :func:`network_formula` writes a fitted
 :class:`~susmap.models.swarm.SwarmMLPClassifier` (any depth, tanh / ReLU /
-logistic hidden layers, linear or sigmoid output) the same way, including
+leaky ReLU / logistic hidden layers, linear or sigmoid output) the same way, including
 the input scaling the network was trained with, as
 
 * plain text and LaTeX, with ``digits`` significant digits (6 as in the paper);
@@ -38,6 +38,7 @@ __all__ = ["NetworkFormula", "network_formula", "write_formula"]
 _FUNCS = {
     "tanh": ("Tansig", r"\mathrm{Tansig}", "math.tanh", "Tansig(x) = 2 / (1 + exp(-2x)) - 1"),
     "relu": ("Relu", r"\mathrm{ReLU}", "_relu", "Relu(x) = max(0, x)"),
+    "leaky_relu": ("LeakyRelu", r"\mathrm{LeakyReLU}", "_leaky_relu", "LeakyRelu(x) = max(0.01 x, x)"),
     "logistic": ("Logsig", r"\mathrm{Logsig}", "_logsig", "Logsig(x) = 1 / (1 + exp(-x))"),
     "linear": ("Purelin", r"\mathrm{Purelin}", "", "Purelin(x) = x"),
     "sigmoid": ("Logsig", r"\mathrm{Logsig}", "_logsig", "Logsig(x) = 1 / (1 + exp(-x))"),
@@ -181,6 +182,11 @@ def _python_module(model, names: list[str], idents: list[str], target: str) -> s
         "    return x if x > 0.0 else 0.0",
         "",
         "",
+        *(
+            ["def _leaky_relu(x):", "    return x if x > 0.0 else 0.01 * x", "", ""]
+            if model.activation == "leaky_relu"
+            else []
+        ),
         "def _logsig(x):",
         "    return 1.0 / (1.0 + math.exp(-x))",
         "",

@@ -6,6 +6,11 @@ a seed. :func:`make_pipeline` wraps it with the per-fold preprocessing
 encoding of categorical factors), so nothing is fitted before the split.
 Later families (deep, swarm-trained, meta-learned) register themselves the
 same way.
+
+A model's presets (``params: {preset: paper001}``) are
+:class:`susmap.presets.Preset` objects: parameters, source and deviations
+from the paper. :func:`presets_markdown` writes them all as
+``docs/presets.md`` (``susmap models --markdown``).
 """
 
 from __future__ import annotations
@@ -22,9 +27,18 @@ from sklearn.preprocessing import StandardScaler
 
 from susmap.errors import StudyConfigError
 from susmap.models.windows import WindowSource
+from susmap.presets import Preset
 from susmap.registry import Registry, check_params
 
-__all__ = ["ModelSpec", "available_models", "get_model", "make_estimator", "make_pipeline", "register_model"]
+__all__ = [
+    "ModelSpec",
+    "available_models",
+    "get_model",
+    "make_estimator",
+    "make_pipeline",
+    "presets_markdown",
+    "register_model",
+]
 
 
 @dataclass(frozen=True)
@@ -41,8 +55,9 @@ class ModelSpec:
         One line for ``susmap models``, with the citation.
     scale : bool
         Standard-scale continuous factors inside each fold.
-    presets : dict
-        Named parameter sets (e.g. a paper's settings).
+    presets : dict of str to Preset
+        Named parameter sets (e.g. a paper's settings), each with its source
+        and its deviations from it (:class:`susmap.presets.Preset`).
     inputs : {"cells", "windows"}
         What the model reads per sample: the factor values of the cell, or
         the k × k factor windows around it (patch models; their pipelines
@@ -56,9 +71,17 @@ class ModelSpec:
     factory: Callable[..., BaseEstimator]
     description: str
     scale: bool = True
-    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    presets: Mapping[str, Preset] = field(default_factory=dict)
     inputs: str = "cells"
     requires: tuple[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        for key, preset in self.presets.items():
+            if not isinstance(preset, Preset):
+                raise TypeError(
+                    f"model {self.name}: preset {key!r} must be a susmap.presets.Preset (parameters, source, "
+                    f"deviations), not {type(preset).__name__}"
+                )
 
 
 _FAMILIES = ["susmap.models.classic", "susmap.models.deep", "susmap.models.swarm"]
@@ -97,7 +120,7 @@ def make_estimator(name: str, params: Mapping[str, Any] | None = None, *, seed: 
         if preset not in spec.presets:
             known = ", ".join(spec.presets) or "none"
             raise StudyConfigError(f"models: {name} has no preset {preset!r} (presets: {known})")
-        params = {**spec.presets[preset], **params}
+        params = {**spec.presets[preset].params, **params}
     check_params(spec.factory, params, where=f"models: {name}", skip=["seed", *_INTERNAL_PARAMS])
     if spec.requires is not None and importlib.util.find_spec(spec.requires[0]) is None:
         package, extra = spec.requires
@@ -173,3 +196,67 @@ def make_pipeline(
         transformers.append((f"categorical_{method}", encoder, cols))
     pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     return Pipeline([("preprocess", pre), ("model", estimator)])
+
+
+def _markdown_value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_markdown_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_markdown_value(v)}" for k, v in value.items()) + "}"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _markdown_preset(name: str, preset: Preset, anchor: str) -> list[str]:
+    lines = [f'<a id="{anchor}-{name}"></a>', "", f"### preset `{name}`", "", f"Source: {_sentence(preset.source)}", ""]
+    params = ", ".join(f"`{key}: {_markdown_value(value)}`" for key, value in preset.params.items())
+    lines += [f"Parameters: {params or 'none'}.", ""]
+    if not preset.deviations:
+        lines += ["Deviations: none; the preset follows the source.", ""]
+        return lines
+    lines.append("Deviations from the source:")
+    lines.append("")
+    lines += [f"- {_sentence(dev.what)} *Why:* {_sentence(dev.why)}" for dev in preset.deviations]
+    lines.append("")
+    return lines
+
+
+def presets_markdown(extra: Mapping[str, tuple[str, Mapping[str, Preset]]] | None = None) -> str:
+    """Every preset of the registry as Markdown (``docs/presets.md``): one section per model.
+
+    Each section (anchor ``#<model>``) lists the model's presets (anchor ``#<model>-<preset>``) with source,
+    parameters and deviations. ``extra`` adds sections for presets outside the model registry, as
+    ``{anchor: (description, presets)}`` (``susmap models`` passes the block-wise method's).
+    """
+    lines = [
+        "# Presets: where each setting comes from",
+        "",
+        "<!-- Generated by `susmap models --markdown > docs/presets.md`; do not edit by hand "
+        "(tests/test_presets.py checks that it is up to date). -->",
+        "",
+        "A preset is a paper's settings for a model, used as `{name: <model>, params: {preset: <preset>}}` in a "
+        "study file (other parameters given next to it override the preset's). Each preset names its source and "
+        "lists every place where it departs from the text, or reads an ambiguous text one way, with the reason.",
+        "",
+    ]
+    sections: list[tuple[str, str, Mapping[str, Preset]]] = [
+        (name, spec.description, spec.presets) for name, spec in available_models().items() if spec.presets
+    ]
+    sections += [(anchor, description, presets) for anchor, (description, presets) in (extra or {}).items()]
+    lines += [
+        ", ".join(f"[`{anchor}`](#{anchor})" for anchor, _, _ in sections),
+        "",
+    ]
+    for anchor, description, presets in sections:
+        lines += [f'<a id="{anchor}"></a>', "", f"## `{anchor}`", "", _sentence(description), ""]
+        for name, preset in presets.items():
+            lines += _markdown_preset(name, preset, anchor)
+    return "\n".join(lines).rstrip("\n") + "\n"
