@@ -85,11 +85,13 @@ def run_mealpy(
     return time.perf_counter() - t0, float(best.target.fitness)
 
 
-def evaluations_table(presets: list[TrainingPreset], evaluations: dict[str, int], iterations: dict[str, int]) -> None:
+def evaluations_table(presets: list[TrainingPreset], results: dict, iterations: dict[str, int]) -> None:
     """Print the measured objective evaluations of each preset and the paper's time, both relative to EFO-MLP."""
+    evaluations = {name: res.n_evaluations for name, res in results.items()}
     efo = PAPER_002_PRESETS["EFO-MLP"]
     header = (
-        f"{'preset':<21} {'pop':>4} {'iter':>6} {'evaluations':>11} {'paper s':>8} {'evals/EFO':>9} {'paper s/EFO':>11}"
+        f"{'preset':<21} {'pop':>4} {'iter':>6} {'evaluations':>11} {'paper s':>8} {'evals/EFO':>9} "
+        f"{'paper s/EFO':>11} {'MSE f64':>8}"
     )
     print("objective evaluations per preset (measured), relative to EFO-MLP")
     print(header)
@@ -101,7 +103,7 @@ def evaluations_table(presets: list[TrainingPreset], evaluations: dict[str, int]
         ratio = evaluations[p.name] / evaluations[efo.name]
         print(
             f"{p.name:<21} {p.pop_size:>4} {iterations[p.name]:>6} {evaluations[p.name]:>11,} {paper_txt} "
-            f"{ratio:9.3f} {time_ratio}",
+            f"{ratio:9.3f} {time_ratio} {results[p.name].fun:8.5f}",
             flush=True,
         )
     print()
@@ -140,7 +142,7 @@ def main() -> None:
     budgets = {p.name: max(p.iterations // 10, 1) if args.quick else p.iterations for p in presets}
     results = {p.name: p.run(objective, (lb, ub), seed=args.seed, iterations=budgets[p.name]) for p in presets}
     print(f"14-{objective.layer_sizes[1]}-1 MLP, {objective.n_weights} weights, {objective.n_samples} samples")
-    evaluations_table(presets, {k: r.n_evaluations for k, r in results.items()}, budgets)
+    evaluations_table(presets, results, budgets)
     if args.evaluations_only:
         return
 
