@@ -116,7 +116,7 @@ def test_pso_dlnn_paper003_uses_leaky_relu_001():
     model = make_estimator("pso_dlnn", {"pop_size": 10, "iterations": 20}).fit(X, y)
     assert isinstance(model, SwarmMLPClassifier) and model.activation == "leaky_relu"
     # numpy forward pass with a 0.01 leak = what the compiled objective minimised
-    h = model._scale(X)
+    h = 2.0 * (X - model.data_min_) / (model.data_max_ - model.data_min_) - 1.0  # [-1, 1], the training range
     for W, b in model.coefs_[:-1]:  # noqa: N806
         z = h @ W + b
         h = np.where(z > 0, z, 0.01 * z)
