@@ -86,14 +86,13 @@ def synthetic() -> dict[str, Any]:
 
 
 def stage_timings(data: dict[str, Any], settings, out: Path | None) -> pd.DataFrame:
-    from susmap.meta import block_map_png, block_polygons, fit_blockwise, segment_blocks, values_at
-    from susmap.meta.blockwise import _importance_weights
+    from susmap.meta import block_map_png, block_polygons, fit_blockwise, importance_weights, segment_blocks, values_at
 
     samples = data["samples"]
     t0 = time.perf_counter()
     x = values_at(data["stack"], samples["row"].to_numpy(), samples["col"].to_numpy())
     ok = np.isfinite(x).all(axis=1)
-    weights = _importance_weights(x[ok], samples["label"].to_numpy()[ok], seed=0)
+    weights = importance_weights(x[ok], samples["label"].to_numpy()[ok], seed=0)
     t_importance = time.perf_counter() - t0
     t0 = time.perf_counter()
     ids = segment_blocks(data["stack"], data["n_blocks"], compactness=settings.compactness, weights=weights)

@@ -237,7 +237,7 @@ def test_meta_gradient_matches_finite_differences(engine: str) -> None:
 @pytest.mark.parametrize("engine", ["batched", "func"])
 def test_first_order_gradient_is_the_query_gradient_at_the_adapted_parameters(engine: str) -> None:
     torch, params, batch = _tiny_problem()
-    from susmap.meta.maml import _inner_loop, meta_gradient, task_loss
+    from susmap.meta.maml import inner_loop, meta_gradient, task_loss
 
     alpha, steps = 0.5, 3
     _, exact = meta_gradient(params, batch, alpha, steps, engine=engine)
@@ -245,7 +245,7 @@ def test_first_order_gradient_is_the_query_gradient_at_the_adapted_parameters(en
     # FOMAML: Σ_k w_k ∇L_k(θ'_k), each task's query gradient at its adapted parameters
     expected = {k: torch.zeros_like(v) for k, v in params.items()}
     for b in range(batch.xs.shape[0]):
-        adapted = _inner_loop(params, batch.xs[b], batch.ys[b], batch.ms[b], steps, alpha)
+        adapted = inner_loop(params, batch.xs[b], batch.ys[b], batch.ms[b], steps, alpha)
         adapted = {k: v.detach().requires_grad_(True) for k, v in adapted.items()}
         loss = task_loss(adapted, batch.xq[b], batch.yq[b], batch.mq[b])
         grads = torch.autograd.grad(loss, list(adapted.values()))
@@ -261,7 +261,7 @@ def test_first_order_gradient_is_the_query_gradient_at_the_adapted_parameters(en
 
 def test_adapt_zero_steps_returns_the_intermediate_model() -> None:
     torch = pytest.importorskip("torch")
-    from susmap.meta.maml import _dense, _layer_names, adapt, forward, init_params, predict_proba
+    from susmap.meta.maml import adapt, forward, init_params, predict_proba
 
     params = init_params(3, seed=1)
     rng = np.random.default_rng(0)
@@ -269,7 +269,8 @@ def test_adapt_zero_steps_returns_the_intermediate_model() -> None:
     y = (x[:, 0] > 0).astype(int)
     pt = {k: torch.as_tensor(v) for k, v in params.items()}  # functional_call and the fast path agree
     xt = torch.as_tensor(x)
-    torch.testing.assert_close(forward(pt, xt), _dense(pt, xt, _layer_names(pt)))
+    expected = torch.softmax(forward(pt, xt), dim=1)[:, 1].numpy()
+    np.testing.assert_allclose(predict_proba(params, x), expected, rtol=1e-6, atol=1e-7)
     same = adapt(params, x, y, steps=0)
     assert same.keys() == params.keys()
     assert all(same[k] is params[k] for k in params)
@@ -294,7 +295,7 @@ FAST = {"n_unlabelled": 2000, "pretrain_epochs": 3, "meta_iterations": 40, "meta
 
 def test_fit_predict_mosaic_and_reproducibility(land) -> None:
     pytest.importorskip("torch")
-    from susmap.meta.blockwise import BlockwiseSettings, fit_blockwise
+    from susmap.meta import BlockwiseSettings, fit_blockwise
 
     ids = segment_blocks(land.factors, 12)
     settings = BlockwiseSettings(**FAST)
@@ -327,7 +328,7 @@ def test_fit_predict_mosaic_and_reproducibility(land) -> None:
 
 def test_mosaic_uses_each_blocks_own_model(land) -> None:
     pytest.importorskip("torch")
-    from susmap.meta.blockwise import predict_blockwise
+    from susmap.meta import predict_blockwise
     from susmap.meta.maml import init_params
 
     ids = segment_blocks(land.factors, 6)
@@ -362,7 +363,7 @@ def test_blockwise_meta_learning_beats_a_global_model() -> None:
     the better global model (observed: 10 to 14 points).
     """
     pytest.importorskip("torch")
-    from susmap.meta.blockwise import BlockwiseSettings, evaluate_few_shot
+    from susmap.meta import BlockwiseSettings, evaluate_few_shot
 
     land = regional_landscape((256, 256), n_regions=4, n_samples=3000, seed=0)
     ids = segment_blocks(land.factors, 100)

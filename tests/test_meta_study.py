@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from susmap.cli import app
 from susmap.datasets.synthetic import regional_landscape, write_landscape
 from susmap.errors import StudyConfigError
+from susmap.meta import BlockwiseSettings, blockwise_presets
 from susmap.meta.blocks import split_areas
 from susmap.meta.tasks import Task, protocol_split
 from susmap.study import MetaBlockwiseConfig, load_study, study_from_dict
@@ -124,10 +125,57 @@ def _write_study(folder: Path, data: dict, name: str = "meta.yaml") -> Path:
 
 
 def test_settings_follow_preset_and_overrides() -> None:
-    paper = MetaBlockwiseConfig().settings()
+    paper = BlockwiseSettings.from_config(MetaBlockwiseConfig())
     assert (paper.meta_lr, paper.meta_iterations, paper.inner_lr, paper.inner_steps) == (1e-4, 5000, 0.1, 5)
-    quick = MetaBlockwiseConfig(preset="quick", meta_iterations=50, hidden=(8, 8, 4)).settings()
+    quick = BlockwiseSettings.from_config(MetaBlockwiseConfig(preset="quick", meta_iterations=50, hidden=(8, 8, 4)))
     assert (quick.meta_lr, quick.meta_iterations, quick.hidden) == (1e-2, 50, (8, 8, 4))
+
+
+def test_config_section_and_settings_are_one_definition() -> None:
+    """Every parameter is a config key with the same description and bounds; the config adds only its own keys."""
+    from susmap.study import BlockwiseParameters
+
+    params = BlockwiseParameters.model_fields
+    config = MetaBlockwiseConfig.model_fields
+    assert set(config) == {*params, "preset", "weights", "experiment"}
+    for name, info in params.items():
+        assert config[name].description == info.description and config[name].default is None
+    assert list(BlockwiseSettings.model_fields) == list(params)  # the library settings are the same model
+    for bad in ({"n_blocks": 0}, {"meta_train_fraction": 1.0}, {"hidden": (8, 8)}, {"engine": "jax"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            BlockwiseSettings(**bad)
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            MetaBlockwiseConfig(**bad)
+    assert BlockwiseSettings.from_config(MetaBlockwiseConfig(n_blocks=9)) == BlockwiseSettings(n_blocks=9)
+
+
+#: Paper 004's stated values (section 4.6; 4.3.2 for the split; 4.5 adapts every block with samples).
+PAPER_004 = {
+    "rbm_learning_rate": 1e-3,
+    "dae_learning_rate": 1e-5,
+    "pretrain_epochs": 20,
+    "n_blocks": 64,
+    "meta_train_fraction": 0.6,
+    "inner_lr": 0.1,
+    "inner_steps": 5,
+    "adapt_steps": 5,
+    "meta_lr": 1e-4,
+    "meta_iterations": 5000,
+    "adapt_min_per_class": 0,
+}
+
+
+@pytest.mark.parametrize("name", ["paper", "quick"])
+def test_presets_name_their_source_and_every_departure_from_the_paper(name: str) -> None:
+    preset = blockwise_presets()[name]
+    assert "paper 004" in preset.source and "4.6" in preset.source
+    assert BlockwiseSettings.from_preset(name) == BlockwiseSettings(**preset.params)
+    for key, stated in PAPER_004.items():
+        if preset.params[key] != stated:  # every departure from a stated value is a listed deviation
+            assert any(key in d.what for d in preset.deviations), f"{name}: {key} departs silently"
+    assert all(d.what and d.why for d in preset.deviations)
+    changed = {k for k, v in preset.params.items() if blockwise_presets()["paper"].params[k] != v}
+    assert changed == (set() if name == "paper" else {"meta_lr", "meta_iterations"})
 
 
 def test_written_landscape_study_is_a_meta_blockwise_study(landscape_dir: Path) -> None:
@@ -290,8 +338,8 @@ def test_lazy_mosaic_equals_in_memory_prediction() -> None:
     pytest.importorskip("torch")
     import dask.array as da
 
+    from susmap.meta import fit_blockwise
     from susmap.meta.blocks import segment_blocks
-    from susmap.meta.blockwise import BlockwiseSettings, fit_blockwise
 
     land = regional_landscape((50, 61), n_regions=2, n_samples=300, seed=7)
     ids = segment_blocks(land.factors, 6)
@@ -306,12 +354,12 @@ def test_lazy_mosaic_equals_in_memory_prediction() -> None:
 
 
 def test_chunked_relabel_numbers_blocks_in_raster_order() -> None:
-    from susmap.meta.blocks import _relabel
+    from susmap.meta.blocks import relabel_blocks
 
     labels = np.array([[0, 7, 7, 3], [5, 5, 0, 3], [9, 9, 9, 0], [2, 0, 0, 0]])
     expected = np.array([[0, 1, 1, 2], [3, 3, 0, 2], [4, 4, 4, 0], [5, 0, 0, 0]])
     for rows in (1, 2, 3, 512):
-        np.testing.assert_array_equal(_relabel(labels, rows_per_chunk=rows), expected)
+        np.testing.assert_array_equal(relabel_blocks(labels, rows_per_chunk=rows), expected)
 
 
 def test_one_block_is_the_whole_valid_area_and_the_experiment_asks_for_more(tmp_path: Path) -> None:
@@ -321,7 +369,7 @@ def test_one_block_is_the_whole_valid_area_and_the_experiment_asks_for_more(tmp_
     ids = segment_blocks(land.factors, 1)
     np.testing.assert_array_equal(ids, land.valid.astype(np.int32))
     pytest.importorskip("torch")
-    from susmap.meta.blockwise import BlockwiseSettings, evaluate_few_shot
+    from susmap.meta import evaluate_few_shot
 
     settings = BlockwiseSettings.quick(hidden=(4, 4, 2), n_unlabelled=100, pretrain_epochs=1, meta_iterations=5)
     with pytest.raises(ValueError, match="segment into more blocks"):
@@ -330,8 +378,8 @@ def test_one_block_is_the_whole_valid_area_and_the_experiment_asks_for_more(tmp_
 
 def test_few_shot_protocols_in_parallel_equal_serial() -> None:
     pytest.importorskip("torch")
+    from susmap.meta import evaluate_few_shot
     from susmap.meta.blocks import segment_blocks
-    from susmap.meta.blockwise import BlockwiseSettings, evaluate_few_shot
 
     land = regional_landscape((48, 52), n_regions=2, n_samples=300, seed=6)
     ids = segment_blocks(land.factors, 10)
@@ -345,6 +393,56 @@ def test_few_shot_protocols_in_parallel_equal_serial() -> None:
     assert list(serial["protocol"].unique()) == ["all", "D"]
     with pytest.raises(ValueError, match="area_split"):
         evaluate_few_shot(land.factors, land.samples, ids, settings, seeds=[0], protocols=["B"])
+    # without block ids: blocks segmented per protocol and seed, weights from the meta-training samples
+    settings = settings.model_copy(update={"n_blocks": 10})
+    honest_serial, honest_runs = evaluate_few_shot(land.factors, land.samples, None, settings, n_jobs=1, **kw)
+    honest_parallel, _ = evaluate_few_shot(land.factors, land.samples, None, settings, n_jobs=2, **kw)
+    pd.testing.assert_frame_equal(honest_serial.drop(columns="fit_s"), honest_parallel.drop(columns="fit_s"))
+    assert list(honest_serial["protocol"].unique()) == ["all", "D"] and len(honest_runs)
+
+
+def _honest_inputs(land, settings, area_split=None):
+    from susmap.meta import label_free_regions
+
+    ok = np.isfinite(land.factors[:, land.samples["row"], land.samples["col"]]).all(axis=0)
+    table = land.samples[ok]
+    x = land.factors[:, table["row"], table["col"]].T.astype(np.float32)
+    y = table["label"].to_numpy()
+    regions = label_free_regions(land.factors, table["row"].to_numpy(), table["col"].to_numpy(), settings, area_split)
+    return regions, x, y
+
+
+@pytest.mark.parametrize(("protocol", "area_split"), [("all", None), ("B", ("x", 0.5)), ("D", ("y", 0.5))])
+def test_few_shot_weights_and_blocks_ignore_the_target_labels(protocol: str, area_split) -> None:
+    """The SLIC weights of the experiment are fitted on the meta-training samples only (paper 004 5.3)."""
+    from susmap.meta import honest_split
+
+    land = regional_landscape((48, 52), n_regions=2, n_samples=300, seed=6)
+    settings = BlockwiseSettings(n_blocks=10)
+    regions, x, y = _honest_inputs(land, settings, area_split)
+    split = honest_split(regions, x, y, protocol, 0, settings)
+    assert split.train and split.test and split.weights is not None
+    train_idx = np.concatenate([t.indices for t in split.train])
+    test_idx = np.concatenate([t.indices for t in split.test])
+    assert np.intersect1d(train_idx, test_idx).size == 0
+    # the target labels (every sample outside the meta-training tasks) flipped: same weights, blocks and tasks
+    flipped = y.copy()
+    outside = np.setdiff1d(np.arange(y.size), train_idx)
+    flipped[outside] = 1 - flipped[outside]
+    again = honest_split(regions, x, flipped, protocol, 0, settings)
+    np.testing.assert_array_equal(again.weights, split.weights)
+    np.testing.assert_array_equal(again.sample_blocks, split.sample_blocks)
+    assert [t.block_id for t in again.test] == [t.block_id for t in split.test]
+    for a, b in zip(again.test, split.test, strict=True):
+        np.testing.assert_array_equal(a.indices, b.indices)
+    # while the meta-training labels do shape the weights (the check above is not vacuous)
+    moved = y.copy()
+    moved[train_idx[::2]] = 1 - moved[train_idx[::2]]
+    assert not np.array_equal(honest_split(regions, x, moved, protocol, 0, settings).weights, split.weights)
+    # no block mixes the regions: each test block's samples lie in the label-free target region
+    region_of = regions.sample_blocks
+    train_regions = set(region_of[train_idx].tolist())
+    assert not train_regions & set(region_of[test_idx].tolist())
 
 
 def test_ecuador_example_runs_on_the_real_data(tmp_path: Path) -> None:
@@ -356,7 +454,7 @@ def test_ecuador_example_runs_on_the_real_data(tmp_path: Path) -> None:
     small = {
         "n_unlabelled": 1000,
         "pretrain_epochs": 2,
-        "meta_iterations": 30,
+        "meta_iterations": 100,  # 30 left the proposed method at chance on the honest split of seed 42
         "experiment": {"repeats": 1, "shots": [5], "methods": ["global_rf", "proposed"], "rf_trees": 20},
     }
     study = load_study(example)

@@ -14,7 +14,11 @@ Stages, each a library call of :mod:`susmap.meta`:
    (:meth:`susmap.meta.BlockwiseResult.predict_lazy`), its classes and the
    map PNG with the block boundaries;
 6. the few-shot comparison of section 5.3 for the protocols asked for
-   (:func:`susmap.meta.evaluate_few_shot`): the K-shot table.
+   (:func:`susmap.meta.evaluate_few_shot`): the K-shot table. With
+   ``weights: importance`` the experiment does not reuse the map's blocks
+   (their weights saw every label, query labels included): it segments per
+   protocol and repeat with weights fitted on the meta-training samples
+   only (:mod:`susmap.meta.splits`).
 
 Outputs (besides ``samples``, ``factor_class_tables.csv``, ``metrics.json``,
 ``report.html``, ``provenance.json`` and ``study.yaml`` of every run):
@@ -78,6 +82,8 @@ META_EXPERIMENT_FILES = ("few_shot.csv", "few_shot_table.csv", "few_shot_table.m
 
 #: A categorical factor with more classes than this is refused (one input band per class).
 MAX_ONEHOT_CLASSES = 32
+#: Forest sizes of the random-forest importance that weights the factors of SLIC (map and experiment alike).
+IMPORTANCE_TREES = (100, 300, 500)
 
 
 @dataclass
@@ -126,7 +132,9 @@ def _settings(study: Study):
         import_torch()
     except ImportError as err:
         raise StudyConfigError(f"method meta-blockwise: {err}") from None
-    settings = study.meta_blockwise.settings()
+    from susmap.meta import BlockwiseSettings
+
+    settings = BlockwiseSettings.from_config(study.meta_blockwise)
     try:
         settings.check()
     except ValueError as err:
@@ -197,7 +205,7 @@ def _segmentation_weights(
         return np.ones(len(names))
     if isinstance(given, dict):
         return np.array([float(given.get(p, 1.0)) for p in parents])
-    table = random_forest_importance(x, y, names=names, n_trees=(100, 300, 500), seed=study.seed)
+    table = random_forest_importance(x, y, names=names, n_trees=IMPORTANCE_TREES, seed=study.seed)
     table.to_csv(out.path("factor_importance.csv"), index=False)
     return weights_from_importance(table, names)
 
@@ -250,11 +258,14 @@ def _few_shot(
         polys = block_polygons(area_ids, grid.transform, grid.crs.to_wkt())
         polys["area"] = polys["block_id"].map(areas)
         write_block_polygons(polys, out.path("areas.gpkg"), layer="areas")
+    # factor weights by importance read labels: the experiment then segments per protocol and repeat with weights
+    # fitted on the meta-training samples only (susmap.meta.splits); label-free weights keep the run's blocks
+    honest = study.meta_blockwise.weights == "importance"
     try:
         return evaluate_few_shot(
             arr,
             samples,
-            block_ids,
+            None if honest else block_ids,
             settings,
             seeds=range(study.seed, study.seed + exp.repeats),
             shots=exp.shots,
@@ -266,6 +277,7 @@ def _few_shot(
             n_jobs=exp.n_jobs,
             sample_values=values,
             return_runs=True,
+            importance_trees=IMPORTANCE_TREES,
         )
     except ValueError as err:
         raise SamplingError(f"meta_blockwise.experiment: {err}") from None

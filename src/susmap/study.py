@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from susmap.errors import StudyConfigError
 
@@ -310,47 +310,132 @@ class MetaExperimentConfig(_Section):
         return self
 
 
-# The settings fields of ``meta_blockwise`` are generated from ``susmap.meta.settings.BlockwiseSettings``, their
-# one definition (type, bounds, description; None here = the preset's value). Imported here, with this section.
-from pydantic import create_model  # noqa: E402
+Shots = Annotated[int, Field(ge=1)] | Literal["half", "all"]
+#: Presets of the block-wise method; ``susmap.meta.blockwise_presets()`` holds their sources and deviations.
+BlockwisePreset = Literal["paper", "quick"]
 
-from susmap.meta.settings import BlockwiseSettings, PresetName, config_fields  # noqa: E402
 
-_BlockwiseSettingsSection: Any = create_model(
-    "_BlockwiseSettingsSection", __base__=_Section, __module__=__name__, **config_fields()
+class BlockwiseParameters(_Section):
+    """The parameters of paper 004's block-wise meta-learning: their one definition (name, type, bounds, text).
+
+    ``susmap.meta.BlockwiseSettings`` is this model plus the methods that use
+    it; the study's ``meta_blockwise`` section takes every field as an
+    optional override of a preset (:class:`MetaBlockwiseConfig`, generated
+    from these fields). The defaults are the ``paper`` preset: section 4.6's
+    value where the paper gives one, a stated choice where it does not; its
+    departures from the text are listed, each with its reason, in
+    ``susmap.meta.blockwise_presets()["paper"].deviations``.
+    """
+
+    # unsupervised pretraining (section 4.2)
+    hidden: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
+        (32, 32, 16), description="hidden units of RBM 1, RBM 2 and the DAE encoder (section 4.2 gives no sizes)"
+    )
+    pretrain: bool = Field(
+        True, description="initialise from the unsupervised pretraining, or at random (plain MAML, section 5.2)"
+    )
+    n_unlabelled: int = Field(
+        10000, ge=0, description="random valid cells drawn for pretraining, besides the sample vectors (0: samples)"
+    )
+    pretrain_epochs: PositiveInt = Field(20, description="epochs per pretrained module (section 4.6: 20)")
+    rbm_learning_rate: float = Field(1e-3, gt=0, description="Adam step size of the RBMs (section 4.6: 1e-3)")
+    dae_learning_rate: float = Field(
+        1e-3, gt=0, description="Adam step size of the DAE (section 4.6: 1e-5; see the paper preset's deviations)"
+    )
+    pretrain_batch_size: PositiveInt = Field(128, description="mini-batch size of pretraining (not given)")
+    dae_corruption: float = Field(0.2, ge=0, lt=1, description="masking-noise share of the DAE inputs (not given)")
+    # scene segmentation (section 4.3.1)
+    n_blocks: PositiveInt = Field(
+        64, description="blocks requested from SLIC when no block ids are given (section 4.6: 64 for FJ, 196 for FL)"
+    )
+    compactness: float = Field(0.5, gt=0, description="SLIC compactness M of eq. 2 (not given)")
+    max_segment_cells: PositiveInt = Field(
+        1_500_000, description="stacks with more cells are segmented block-averaged (susmap.meta.blocks)"
+    )
+    # meta-tasks and meta-training (sections 4.3.2, 4.4)
+    meta_train_fraction: float = Field(
+        0.6, gt=0, lt=1, description="share of the tasks used for meta-training (section 4.3.2: 0.6)"
+    )
+    meta_shots: Shots = Field(
+        5, description="support samples per class of a task in meta-training and validation (not given)"
+    )
+    inner_lr: float = Field(0.1, gt=0, description="α of eq. 3, also the adaptation step (section 4.6: 0.1)")
+    inner_steps: PositiveInt = Field(5, description="inner-loop updates of eq. 3 (section 4.6: 5)")
+    meta_lr: float = Field(1e-4, gt=0, description="Adam step size of the meta-objective (section 4.6: 1e-4)")
+    meta_iterations: PositiveInt = Field(
+        5000, description="meta-batches, one meta-update each (section 4.6: 5000 'epochs')"
+    )
+    meta_batch_size: PositiveInt = Field(8, description="tasks per meta-batch (not given)")
+    first_order: bool = Field(False, description="FOMAML instead of the exact (second-order) meta-gradient")
+    task_weighting: bool = Field(True, description="eq. 6 task weights, or the plain mean of MAML")
+    engine: Literal["batched", "func"] = Field(
+        "batched", description="meta-gradient engine (susmap.meta.maml.meta_gradient)"
+    )
+    # adaptation for the map (section 4.5)
+    adapt_steps: int = Field(5, ge=0, description="updates of eq. 3 when adapting a block (section 4.6: 5)")
+    adapt_shots: Shots = Field(
+        "all",
+        description="support samples per class a block is adapted on for the map: all (every labelled sample "
+        "of the block), or 1, 5, half as in Tables 3-7",
+    )
+    adapt_min_per_class: int = Field(
+        1,
+        ge=0,
+        description="adapt a block for the map only if it holds this many events and as many non-events; other "
+        "blocks keep the intermediate model (0: every block with samples, as section 4.5)",
+    )
+    n_threads: PositiveInt | None = Field(
+        1, description="torch CPU threads (1: reproducible bit for bit; none: torch's default)"
+    )
+
+
+def _overrides_of(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s fields as optional overrides: same type and bounds, default None (= the preset's value)."""
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        out[name] = (annotation | None, Field(None, description=info.description))
+    return out
+
+
+class _BlockwisePresetChoice(_Section):
+    preset: BlockwisePreset = "paper"
+
+
+_BlockwiseOverrides: Any = create_model(
+    "_BlockwiseOverrides",
+    __base__=_BlockwisePresetChoice,
+    __module__=__name__,
+    **_overrides_of(BlockwiseParameters),
 )
 
 
-class MetaBlockwiseConfig(_BlockwiseSettingsSection):
+class MetaBlockwiseConfig(_BlockwiseOverrides):
     """Block-wise meta-learning (paper 004), used when ``method: meta-blockwise``.
 
+    ``preset`` picks the parameters, and any field of
+    :class:`BlockwiseParameters` given here overrides the preset's value.
     ``preset: paper`` follows section 4.6 where the paper gives a value (meta
     learning rate 1e-4, 5000 meta-batches, inner rate 0.1 and 5 steps, RBMs
-    at 1e-3, 20 epochs, K = 64) but departs from it in places, each listed
-    with its reason in ``susmap.meta.blockwise_presets()["paper"]`` (printed by
-    ``susmap models``): among them the DAE learns at 1e-3, not 1e-5; a block
-    is adapted for the map only if it holds both classes
-    (``adapt_min_per_class: 1``; the paper adapts every block with samples);
-    pretraining adds 10,000 random cells to the samples. ``preset: quick``
-    is ``paper`` with meta learning rate 1e-2 and 500 meta-batches (about ten
-    times faster). Any setting given here overrides the preset's; the
-    settings' names, bounds and descriptions are those of
-    ``susmap.meta.BlockwiseSettings``.
+    at 1e-3, 20 epochs, K = 64) and departs from it in places, each listed
+    with its reason in ``susmap.meta.blockwise_presets()["paper"]`` (``susmap
+    models`` prints them): the DAE learns at 1e-3, not 1e-5; a block is
+    adapted for the map only if it holds both classes (the paper adapts
+    every block with samples), on all its samples; pretraining adds 10,000
+    random cells to the sample vectors; and settings the paper does not
+    give are chosen. ``preset: quick`` is ``paper`` with meta learning rate
+    1e-2 and 500 meta-batches (about ten times faster).
     """
 
-    preset: PresetName = "paper"
     weights: Literal["importance", "equal"] | dict[str, float] = Field(
         "importance", description="factor weights of SLIC: random-forest importance, equal, or {factor: weight}"
     )
     experiment: MetaExperimentConfig = MetaExperimentConfig()
 
-    def settings(self) -> BlockwiseSettings:
-        """The ``susmap.meta.BlockwiseSettings`` of the preset with the given overrides."""
-        skip = {"preset", "weights", "experiment"}
-        given = {k: v for k, v in self.model_dump().items() if k not in skip and v is not None}
-        if "hidden" in given:
-            given["hidden"] = tuple(given["hidden"])
-        return BlockwiseSettings.from_preset(self.preset, **given)
+    def overrides(self) -> dict[str, Any]:
+        """The parameters given in the study (``susmap.meta.BlockwiseSettings.from_config`` adds the preset's)."""
+        given = {k: getattr(self, k) for k in BlockwiseParameters.model_fields}
+        return {k: v for k, v in given.items() if v is not None}
 
 
 class OutputConfig(_Section):

@@ -61,6 +61,7 @@ __all__ = [
     "block_polygons",
     "downsample_factor",
     "is_dask",
+    "relabel_blocks",
     "segment_blocks",
     "split_areas",
     "valid_mask",
@@ -191,7 +192,7 @@ def weights_from_importance(table: pd.DataFrame, names: Sequence[str], column: s
     return w / w.mean()
 
 
-def _relabel(labels: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
+def relabel_blocks(labels: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
     """Labels (non-negative ints) renumbered 1 ... n in order of first appearance in raster order; 0 stays 0.
 
     Works through ``rows_per_chunk`` rows at a time with a lookup table, so
@@ -353,7 +354,7 @@ def segment_blocks(
         cols = np.arange(w) // f
         labels = labels[rows[:, None], cols[None, :]]
     labels[~full_valid] = 0
-    return _relabel(labels)
+    return relabel_blocks(labels)
 
 
 def split_areas(
@@ -400,7 +401,7 @@ def split_areas(
     area = np.where(line < cut, 1, 2).astype(np.int64)
     area_cells = area[None, :] if axis == "x" else area[:, None]
     combined = np.where(valid, ids.astype(np.int64) * 2 + (area_cells - 1), 0)
-    new_ids = _relabel(combined)
+    new_ids = relabel_blocks(combined)
     pairs = np.unique(np.stack([new_ids[valid], combined[valid] % 2 + 1]), axis=1)
     return new_ids, {int(b): int(a) for b, a in pairs.T}, cut
 

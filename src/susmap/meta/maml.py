@@ -85,6 +85,7 @@ __all__ = [
     "evaluate_tasks",
     "forward",
     "init_params",
+    "inner_loop",
     "make_batch",
     "meta_gradient",
     "meta_loss",
@@ -228,8 +229,13 @@ def _batched_task_losses(params: Mapping[str, Any], x: Any, y: Any, mask: Any, l
     return (ce * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
-def _inner_loop(params: Mapping[str, Any], x: Any, y: Any, mask: Any, steps: int, lr: float) -> dict[str, Any]:
-    """``steps`` updates of eq. 3 on one task's (masked) support set, differentiable in ``params``."""
+def inner_loop(params: Mapping[str, Any], x: Any, y: Any, mask: Any, steps: int, lr: float) -> dict[str, Any]:
+    """``steps`` updates of eq. 3 on one task's (masked) support set, differentiable in ``params``.
+
+    The inner loop of the ``"func"`` engine (paper 004 section 4.4): ``θ' = θ - α ∇L_k(θ)`` repeated, with
+    ``L_k`` the masked mean cross-entropy of eq. 4 (:func:`task_loss`). ``params`` are tensors; the result
+    keeps the autograd graph, so a meta-gradient flows through it.
+    """
     from torch.func import grad
 
     p = dict(params)
@@ -390,7 +396,7 @@ def meta_loss(params: Mapping[str, Any], batch: TaskBatch, inner_lr: float = 0.1
     from torch.func import vmap
 
     def one_task(xs: Any, ys: Any, ms: Any, xq: Any, yq: Any, mq: Any) -> Any:
-        adapted = _inner_loop(params, xs, ys, ms, inner_steps, inner_lr)
+        adapted = inner_loop(params, xs, ys, ms, inner_steps, inner_lr)
         return task_loss(adapted, xq, yq, mq)
 
     losses = vmap(one_task)(batch.xs, batch.ys, batch.ms, batch.xq, batch.yq, batch.mq)
@@ -430,7 +436,7 @@ def _meta_gradient_func(
         return float(value), g
 
     def adapted_delta(xs: Any, ys: Any, ms: Any) -> dict[str, Any]:
-        a = _inner_loop(params, xs, ys, ms, inner_steps, inner_lr)
+        a = inner_loop(params, xs, ys, ms, inner_steps, inner_lr)
         return {k: a[k] - params[k] for k in params}
 
     delta = vmap(adapted_delta)(batch.xs, batch.ys, batch.ms)

@@ -86,7 +86,7 @@ class PretrainSettings:
     dae_learning_rate : float
         Adam step size of the DAE (paper: 1e-5; default 1e-3: at 1e-5 the
         DAE stays near its random initialisation, whose outputs hardly vary
-        across cells – see :class:`susmap.meta.blockwise.BlockwiseSettings`).
+        across cells – see :class:`susmap.meta.settings.BlockwiseSettings`).
     batch_size : int
         Mini-batch size (the paper gives none; 128).
     cd_steps : int
