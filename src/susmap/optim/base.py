@@ -1,34 +1,13 @@
-"""Shared machinery of the population-based optimizers: result type, bounds, seeds and the ask/tell drivers.
+"""Shared pieces of the population-based optimizers: result type, bounds, seeds and compiled helpers.
 
-Every optimizer in :mod:`susmap.optim` is written once, as a pair of numba-compiled functions
-
-* ``ask(state, rng) -> k``: write the next ``k`` candidate vectors into the candidate buffer (``k == 0`` when the
-  budget is spent), and
-* ``tell(state, k)``: read their objective values from the value buffer and update the algorithm's state,
-
-so that one step of the algorithm is exactly the code between two objective evaluations. Two drivers run the pair:
-
-* the *Python path* calls ``ask``, hands the candidates to an arbitrary Python callable (one call per batch), writes
-  the values back and calls ``tell``;
-* the *compiled path* runs the same ``ask``/``tell`` in a numba loop with a compiled objective kernel
-  (:class:`susmap.optim.compiled.CompiledObjective`: the MLP objective and the test functions), so sequential
-  algorithms such as SOS or EFO pay no Python overhead per evaluation.
-
-Both paths execute the same compiled code and draw from the same random stream (a xoshiro256+ state array, see
-:func:`make_rng`), so for one seed they give bit-identical results whenever the objective returns identical values.
-
-The algorithm state is a tuple of arrays with a common prefix::
-
-    (ivar, fvar, lb, ub, pos, fit, cand, fv, hist, best_x, ...algorithm-specific arrays)
-
-``ivar`` (int64) holds ``[phase, iterations done, evaluations done, iteration budget, ...]``, ``fvar`` (float64)
-holds ``[best value, ...parameters]``.
+The compiled helpers draw from the xoshiro256+ stream of :func:`make_rng` (:func:`rand` and the draws built on it)
+and copy, clip and sort vectors with explicit loops; the algorithms' ``ask``/``tell`` steps are written with them and
+run by :mod:`susmap.optim.driver`.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,30 +15,30 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from susmap.optim.compiled import CompiledObjective
-
 __all__ = [
     "BoundsLike",
     "Objective",
     "OptimizeResult",
+    "argsort_stable",
     "as_bounds",
+    "check_budget",
+    "clip_row",
+    "copy_row",
+    "copy_rows",
     "make_rng",
+    "rand",
+    "rand_index",
+    "rand_normal",
+    "rand_other",
+    "round_half_up",
+    "sanitize",
+    "uniform_fill",
 ]
 
 #: A batch objective: candidates of shape (k, dim) in, objective values of shape (k,) out.
 Objective = Callable[[np.ndarray], np.ndarray]
 #: ``(lb, ub)`` with scalars or 1-D arrays, or an object with ``.lb`` and ``.ub`` (e.g. ``scipy.optimize.Bounds``).
 BoundsLike = Any
-
-# Positions in the integer state vector ``ivar`` shared by all algorithms.
-I_PHASE = 0
-I_ITER = 1
-I_NEVAL = 2
-I_MAXITER = 3
-# Position of the best objective value in ``fvar``.
-F_BEST = 0
-# Positions of the shared arrays in the state tuple.
-S_IVAR, S_FVAR, S_LB, S_UB, S_POS, S_FIT, S_CAND, S_FV, S_HIST, S_BEST = range(10)
 
 
 @dataclass(frozen=True)
@@ -189,110 +168,6 @@ def check_budget(pop_size: int, iterations: int, min_pop: int) -> None:
         raise ValueError("iterations must be a positive integer")
     if int(pop_size) != pop_size or pop_size < min_pop:
         raise ValueError(f"pop_size must be an integer >= {min_pop}")
-
-
-def new_common_state(
-    lb: np.ndarray, ub: np.ndarray, n_pop: int, max_cand: int, iterations: int, n_int: int, fparams: Sequence[float]
-) -> tuple[np.ndarray, ...]:
-    """Allocate the shared prefix of an algorithm state (see the module docstring for the layout)."""
-    dim = lb.shape[0]
-    ivar = np.zeros(4 + n_int, dtype=np.int64)
-    ivar[I_MAXITER] = iterations
-    fvar = np.empty(1 + len(fparams), dtype=np.float64)
-    fvar[F_BEST] = np.inf
-    fvar[1:] = np.asarray(fparams, dtype=np.float64)
-    return (
-        ivar,
-        fvar,
-        lb.copy(),
-        ub.copy(),
-        np.zeros((n_pop, dim)),
-        np.full(n_pop, np.inf),
-        np.zeros((max_cand, dim)),
-        np.zeros(max_cand),
-        np.full(iterations, np.nan),
-        lb.copy(),
-    )
-
-
-def _values(raw: Any, k: int) -> np.ndarray:
-    vals = np.asarray(raw, dtype=np.float64).reshape(-1)
-    if vals.shape[0] != k:
-        raise ValueError(f"the objective returned {vals.shape[0]} values for {k} candidates")
-    return vals
-
-
-def drive(
-    ask: Callable[..., int],
-    tell: Callable[..., None],
-    run_compiled: Callable[..., None],
-    state: tuple[np.ndarray, ...],
-    rng: np.ndarray,
-    objective: Objective,
-    compiled: bool | None,
-) -> tuple[bool, float]:
-    """Run an ask/tell pair to the end of its budget on either path.
-
-    Parameters
-    ----------
-    ask, tell, run_compiled : callables
-        The algorithm's compiled ``ask``, ``tell`` and compiled loop.
-    state : tuple of numpy.ndarray
-        Algorithm state (modified in place).
-    rng : numpy.ndarray
-        xoshiro256+ state from :func:`make_rng` (advanced in place).
-    objective : callable
-        Batch objective, (k, dim) -> (k,).
-    compiled : bool or None
-        True to require the compiled path, False to force the Python path, None to pick the compiled path whenever
-        ``objective`` is a :class:`CompiledObjective`.
-
-    Returns
-    -------
-    used_compiled : bool
-    wall_time_s : float
-    """
-    is_compiled = isinstance(objective, CompiledObjective)
-    if compiled and not is_compiled:
-        raise TypeError("compiled=True needs a CompiledObjective (MLPObjective or a test function)")
-    use_compiled = is_compiled if compiled is None else bool(compiled)
-    dim = state[S_LB].shape[0]
-    if is_compiled:
-        objective.check_dim(dim)
-    t0 = time.perf_counter()
-    if use_compiled:
-        run_compiled(state, rng, objective.numba_spec)
-    else:
-        cand, fv = state[S_CAND], state[S_FV]
-        while True:
-            k = ask(state, rng)
-            if k == 0:
-                break
-            fv[:k] = _values(objective(cand[:k].copy()), k)
-            tell(state, k)
-    return use_compiled, time.perf_counter() - t0
-
-
-def build_result(
-    state: tuple[np.ndarray, ...],
-    algorithm: str,
-    params: dict[str, Any],
-    used_compiled: bool,
-    wall_time_s: float,
-    seed: int | None,
-) -> OptimizeResult:
-    """Package a finished state as an :class:`OptimizeResult`."""
-    return OptimizeResult(
-        x=state[S_BEST].copy(),
-        fun=float(state[S_FVAR][F_BEST]),
-        history=state[S_HIST].copy(),
-        n_evaluations=int(state[S_IVAR][I_NEVAL]),
-        wall_time_s=float(wall_time_s),
-        algorithm=algorithm,
-        params=dict(params),
-        compiled=used_compiled,
-        seed=seed,
-    )
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from susmap.optim.kernels import evaluate_batch
+from susmap.optim.kernels import KernelSpec, evaluate_batch
 
 __all__ = ["CompiledObjective"]
 
@@ -45,12 +45,12 @@ class CompiledObjective:
         aa = np.zeros((0, 0)) if a is None else np.ascontiguousarray(a, dtype=np.float64)
         bb = np.zeros(0) if b is None else np.ascontiguousarray(b, dtype=np.float64)
         a3 = np.zeros((0, 0), np.float32) if a32 is None else np.ascontiguousarray(a32, dtype=np.float32)
-        self._spec = (np.int64(kind), ip, aa, bb, a3)
+        self._spec = KernelSpec(int(kind), ip, aa, bb, a3)
         self._dim = None if dim is None else int(dim)
 
     @property
-    def numba_spec(self) -> tuple:
-        """``(kind, iparams, a, b, a32)``: the kernel's arguments, passed unchanged into compiled loops."""
+    def numba_spec(self) -> KernelSpec:
+        """The kernel's data ``(kind, iparams, inputs, targets, inputs32)``, passed unchanged into compiled loops."""
         return self._spec
 
     @property

@@ -24,51 +24,41 @@ and their reference MATLAB code): ``r_rate=0.3``, ``ps_rate=0.2``, ``p_field=0.1
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from susmap.optim.kernels import evaluate_batch
 from susmap.optim.base import (
-    F_BEST,
-    I_ITER,
-    I_MAXITER,
-    I_NEVAL,
-    I_PHASE,
-    S_BEST,
-    S_CAND,
-    S_FIT,
-    S_FV,
-    S_FVAR,
-    S_HIST,
-    S_IVAR,
-    S_LB,
-    S_POS,
-    S_UB,
     BoundsLike,
     Objective,
     OptimizeResult,
     argsort_stable,
     as_bounds,
-    build_result,
     check_budget,
     copy_row,
-    drive,
-    make_rng,
-    new_common_state,
     rand,
     rand_index,
-    sanitize,
     uniform_fill,
 )
+from susmap.optim.driver import Search, cached_loop, new_search, run, search_loop
 
-__all__ = ["efo", "efo_fields"]
+__all__ = ["EFOState", "efo", "efo_fields"]
 
 _GOLDEN = (1.0 + math.sqrt(5.0)) / 2.0
-# ivar layout after the shared prefix
-_IRI, _INPOS, _INEG = 4, 5, 6
-# fvar layout after the best value
-_FR_RATE, _FPS_RATE = 1, 2
+
+
+class EFOState(NamedTuple):
+    """Electromagnetic particles, kept sorted by value in ``search.population`` and ``search.fitness``.
+
+    ``search.status`` also holds ``next_reset``, the coordinate that the next randomization re-initialises.
+    """
+
+    search: Search
+    n_pos: int  # the positive field is ranks [0, n_pos)
+    neg_start: int  # the neutral field is ranks [n_pos, neg_start), the negative field [neg_start, pop)
+    r_rate: float
+    ps_rate: float
 
 
 def efo_fields(pop_size: int, p_field: float, n_field: float) -> tuple[int, int]:
@@ -91,23 +81,21 @@ def efo_fields(pop_size: int, p_field: float, n_field: float) -> tuple[int, int]
 
 
 @njit(cache=True)
-def _ask(state: tuple, rng: np.ndarray) -> int:
-    ivar = state[S_IVAR]
-    fvar = state[S_FVAR]
-    lb = state[S_LB]
-    ub = state[S_UB]
-    pos = state[S_POS]
-    cand = state[S_CAND]
+def ask(state: EFOState, rng: np.ndarray) -> int:
+    """The initial population, then one new particle per iteration."""
+    search = state.search
+    status = search.status[0]
+    lb, ub, pos, cand = search.lb, search.ub, search.population, search.candidates
     n, d = pos.shape
-    if ivar[I_PHASE] == 0:
+    if status.phase == 0:
         uniform_fill(rng, lb, ub, cand[:n])
         return n
-    if ivar[I_ITER] >= ivar[I_MAXITER]:
+    if status.iteration >= search.history.shape[0]:
         return 0
-    n_pos, neg_start = ivar[_INPOS], ivar[_INEG]
+    n_pos, neg_start = state.n_pos, state.neg_start
     n_neg = n - neg_start
     n_neu = neg_start - n_pos
-    ps_rate = fvar[_FPS_RATE]
+    ps_rate = state.ps_rate
     force = rand(rng)
     rp = rand(rng)
     rho = rand(rng)
@@ -123,31 +111,26 @@ def _ask(state: tuple, rng: np.ndarray) -> int:
         if v >= ub[j] or v <= lb[j]:
             v = lb[j] + (ub[j] - lb[j]) * rho
         x[j] = v
-    if rp < fvar[_FR_RATE]:
-        ri = ivar[_IRI]
+    if rp < state.r_rate:
+        ri = status.next_reset
         x[ri] = lb[ri] + (ub[ri] - lb[ri]) * rho
-        ivar[_IRI] = (ri + 1) % d
+        status.next_reset = (ri + 1) % d
     return 1
 
 
 @njit(cache=True)
-def _tell(state: tuple, k: int) -> None:
-    ivar = state[S_IVAR]
-    fvar = state[S_FVAR]
-    pos = state[S_POS]
-    fit = state[S_FIT]
-    cand = state[S_CAND]
-    fv = state[S_FV]
-    hist = state[S_HIST]
-    best = state[S_BEST]
-    sanitize(fv, k)
+def tell(state: EFOState, k: int) -> None:
+    """Sort the initial population; then the new particle replaces the worst if better, inserted at its rank."""
+    search = state.search
+    status = search.status[0]
+    pos, fit, cand, fv = search.population, search.fitness, search.candidates, search.values
     n = pos.shape[0]
-    if ivar[I_PHASE] == 0:
+    if status.phase == 0:
         order = argsort_stable(fv[:n])
         for r in range(n):
             copy_row(pos[r], cand[order[r]])
             fit[r] = fv[order[r]]
-        ivar[I_PHASE] = 1
+        status.phase = 1
     else:
         f = fv[0]
         if f < fit[n - 1]:
@@ -159,22 +142,16 @@ def _tell(state: tuple, k: int) -> None:
                 fit[r] = fit[r - 1]
             copy_row(pos[p], cand[0])
             fit[p] = f
-        hist[ivar[I_ITER]] = fit[0]
-        ivar[I_ITER] += 1
-    fvar[F_BEST] = fit[0]
-    copy_row(best, pos[0])
-    ivar[I_NEVAL] += k
+        search.history[status.iteration] = fit[0]
+        status.iteration += 1
+    status.best_f = fit[0]
+    copy_row(search.best_x, pos[0])
 
 
-@njit(cache=True, error_model="numpy")
-def _run_compiled(state: tuple, rng: np.ndarray, spec: tuple) -> None:
-    cand, fv = state[S_CAND], state[S_FV]
-    while True:
-        k = _ask(state, rng)
-        if k == 0:
-            break
-        evaluate_batch(spec, cand[:k], fv[:k])
-        _tell(state, k)
+@cached_loop
+def loop(state: EFOState, rng: np.ndarray, objective: tuple) -> None:
+    """The driver's compiled loop with EFO's steps (here, not in the driver: numba caches per source file)."""
+    search_loop(ask, tell, state, rng, objective)
 
 
 def efo(
@@ -228,11 +205,8 @@ def efo(
     lb, ub = as_bounds(bounds, dim)
     n = int(pop_size)
     n_pos, neg_start = efo_fields(n, p_field, n_field)
-    rng, seed_used = make_rng(seed)
-    state = new_common_state(lb, ub, n, n, int(iterations), 3, [float(r_rate), float(ps_rate)])
-    state[0][_INPOS] = n_pos
-    state[0][_INEG] = neg_start
-    used, wall = drive(_ask, _tell, _run_compiled, state, rng, objective, compiled)
+    search = new_search(lb, ub, n, n, int(iterations), next_reset=0)
+    state = EFOState(search, n_pos, neg_start, float(r_rate), float(ps_rate))
     params = {
         "pop_size": n,
         "iterations": int(iterations),
@@ -241,4 +215,4 @@ def efo(
         "p_field": float(p_field),
         "n_field": float(n_field),
     }
-    return build_result(state, "efo", params, used, wall, seed_used)
+    return run("efo", state, objective, steps=(ask, tell, loop), seed=seed, compiled=compiled, params=params)

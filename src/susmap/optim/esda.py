@@ -29,55 +29,45 @@ ESDA is population-synchronous: the 2 * archive_size new devices of an iteration
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-from susmap.optim.kernels import evaluate_batch
 from susmap.optim.base import (
-    F_BEST,
-    I_ITER,
-    I_MAXITER,
-    I_NEVAL,
-    I_PHASE,
-    S_BEST,
-    S_CAND,
-    S_FIT,
-    S_FV,
-    S_FVAR,
-    S_HIST,
-    S_IVAR,
-    S_LB,
-    S_POS,
-    S_UB,
     BoundsLike,
     Objective,
     OptimizeResult,
     argsort_stable,
     as_bounds,
-    build_result,
     check_budget,
     clip_row,
     copy_row,
-    drive,
-    make_rng,
-    new_common_state,
     rand,
     rand_index,
     rand_normal,
     round_half_up,
-    sanitize,
     uniform_fill,
 )
+from susmap.optim.driver import Search, cached_loop, new_search, run, search_loop
 
-__all__ = ["esda"]
+__all__ = ["ESDAState", "esda"]
 
-# positions of the algorithm's own arrays in the state tuple
-_S_CHARGE, _S_MPOS, _S_MFIT, _S_MCHARGE = 10, 11, 12, 13
 
-# ivar layout after the shared prefix
-_IARCH, _ICHARGE_MAX = 4, 5
-# fvar layout after the best value
-_FCC, _FMU, _FSIGMA, _FPARTIAL = 1, 2, 3, 4
+class ESDAState(NamedTuple):
+    """Devices sorted by value in ``search.population`` and ``search.fitness``, with their charges."""
+
+    search: Search
+    charge: np.ndarray  # (pop,) int
+    pool: np.ndarray  # (pop + 2 archive_size, dim): the archive and the new devices, merged
+    pool_fitness: np.ndarray  # (pop + 2 archive_size,)
+    pool_charge: np.ndarray  # (pop + 2 archive_size,) int
+    archive_size: int
+    charge_limit: int
+    cc: float
+    discharge_mean: float
+    discharge_std: float
+    partial_rate: float
 
 
 @njit(cache=True)
@@ -101,23 +91,21 @@ def _three_distinct(rng: np.ndarray, a: int) -> tuple[int, int, int]:
 
 
 @njit(cache=True)
-def _ask(state: tuple, rng: np.ndarray) -> int:
-    ivar = state[S_IVAR]
-    fvar = state[S_FVAR]
-    lb = state[S_LB]
-    ub = state[S_UB]
-    pos = state[S_POS]
-    cand = state[S_CAND]
-    charge = state[_S_CHARGE]
+def ask(state: ESDAState, rng: np.ndarray) -> int:
+    """The initial devices, then the 2 * archive_size new devices of a discharge round (one batch)."""
+    search = state.search
+    status = search.status[0]
+    lb, ub, pos, cand = search.lb, search.ub, search.population, search.candidates
+    charge = state.charge
     n, d = pos.shape
-    if ivar[I_PHASE] == 0:
+    if status.phase == 0:
         uniform_fill(rng, lb, ub, cand[:n])
         return n
-    if ivar[I_ITER] >= ivar[I_MAXITER]:
+    if status.iteration >= search.history.shape[0]:
         return 0
-    a = ivar[_IARCH]
+    a = state.archive_size
     n_new = 2 * a
-    cc, mu, sigma = fvar[_FCC], fvar[_FMU], fvar[_FSIGMA]
+    cc, mu, sigma = state.cc, state.discharge_mean, state.discharge_std
     for r in range(n_new):
         ii, jj, kk = _three_distinct(rng, a)
         if rand(rng) > 0.5:
@@ -131,8 +119,8 @@ def _ask(state: tuple, rng: np.ndarray) -> int:
                 cand[r, t] = pos[kk, t] + g1 * (pos[ii, t] - pos[kk, t]) + g2 * (pos[jj, t] - pos[kk, t])
         charge[jj] += 1
         clip_row(cand[r], lb, ub)
-    partial = fvar[_FPARTIAL]
-    cmax = ivar[_ICHARGE_MAX]
+    partial = state.partial_rate
+    cmax = state.charge_limit
     for r in range(n_new):
         c = charge[r]
         if 1 <= c <= cmax:
@@ -148,31 +136,22 @@ def _ask(state: tuple, rng: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _tell(state: tuple, k: int) -> None:
-    ivar = state[S_IVAR]
-    fvar = state[S_FVAR]
-    pos = state[S_POS]
-    fit = state[S_FIT]
-    cand = state[S_CAND]
-    fv = state[S_FV]
-    hist = state[S_HIST]
-    best = state[S_BEST]
-    charge = state[_S_CHARGE]
-    mpos = state[_S_MPOS]
-    mfit = state[_S_MFIT]
-    mcharge = state[_S_MCHARGE]
-    sanitize(fv, k)
+def tell(state: ESDAState, k: int) -> None:
+    """Sort the initial devices; then merge the archive and the new devices and keep the best."""
+    search = state.search
+    status = search.status[0]
+    pos, fit, cand, fv = search.population, search.fitness, search.candidates, search.values
+    charge, mpos, mfit, mcharge = state.charge, state.pool, state.pool_fitness, state.pool_charge
     n = pos.shape[0]
-    ivar[I_NEVAL] += k
-    if ivar[I_PHASE] == 0:
+    if status.phase == 0:
         order = argsort_stable(fv[:n])
         for r in range(n):
             copy_row(pos[r], cand[order[r]])
             fit[r] = fv[order[r]]
             charge[r] = 0
-        ivar[I_PHASE] = 1
+        status.phase = 1
     else:
-        a = ivar[_IARCH]
+        a = state.archive_size
         m = a + k
         # merge pool: archive first (wins ties), then the new devices
         for r in range(a):
@@ -199,21 +178,16 @@ def _tell(state: tuple, k: int) -> None:
             copy_row(pos[n_take + r], mpos[m + r])
             fit[n_take + r] = mfit[m + r]
             charge[n_take + r] = mcharge[m + r]
-        hist[ivar[I_ITER]] = fit[0]
-        ivar[I_ITER] += 1
-    fvar[F_BEST] = fit[0]
-    copy_row(best, pos[0])
+        search.history[status.iteration] = fit[0]
+        status.iteration += 1
+    status.best_f = fit[0]
+    copy_row(search.best_x, pos[0])
 
 
-@njit(cache=True, error_model="numpy")
-def _run_compiled(state: tuple, rng: np.ndarray, spec: tuple) -> None:
-    cand, fv = state[S_CAND], state[S_FV]
-    while True:
-        k = _ask(state, rng)
-        if k == 0:
-            break
-        evaluate_batch(spec, cand[:k], fv[:k])
-        _tell(state, k)
+@cached_loop
+def loop(state: ESDAState, rng: np.ndarray, objective: tuple) -> None:
+    """The driver's compiled loop with ESDA's steps (here, not in the driver: numba caches per source file)."""
+    search_loop(ask, tell, state, rng, objective)
 
 
 def esda(
@@ -271,26 +245,21 @@ def esda(
     n = int(pop_size)
     d = lb.shape[0]
     a = round_half_up(n / 3.0)
-    rng, seed_used = make_rng(seed)
     n_pool = n + 2 * a
-    state = (
-        *new_common_state(
-            lb,
-            ub,
-            n,
-            max(n, 2 * a),
-            int(iterations),
-            2,
-            [float(cc), float(discharge_mean), float(discharge_std), float(partial_rate)],
-        ),
+    search = new_search(lb, ub, n, max(n, 2 * a), int(iterations))
+    state = ESDAState(
+        search,
         np.zeros(n, dtype=np.int64),
         np.zeros((n_pool, d)),
         np.zeros(n_pool),
         np.zeros(n_pool, dtype=np.int64),
+        a,
+        int(charge_limit),
+        float(cc),
+        float(discharge_mean),
+        float(discharge_std),
+        float(partial_rate),
     )
-    state[0][_IARCH] = a
-    state[0][_ICHARGE_MAX] = int(charge_limit)
-    used, wall = drive(_ask, _tell, _run_compiled, state, rng, objective, compiled)
     params = {
         "pop_size": n,
         "iterations": int(iterations),
@@ -301,4 +270,4 @@ def esda(
         "partial_rate": float(partial_rate),
         "charge_limit": int(charge_limit),
     }
-    return build_result(state, "esda", params, used, wall, seed_used)
+    return run("esda", state, objective, steps=(ask, tell, loop), seed=seed, compiled=compiled, params=params)

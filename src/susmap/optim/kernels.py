@@ -7,6 +7,7 @@ evaluation is, bit for bit, the same as evaluating its candidates one by one.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -390,15 +391,20 @@ def test_function_one(code: int, x: np.ndarray) -> float:
     return -20.0 * math.exp(-0.2 * math.sqrt(s2 / d)) - math.exp(sc / d) + 20.0 + math.e
 
 
-@njit(error_model="numpy", fastmath=FASTMATH, cache=True)
-def evaluate_batch(spec: tuple, cand: np.ndarray, out: np.ndarray) -> None:
-    """Evaluate a compiled objective on the rows of ``cand`` (k, dim) into ``out`` (k,).
+class KernelSpec(NamedTuple):
+    """The data of a compiled objective, as :func:`evaluate_batch` and the optimizers' compiled loops take it."""
 
-    ``spec`` is ``(kind, ip, a, b, a32)`` as built by :class:`susmap.optim.compiled.CompiledObjective`: for the MLP
-    ``ip`` holds the architecture codes, ``a`` the transposed inputs, ``b`` the targets and ``a32`` the transposed
-    inputs in single precision (used when ``ip`` asks for it); test functions use only ``kind``.
-    """
-    kind, ip, a, b, a32 = spec
+    kind: int  # FN_* for a test function, KIND_MLP for the MLP loss
+    iparams: np.ndarray  # int64: the MLP's codes and layer sizes (IP_* layout); empty for a test function
+    inputs: np.ndarray  # float64 (n_features, n_samples): the MLP's transposed inputs
+    targets: np.ndarray  # float64 (n_samples,): the MLP's targets
+    inputs32: np.ndarray  # float32 (n_features, n_samples): the transposed inputs when iparams asks for float32
+
+
+@njit(error_model="numpy", fastmath=FASTMATH, cache=True)
+def evaluate_batch(spec: KernelSpec, cand: np.ndarray, out: np.ndarray) -> None:
+    """Evaluate a compiled objective on the rows of ``cand`` (k, dim) into ``out`` (k,)."""
+    kind, ip, a, b, a32 = spec.kind, spec.iparams, spec.inputs, spec.targets, spec.inputs32
     k = cand.shape[0]
     if kind == KIND_MLP:
         n = a.shape[1]

@@ -29,56 +29,43 @@ all particles move, then all are evaluated (one batch), then personal and global
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
 
-from susmap.optim.kernels import evaluate_batch
 from susmap.optim.base import (
-    F_BEST,
-    I_ITER,
-    I_MAXITER,
-    I_NEVAL,
-    I_PHASE,
-    S_BEST,
-    S_CAND,
-    S_FIT,
-    S_FV,
-    S_FVAR,
-    S_HIST,
-    S_IVAR,
-    S_LB,
-    S_POS,
-    S_UB,
     BoundsLike,
     Objective,
     OptimizeResult,
     as_bounds,
-    build_result,
     check_budget,
     copy_row,
     copy_rows,
-    drive,
-    make_rng,
-    new_common_state,
     rand,
-    sanitize,
     uniform_fill,
 )
+from susmap.optim.driver import Search, cached_loop, new_search, run, search_loop
 
-__all__ = ["PSO_2011_C", "PSO_2011_W", "constriction_coefficient", "pso"]
-
-# positions of the algorithm's own arrays in the state tuple
-_S_VEL, _S_PBEST, _S_PBEST_F = 10, 11, 12
+__all__ = ["PSO_2011_C", "PSO_2011_W", "PSOState", "constriction_coefficient", "pso"]
 
 #: Standard PSO 2011 inertia weight 1 / (2 ln 2).
 PSO_2011_W = 1.0 / (2.0 * math.log(2.0))
 #: Standard PSO 2011 acceleration coefficients 0.5 + ln 2.
 PSO_2011_C = 0.5 + math.log(2.0)
 
-# fvar layout after the best value
-_FW, _FC1, _FC2, _FVMAX = 1, 2, 3, 4
+
+class PSOState(NamedTuple):
+    """A swarm: positions in ``search.population``, their current values in ``search.fitness``."""
+
+    search: Search
+    velocity: np.ndarray  # (pop, dim)
+    personal_best: np.ndarray  # (pop, dim)
+    personal_best_f: np.ndarray  # (pop,)
+    w: float
+    c1: float
+    c2: float
+    v_max: float  # velocity limit as a fraction of the search range
 
 
 def constriction_coefficient(phi1: float = 2.05, phi2: float = 2.05) -> float:
@@ -90,26 +77,22 @@ def constriction_coefficient(phi1: float = 2.05, phi2: float = 2.05) -> float:
 
 
 @njit(cache=True)
-def _ask(state: tuple, rng: np.ndarray) -> int:
-    ivar = state[S_IVAR]
-    fvar = state[S_FVAR]
-    lb = state[S_LB]
-    ub = state[S_UB]
-    pos = state[S_POS]
-    cand = state[S_CAND]
-    best = state[S_BEST]
-    vel = state[_S_VEL]
-    pbest = state[_S_PBEST]
+def ask(state: PSOState, rng: np.ndarray) -> int:
+    """The initial swarm and its velocities, then each velocity update moves the whole swarm (one batch)."""
+    search = state.search
+    status = search.status[0]
+    lb, ub, pos, cand, best = search.lb, search.ub, search.population, search.candidates, search.best_x
+    vel, pbest = state.velocity, state.personal_best
     n, d = pos.shape
-    if ivar[I_PHASE] == 0:
+    if status.phase == 0:
         uniform_fill(rng, lb, ub, cand[:n])
         for i in range(n):
             for j in range(d):
                 vel[i, j] = (lb[j] - cand[i, j]) + rand(rng) * (ub[j] - lb[j])
         return n
-    if ivar[I_ITER] >= ivar[I_MAXITER]:
+    if status.iteration >= search.history.shape[0]:
         return 0
-    w, c1, c2, vmax = fvar[_FW], fvar[_FC1], fvar[_FC2], fvar[_FVMAX]
+    w, c1, c2, vmax = state.w, state.c1, state.c2, state.v_max
     for i in range(n):
         for j in range(d):
             r1 = rand(rng)
@@ -134,47 +117,35 @@ def _ask(state: tuple, rng: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _tell(state: tuple, k: int) -> None:
-    ivar = state[S_IVAR]
-    fvar = state[S_FVAR]
-    pos = state[S_POS]
-    fit = state[S_FIT]
-    cand = state[S_CAND]
-    fv = state[S_FV]
-    hist = state[S_HIST]
-    best = state[S_BEST]
-    pbest = state[_S_PBEST]
-    pbest_f = state[_S_PBEST_F]
-    sanitize(fv, k)
+def tell(state: PSOState, k: int) -> None:
+    """Personal and global bests after the swarm was evaluated."""
+    search = state.search
+    status = search.status[0]
+    pos, fit, cand, fv, best = search.population, search.fitness, search.candidates, search.values, search.best_x
+    pbest, pbest_f = state.personal_best, state.personal_best_f
     n = pos.shape[0]
-    init = ivar[I_PHASE] == 0
+    init = status.phase == 0
     if init:
         copy_rows(pos, cand[:n])
         copy_rows(pbest, cand[:n])
-        ivar[I_PHASE] = 1
+        status.phase = 1
     for i in range(n):
         fit[i] = fv[i]
         if fv[i] < pbest_f[i]:
             pbest_f[i] = fv[i]
             copy_row(pbest[i], pos[i])
-            if fv[i] < fvar[F_BEST]:
-                fvar[F_BEST] = fv[i]
+            if fv[i] < status.best_f:
+                status.best_f = fv[i]
                 copy_row(best, pos[i])
     if not init:
-        hist[ivar[I_ITER]] = fvar[F_BEST]
-        ivar[I_ITER] += 1
-    ivar[I_NEVAL] += k
+        search.history[status.iteration] = status.best_f
+        status.iteration += 1
 
 
-@njit(cache=True, error_model="numpy")
-def _run_compiled(state: tuple, rng: np.ndarray, spec: tuple) -> None:
-    cand, fv = state[S_CAND], state[S_FV]
-    while True:
-        k = _ask(state, rng)
-        if k == 0:
-            break
-        evaluate_batch(spec, cand[:k], fv[:k])
-        _tell(state, k)
+@cached_loop
+def loop(state: PSOState, rng: np.ndarray, objective: tuple) -> None:
+    """The driver's compiled loop with PSO's steps (here, not in the driver: numba caches per source file)."""
+    search_loop(ask, tell, state, rng, objective)
 
 
 def pso(
@@ -240,16 +211,10 @@ def pso(
         raise ValueError("variant must be 'inertia' or 'constriction'")
     if v_max <= 0:
         raise ValueError("v_max must be positive")
-    rng, seed_used = make_rng(seed)
     n = int(pop_size)
     d = lb.shape[0]
-    state = (
-        *new_common_state(lb, ub, n, n, int(iterations), 0, [ww, cc1, cc2, float(v_max)]),
-        np.zeros((n, d)),
-        np.zeros((n, d)),
-        np.full(n, np.inf),
-    )
-    used, wall = drive(_ask, _tell, _run_compiled, state, rng, objective, compiled)
+    search = new_search(lb, ub, n, n, int(iterations))
+    state = PSOState(search, np.zeros((n, d)), np.zeros((n, d)), np.full(n, np.inf), ww, cc1, cc2, float(v_max))
     params: dict[str, Any] = {
         "pop_size": n,
         "iterations": int(iterations),
@@ -262,4 +227,4 @@ def pso(
     if variant == "constriction":
         params.update(phi1=float(phi1), phi2=float(phi2))
     name = "pso" if variant == "inertia" else "pso_constriction"
-    return build_result(state, name, params, used, wall, seed_used)
+    return run(name, state, objective, steps=(ask, tell, loop), seed=seed, compiled=compiled, params=params)

@@ -33,52 +33,53 @@ Defaults (1994 recommendations): m = 2n + 1 points per complex, q = n + 1, alpha
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-from susmap.optim.kernels import evaluate_batch
 from susmap.optim.base import (
-    F_BEST,
-    I_ITER,
-    I_MAXITER,
-    I_NEVAL,
-    I_PHASE,
-    S_BEST,
-    S_CAND,
-    S_FIT,
-    S_FV,
-    S_FVAR,
-    S_HIST,
-    S_IVAR,
-    S_LB,
-    S_POS,
-    S_UB,
     BoundsLike,
     Objective,
     OptimizeResult,
     argsort_stable,
     as_bounds,
-    build_result,
     check_budget,
     copy_row,
     copy_rows,
-    drive,
-    make_rng,
-    new_common_state,
     rand,
-    sanitize,
     uniform_fill,
 )
+from susmap.optim.driver import Search, cached_loop, new_search, run, search_loop
 
-__all__ = ["sceua", "trapezoid_alias_table"]
+__all__ = ["SCEState", "sceua", "trapezoid_alias_table"]
 
-# positions of the algorithm's own arrays in the state tuple
-_S_CIDX, _S_SUB, _S_MARK, _S_CENT, _S_LO, _S_HI, _S_PROB, _S_ALIAS, _S_TMP_POS, _S_TMP_FIT = range(10, 20)
-
-# ivar layout after the shared prefix: current complex, CCE step and alpha step counters, q, alpha, beta,
-# whether the hypercube of the current complex is up to date
-_IK, _IBETA_CT, _IALPHA_CT, _IQ, _IALPHA, _IBETA, _IHVALID = 4, 5, 6, 7, 8, 9, 10
+# phases of a CCE step after the initial sample
 _REFLECT, _CONTRACT, _RANDOM = 1, 2, 3
+
+
+class SCEState(NamedTuple):
+    """All points in ``search.population`` and ``search.fitness``, complex k in rows ``k m .. (k + 1) m - 1``.
+
+    ``search.status`` also holds the complex being evolved (``complex``), its CCE step (``cce_step``), the offspring
+    of the current sub-complex (``offspring``) and whether ``cube_lo``/``cube_hi`` hold that complex's hypercube
+    (``hypercube_valid``).
+    """
+
+    search: Search
+    members: np.ndarray  # (p, m) int: rows of each complex in fitness order
+    subcomplex: np.ndarray  # (q,) int: ranks in the complex of the sub-complex, in rank order
+    drawn: np.ndarray  # (m,) int scratch: ranks drawn for the sub-complex
+    centroid: np.ndarray  # (dim,)
+    cube_lo: np.ndarray  # (dim,) smallest hypercube H containing the current complex
+    cube_hi: np.ndarray  # (dim,)
+    rank_prob: np.ndarray  # (m,) Walker alias table of the trapezoidal rank probabilities
+    rank_alias: np.ndarray  # (m,) int
+    shuffle_pos: np.ndarray  # (p m, dim) scratch of the shuffle
+    shuffle_fit: np.ndarray  # (p m,)
+    q: int  # sub-complex size
+    alpha: int  # offspring per sub-complex
+    beta: int  # CCE steps per complex between shuffles
 
 
 def trapezoid_alias_table(m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,15 +154,15 @@ def _hypercube_point(
     m: int,
     lk: np.ndarray,
     hk: np.ndarray,
-    ivar: np.ndarray,
+    status: np.void,
     out: np.ndarray,
 ) -> None:
     """Uniform point in the smallest hypercube H containing complex ``k`` (rows ``k m .. (k + 1) m - 1``).
 
-    H is kept in ``lk``, ``hk`` and recomputed only when ``ivar[_IHVALID] == 0``.
+    H is kept in ``lk``, ``hk`` and recomputed only when ``status.hypercube_valid == 0``.
     """
     d = pos.shape[1]
-    if ivar[_IHVALID] == 0:
+    if status.hypercube_valid == 0:
         first = pos[k * m]
         for t in range(d):
             lk[t] = first[t]
@@ -172,21 +173,21 @@ def _hypercube_point(
                 v = row[t]
                 lk[t] = v if v < lk[t] else lk[t]
                 hk[t] = v if v > hk[t] else hk[t]
-        ivar[_IHVALID] = 1
+        status.hypercube_valid = 1
     for t in range(d):
         out[t] = lk[t] + rand(rng) * (hk[t] - lk[t])
 
 
 @njit(cache=True)
 def _hypercube_replace(
-    pos: np.ndarray, k: int, m: int, lk: np.ndarray, hk: np.ndarray, ivar: np.ndarray, old_id: int, new: np.ndarray
+    pos: np.ndarray, k: int, m: int, lk: np.ndarray, hk: np.ndarray, status: np.void, old_id: int, new: np.ndarray
 ) -> None:
     """Keep H of complex ``k`` up to date when its point ``pos[old_id]`` is replaced by ``new``.
 
     Bounds move out when the new point exceeds them; a bound that the old point defined and the new point does not
     reach is recomputed over the other points of the complex.
     """
-    if ivar[_IHVALID] == 0:
+    if status.hypercube_valid == 0:
         return
     old = pos[old_id]
     for t in range(pos.shape[1]):
@@ -213,31 +214,27 @@ def _hypercube_replace(
 
 
 @njit(cache=True)
-def _ask(state: tuple, rng: np.ndarray) -> int:
-    ivar = state[S_IVAR]
-    lb = state[S_LB]
-    ub = state[S_UB]
-    pos = state[S_POS]
-    cand = state[S_CAND]
-    cidx = state[_S_CIDX]
-    sub = state[_S_SUB]
-    mark = state[_S_MARK]
-    g = state[_S_CENT]
+def ask(state: SCEState, rng: np.ndarray) -> int:
+    """The initial sample, then one offspring of a CCE step: reflection, contraction or random point."""
+    search = state.search
+    status = search.status[0]
+    lb, ub, pos, cand = search.lb, search.ub, search.population, search.candidates
+    cidx, sub, g = state.members, state.subcomplex, state.centroid
     p, m = cidx.shape
     d = pos.shape[1]
-    q = ivar[_IQ]
-    phase = ivar[I_PHASE]
+    q = state.q
+    phase = status.phase
     if phase == 0:
         uniform_fill(rng, lb, ub, cand[: p * m])
         return p * m
-    if ivar[I_ITER] >= ivar[I_MAXITER]:
+    if status.iteration >= search.history.shape[0]:
         return 0
-    k = ivar[_IK]
+    k = status.complex
     x = cand[0]
     if phase == _REFLECT:
-        if ivar[_IALPHA_CT] == 0:
+        if status.offspring == 0:
             # CCE step 1: the sub-complex, in rank (= fitness) order
-            _draw_subcomplex(rng, q, state[_S_PROB], state[_S_ALIAS], mark, sub)
+            _draw_subcomplex(rng, q, state.rank_prob, state.rank_alias, state.drawn, sub)
         worst = cidx[k, sub[q - 1]]
         for t in range(d):
             g[t] = 0.0
@@ -253,29 +250,28 @@ def _ask(state: tuple, rng: np.ndarray) -> int:
             if xr < lb[t] or xr > ub[t]:
                 outside = True
         if outside:
-            _hypercube_point(rng, pos, k, m, state[_S_LO], state[_S_HI], ivar, x)
+            _hypercube_point(rng, pos, k, m, state.cube_lo, state.cube_hi, status, x)
     elif phase == _CONTRACT:
         worst = cidx[k, sub[q - 1]]
         for t in range(d):
             x[t] = 0.5 * (g[t] + pos[worst, t])
     else:
-        _hypercube_point(rng, pos, k, m, state[_S_LO], state[_S_HI], ivar, x)
+        _hypercube_point(rng, pos, k, m, state.cube_lo, state.cube_hi, status, x)
     return 1
 
 
 @njit(cache=True)
-def _end_alpha_step(state: tuple) -> None:
-    ivar = state[S_IVAR]
-    fvar = state[S_FVAR]
-    fit = state[S_FIT]
-    hist = state[S_HIST]
-    cidx = state[_S_CIDX]
-    sub = state[_S_SUB]
+def _end_offspring(state: SCEState) -> None:
+    """After an offspring: re-sort the sub-complex, or end the CCE step, the complex, the shuffling loop."""
+    search = state.search
+    status = search.status[0]
+    fit = search.fitness
+    cidx, sub = state.members, state.subcomplex
     p, m = cidx.shape
-    q = ivar[_IQ]
-    k = ivar[_IK]
-    ivar[_IALPHA_CT] += 1
-    if ivar[_IALPHA_CT] < ivar[_IALPHA]:
+    q = state.q
+    k = status.complex
+    status.offspring += 1
+    if status.offspring < state.alpha:
         # re-sort the sub-complex: only its worst point changed
         v = sub[q - 1]
         f_new = fit[cidx[k, v]]
@@ -285,10 +281,10 @@ def _end_alpha_step(state: tuple) -> None:
             s -= 1
         sub[s + 1] = v
         return
-    ivar[_IALPHA_CT] = 0
+    status.offspring = 0
     # CCE step 3: sort the complex
     row = cidx[k]
-    if ivar[_IALPHA] == 1:
+    if state.alpha == 1:
         # only the point at the worst rank of the sub-complex changed: move it to its place
         r = sub[q - 1]
         v = row[r]
@@ -309,70 +305,60 @@ def _end_alpha_step(state: tuple) -> None:
                 row[s + 1] = row[s]
                 s -= 1
             row[s + 1] = v
-    ivar[_IBETA_CT] += 1
-    if ivar[_IBETA_CT] < ivar[_IBETA]:
+    status.cce_step += 1
+    if status.cce_step < state.beta:
         return
     # this complex is done: next complex, or shuffle after the last one
-    ivar[_IBETA_CT] = 0
-    ivar[_IHVALID] = 0
-    ivar[_IK] += 1
-    if ivar[_IK] < p:
+    status.cce_step = 0
+    status.hypercube_valid = 0
+    status.complex += 1
+    if status.complex < p:
         return
-    ivar[_IK] = 0
-    _shuffle(state[S_POS], fit, cidx, state[_S_TMP_POS], state[_S_TMP_FIT])
-    hist[ivar[I_ITER]] = fvar[F_BEST]
-    ivar[I_ITER] += 1
+    status.complex = 0
+    _shuffle(search.population, fit, cidx, state.shuffle_pos, state.shuffle_fit)
+    search.history[status.iteration] = status.best_f
+    status.iteration += 1
 
 
 @njit(cache=True)
-def _tell(state: tuple, k: int) -> None:
-    ivar = state[S_IVAR]
-    fvar = state[S_FVAR]
-    pos = state[S_POS]
-    fit = state[S_FIT]
-    cand = state[S_CAND]
-    fv = state[S_FV]
-    best = state[S_BEST]
-    cidx = state[_S_CIDX]
-    sanitize(fv, k)
-    phase = ivar[I_PHASE]
-    ivar[I_NEVAL] += k
+def tell(state: SCEState, k: int) -> None:
+    """Deal the initial sample into complexes; then accept or reject the offspring (CCE step 2)."""
+    search = state.search
+    status = search.status[0]
+    pos, fit, cand, fv, best = search.population, search.fitness, search.candidates, search.values, search.best_x
+    cidx = state.members
+    phase = status.phase
     if phase == 0:
         copy_rows(pos, cand[:k])
         copy_row(fit, fv[:k])
         b = int(np.argmin(fit))
-        fvar[F_BEST] = fit[b]
+        status.best_f = fit[b]
         copy_row(best, pos[b])
-        _shuffle(pos, fit, cidx, state[_S_TMP_POS], state[_S_TMP_FIT])
-        ivar[_IHVALID] = 0
-        ivar[I_PHASE] = _REFLECT
+        _shuffle(pos, fit, cidx, state.shuffle_pos, state.shuffle_fit)
+        status.hypercube_valid = 0
+        status.phase = _REFLECT
         return
-    c = ivar[_IK]
+    c = status.complex
     m = cidx.shape[1]
-    worst = cidx[c, state[_S_SUB][ivar[_IQ] - 1]]
+    worst = cidx[c, state.subcomplex[state.q - 1]]
     f = fv[0]
     if phase != _RANDOM and not f < fit[worst]:
-        ivar[I_PHASE] = phase + 1
+        status.phase = phase + 1
         return
-    _hypercube_replace(pos, c, m, state[_S_LO], state[_S_HI], ivar, worst, cand[0])
+    _hypercube_replace(pos, c, m, state.cube_lo, state.cube_hi, status, worst, cand[0])
     copy_row(pos[worst], cand[0])
     fit[worst] = f
-    if f < fvar[F_BEST]:
-        fvar[F_BEST] = f
+    if f < status.best_f:
+        status.best_f = f
         copy_row(best, cand[0])
-    ivar[I_PHASE] = _REFLECT
-    _end_alpha_step(state)
+    status.phase = _REFLECT
+    _end_offspring(state)
 
 
-@njit(cache=True, error_model="numpy")
-def _run_compiled(state: tuple, rng: np.ndarray, spec: tuple) -> None:
-    cand, fv = state[S_CAND], state[S_FV]
-    while True:
-        k = _ask(state, rng)
-        if k == 0:
-            break
-        evaluate_batch(spec, cand[:k], fv[:k])
-        _tell(state, k)
+@cached_loop
+def loop(state: SCEState, rng: np.ndarray, objective: tuple) -> None:
+    """The driver's compiled loop with SCE-UA's steps (here, not in the driver: numba caches per source file)."""
+    search_loop(ask, tell, state, rng, objective)
 
 
 def sceua(
@@ -433,10 +419,10 @@ def sceua(
         raise ValueError("need 2 <= subcomplex_size <= points_per_complex")
     if alpha < 1 or bet < 1:
         raise ValueError("alpha and beta must be positive")
-    rng, seed_used = make_rng(seed)
     s = p * m
-    state = (
-        *new_common_state(lb, ub, s, s, int(iterations), 7, []),
+    search = new_search(lb, ub, s, s, int(iterations), complex=0, cce_step=0, offspring=0, hypercube_valid=0)
+    state = SCEState(
+        search,
         np.zeros((p, m), dtype=np.int64),
         np.zeros(q, dtype=np.int64),
         np.zeros(m, dtype=np.int64),
@@ -446,10 +432,10 @@ def sceua(
         *trapezoid_alias_table(m),
         np.zeros((s, d)),
         np.zeros(s),
+        q,
+        int(alpha),
+        bet,
     )
-    ivar = state[0]
-    ivar[_IQ], ivar[_IALPHA], ivar[_IBETA] = q, int(alpha), bet
-    used, wall = drive(_ask, _tell, _run_compiled, state, rng, objective, compiled)
     params = {
         "pop_size": p,
         "iterations": int(iterations),
@@ -458,4 +444,4 @@ def sceua(
         "alpha": int(alpha),
         "beta": bet,
     }
-    return build_result(state, "sceua", params, used, wall, seed_used)
+    return run("sceua", state, objective, steps=(ask, tell, loop), seed=seed, compiled=compiled, params=params)

@@ -24,77 +24,61 @@ agree except that on an exact tie the incumbent stays best). SOS has no algorith
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from susmap.optim.kernels import evaluate_batch
 from susmap.optim.base import (
-    F_BEST,
-    I_ITER,
-    I_MAXITER,
-    I_NEVAL,
-    I_PHASE,
-    S_BEST,
-    S_CAND,
-    S_FIT,
-    S_FV,
-    S_FVAR,
-    S_HIST,
-    S_IVAR,
-    S_LB,
-    S_POS,
-    S_UB,
     BoundsLike,
     Objective,
     OptimizeResult,
     as_bounds,
-    build_result,
     check_budget,
     clip_row,
     copy_row,
     copy_rows,
-    drive,
-    make_rng,
-    new_common_state,
     rand,
     rand_index,
     rand_other,
-    sanitize,
     uniform_fill,
 )
+from susmap.optim.driver import Search, cached_loop, new_search, run, search_loop
 
-__all__ = ["sos"]
+__all__ = ["SOSState", "sos"]
 
-# positions of the algorithm's own arrays in the state tuple
-_S_XBEST, _S_PERM = 10, 11
-
-# ivar layout after the shared prefix: current organism, its partner, index of the best organism
-_II, _IJ, _IBEST = 4, 5, 6
 _MUTUALISM, _COMMENSALISM, _PARASITISM = 1, 2, 3
 
 
+class SOSState(NamedTuple):
+    """The ecosystem in ``search.population`` and ``search.fitness``; the phase of the current organism is
+    ``search.status.phase``, and ``search.status`` also holds ``organism`` (i), ``partner`` (j) and ``best`` (the
+    index of the best organism)."""
+
+    search: Search
+    x_best: np.ndarray  # (dim,) the best organism at the start of organism i's turn
+    coords: np.ndarray  # (dim,) int scratch: coordinates drawn by the parasite
+
+
 @njit(cache=True)
-def _ask(state: tuple, rng: np.ndarray) -> int:
-    ivar = state[S_IVAR]
-    lb = state[S_LB]
-    ub = state[S_UB]
-    pos = state[S_POS]
-    cand = state[S_CAND]
-    xbest = state[_S_XBEST]
-    perm = state[_S_PERM]
+def ask(state: SOSState, rng: np.ndarray) -> int:
+    """The initial ecosystem, then the candidates of organism i's current phase."""
+    search = state.search
+    status = search.status[0]
+    lb, ub, pos, cand = search.lb, search.ub, search.population, search.candidates
+    xbest, perm = state.x_best, state.coords
     n, d = pos.shape
-    phase = ivar[I_PHASE]
+    phase = status.phase
     if phase == 0:
         uniform_fill(rng, lb, ub, cand[:n])
         return n
-    if ivar[I_ITER] >= ivar[I_MAXITER]:
+    if status.iteration >= search.history.shape[0]:
         return 0
-    i = ivar[_II]
+    i = status.organism
     j = rand_other(rng, n, i)
-    ivar[_IJ] = j
+    status.partner = j
     if phase == _MUTUALISM:
-        copy_row(xbest, pos[ivar[_IBEST]])
+        copy_row(xbest, pos[status.best])
         bf1 = 2.0 if rand(rng) >= 0.5 else 1.0
         bf2 = 2.0 if rand(rng) >= 0.5 else 1.0
         for t in range(d):
@@ -128,62 +112,54 @@ def _ask(state: tuple, rng: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _accept(ivar: np.ndarray, pos: np.ndarray, fit: np.ndarray, target: int, x: np.ndarray, f: float) -> None:
+def _accept(search: Search, target: int, x: np.ndarray, f: float) -> None:
+    """Greedy replacement of organism ``target`` by ``x`` of value ``f``, keeping track of the best organism."""
+    fit = search.fitness
     if f < fit[target]:
         fit[target] = f
-        copy_row(pos[target], x)
-        if f < fit[ivar[_IBEST]]:
-            ivar[_IBEST] = target
+        copy_row(search.population[target], x)
+        status = search.status[0]
+        if f < fit[status.best]:
+            status.best = target
 
 
 @njit(cache=True)
-def _tell(state: tuple, k: int) -> None:
-    ivar = state[S_IVAR]
-    fvar = state[S_FVAR]
-    pos = state[S_POS]
-    fit = state[S_FIT]
-    cand = state[S_CAND]
-    fv = state[S_FV]
-    hist = state[S_HIST]
-    best = state[S_BEST]
-    sanitize(fv, k)
+def tell(state: SOSState, k: int) -> None:
+    """Greedy replacements of the current phase, then the next phase (and organism)."""
+    search = state.search
+    status = search.status[0]
+    pos, fit, cand, fv = search.population, search.fitness, search.candidates, search.values
     n = pos.shape[0]
-    phase = ivar[I_PHASE]
+    phase = status.phase
     if phase == 0:
         copy_rows(pos, cand[:n])
         copy_row(fit, fv[:n])
-        ivar[_IBEST] = int(np.argmin(fit))
-        ivar[_II] = 0
-        ivar[I_PHASE] = _MUTUALISM
+        status.best = int(np.argmin(fit))
+        status.organism = 0
+        status.phase = _MUTUALISM
     elif phase == _MUTUALISM:
-        _accept(ivar, pos, fit, ivar[_II], cand[0], fv[0])
-        _accept(ivar, pos, fit, ivar[_IJ], cand[1], fv[1])
-        ivar[I_PHASE] = _COMMENSALISM
+        _accept(search, status.organism, cand[0], fv[0])
+        _accept(search, status.partner, cand[1], fv[1])
+        status.phase = _COMMENSALISM
     elif phase == _COMMENSALISM:
-        _accept(ivar, pos, fit, ivar[_II], cand[0], fv[0])
-        ivar[I_PHASE] = _PARASITISM
+        _accept(search, status.organism, cand[0], fv[0])
+        status.phase = _PARASITISM
     else:
-        _accept(ivar, pos, fit, ivar[_IJ], cand[0], fv[0])
-        ivar[I_PHASE] = _MUTUALISM
-        ivar[_II] += 1
-        if ivar[_II] == n:
-            ivar[_II] = 0
-            hist[ivar[I_ITER]] = fit[ivar[_IBEST]]
-            ivar[I_ITER] += 1
-    fvar[F_BEST] = fit[ivar[_IBEST]]
-    copy_row(best, pos[ivar[_IBEST]])
-    ivar[I_NEVAL] += k
+        _accept(search, status.partner, cand[0], fv[0])
+        status.phase = _MUTUALISM
+        status.organism += 1
+        if status.organism == n:
+            status.organism = 0
+            search.history[status.iteration] = fit[status.best]
+            status.iteration += 1
+    status.best_f = fit[status.best]
+    copy_row(search.best_x, pos[status.best])
 
 
-@njit(cache=True, error_model="numpy")
-def _run_compiled(state: tuple, rng: np.ndarray, spec: tuple) -> None:
-    cand, fv = state[S_CAND], state[S_FV]
-    while True:
-        k = _ask(state, rng)
-        if k == 0:
-            break
-        evaluate_batch(spec, cand[:k], fv[:k])
-        _tell(state, k)
+@cached_loop
+def loop(state: SOSState, rng: np.ndarray, objective: tuple) -> None:
+    """The driver's compiled loop with SOS's steps (here, not in the driver: numba caches per source file)."""
+    search_loop(ask, tell, state, rng, objective)
 
 
 def sos(
@@ -223,11 +199,7 @@ def sos(
     lb, ub = as_bounds(bounds, dim)
     n = int(pop_size)
     d = lb.shape[0]
-    rng, seed_used = make_rng(seed)
-    state = (
-        *new_common_state(lb, ub, n, n, int(iterations), 3, []),
-        np.zeros(d),
-        np.zeros(d, dtype=np.int64),
-    )
-    used, wall = drive(_ask, _tell, _run_compiled, state, rng, objective, compiled)
-    return build_result(state, "sos", {"pop_size": n, "iterations": int(iterations)}, used, wall, seed_used)
+    search = new_search(lb, ub, n, n, int(iterations), organism=0, partner=0, best=0)
+    state = SOSState(search, np.zeros(d), np.zeros(d, dtype=np.int64))
+    params = {"pop_size": n, "iterations": int(iterations)}
+    return run("sos", state, objective, steps=(ask, tell, loop), seed=seed, compiled=compiled, params=params)

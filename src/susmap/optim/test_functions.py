@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from susmap.optim.kernels import FN_ACKLEY, FN_RASTRIGIN, FN_ROSENBROCK, FN_SPHERE
 from susmap.optim.compiled import CompiledObjective
+from susmap.optim.kernels import FN_ACKLEY, FN_RASTRIGIN, FN_ROSENBROCK, FN_SPHERE
 
 __all__ = ["TEST_FUNCTIONS", "TestFunction", "ackley", "rastrigin", "rosenbrock", "sphere"]
 
