@@ -97,7 +97,7 @@ def build_patch_cnn(n_inputs: int, window_size: int, channels: Sequence[int], de
         nn.Dropout(dropout),
         nn.Conv2d(int(dense_units), 2, 1),
     ]
-    from susmap.models._cnn_net import WindowNet
+    from susmap.models.window_net import WindowNet
 
     return WindowNet(nn.Sequential(*layers))
 

@@ -1,4 +1,4 @@
-"""Torch module classes of the patch CNN (imported only when PyTorch is; internal)."""
+"""Torch module classes of the patch CNN; imports torch, so patch_cnn imports it only when a network is built."""
 
 from __future__ import annotations
 
