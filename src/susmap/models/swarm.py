@@ -354,15 +354,13 @@ class PSOTunedDLNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_settings(self) -> None:
         """Each searched range a pair (low, high), low <= high: units and epochs >= 1, learning rates > 0."""
-        for name, low in (("units", 1), ("learning_rate", 0.0), ("epochs", 1)):
+        for name, floor in (("units", "1 <="), ("learning_rate", "0 <"), ("epochs", "1 <=")):
             pair = getattr(self, name)
             ok = not isinstance(pair, str) and len(pair) == 2
             ok = ok and all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) for v in pair)
-            if not (ok and low <= pair[0] <= pair[1] and (name != "learning_rate" or pair[0] > 0)):
-                raise ValueError(
-                    f"{name} must be a range (low, high) with {low} {'<' if not low else '<='} low <= high, "
-                    f"not {pair!r}"
-                )
+            above = ok and (pair[0] > 0 if name == "learning_rate" else pair[0] >= 1)
+            if not (above and pair[0] <= pair[1]):
+                raise ValueError(f"{name} must be a range (low, high) with {floor} low <= high, not {pair!r}")
 
     def check_params(self) -> None:
         """Refuse impossible settings with a ValueError naming the parameter (before any data is read)."""
