@@ -3,10 +3,13 @@ compiled versus Python paths, and mealpy 3.0.2 where it implements the same algo
 
 from __future__ import annotations
 
+import importlib
 import math
+from typing import NamedTuple
 
 import numpy as np
 import pytest
+from numba import njit
 
 from susmap.optim import (
     OPTIMIZERS,
@@ -27,6 +30,8 @@ from susmap.optim import (
     sphere,
     unpack,
 )
+from susmap.optim.base import copy_row, uniform_fill
+from susmap.optim.driver import Search, new_search, run, search_loop
 
 # ---------------------------------------------------------------------------------------------------------------------
 # reference implementations (plain numpy, written from the definitions)
@@ -123,7 +128,7 @@ def test_mlp_tanh_accuracy_over_the_whole_range():
 def test_mlp_objective_losses_and_batching(small_mlp):
     rng = np.random.default_rng(2)
     w = rng.uniform(-1, 1, (40, small_mlp.n_weights))
-    x, y = small_mlp.numba_spec[2].T, small_mlp.numba_spec[3]
+    x, y = small_mlp.numba_spec.inputs.T, small_mlp.numba_spec.targets
     pred = np.array([_ref_forward(wi, x, list(small_mlp.layer_sizes), "tanh", "linear") for wi in w])
     losses = small_mlp(w)
     np.testing.assert_allclose(losses, np.mean((pred - y) ** 2, axis=1), rtol=1e-13)
@@ -140,7 +145,7 @@ def test_mlp_objective_losses_and_batching(small_mlp):
 
 
 def test_mlp_single_precision(small_mlp):
-    x, y = small_mlp.numba_spec[2].T, small_mlp.numba_spec[3]
+    x, y = small_mlp.numba_spec.inputs.T, small_mlp.numba_spec.targets
     o32 = MLPObjective(x, y, hidden=4, precision="float32")
     w = np.random.default_rng(3).uniform(-1, 1, (40, small_mlp.n_weights))
     np.testing.assert_allclose(o32(w), small_mlp(w), rtol=2e-6)
@@ -249,6 +254,66 @@ def test_seed_reproducibility_and_python_path_identical(name, small_mlp):
     m1 = minimize(name, small_mlp, mb, pop_size=pop, iterations=iters, seed=3)
     m2 = minimize(name, small_mlp, mb, pop_size=pop, iterations=iters, seed=3, compiled=False)
     assert np.array_equal(m1.history, m2.history) and m1.fun == m2.fun
+
+
+# a minimal algorithm plugged into the driver: pure random search, one batch of uniform draws per iteration
+
+
+class RandomSearchState(NamedTuple):
+    search: Search
+    batch: int
+
+
+@njit
+def _random_search_ask(state: RandomSearchState, rng: np.ndarray) -> int:
+    search = state.search
+    if search.status[0].iteration >= search.history.shape[0]:
+        return 0
+    uniform_fill(rng, search.lb, search.ub, search.candidates[: state.batch])
+    return state.batch
+
+
+@njit
+def _random_search_tell(state: RandomSearchState, k: int) -> None:
+    search = state.search
+    status = search.status[0]
+    for i in range(k):
+        if search.values[i] < status.best_f:
+            status.best_f = search.values[i]
+            copy_row(search.best_x, search.candidates[i])
+    search.history[status.iteration] = status.best_f
+    status.iteration += 1
+
+
+@njit
+def _random_search_loop(state: RandomSearchState, rng: np.ndarray, objective: tuple) -> None:
+    search_loop(_random_search_ask, _random_search_tell, state, rng, objective)
+
+
+def test_driver_runs_a_plugged_in_algorithm_on_both_paths():
+    lb, ub = rastrigin.bounds(4)
+    steps = (_random_search_ask, _random_search_tell, _random_search_loop)
+
+    def random_search(objective, compiled=None):
+        state = RandomSearchState(new_search(lb, ub, 0, 8, 30), 8)
+        return run("random", state, objective, steps=steps, seed=2, compiled=compiled, params={"batch": 8})
+
+    fast = random_search(rastrigin)
+    slow = random_search(lambda x: np.where(x[:, 0] > 0, np.nan, rastrigin(x)))  # NaN never wins
+    assert fast.compiled and not slow.compiled and fast.n_evaluations == slow.n_evaluations == 8 * 30
+    assert np.all(np.diff(fast.history) <= 0) and fast.history[-1] == fast.fun == rastrigin(fast.x[None])[0]
+    assert np.isfinite(slow.fun) and slow.x[0] <= 0
+    same = random_search(lambda x: rastrigin(x), compiled=False)
+    assert np.array_equal(fast.x, same.x) and np.array_equal(fast.history, same.history)
+
+
+@pytest.mark.parametrize("module", ["pso", "efo", "sceua", "sos", "esda"])
+def test_compiled_loops_are_cached_on_disk(module):
+    """Each algorithm's loop must stay cacheable: no run-time function pointers (see susmap.optim.driver)."""
+    mod = importlib.import_module(f"susmap.optim.{module}")
+    minimize(module, sphere, sphere.bounds(3), pop_size=12, iterations=2, seed=0)
+    assert mod.loop.stats.cache_path is not None
+    assert mod.loop.overloads and not any(c.library.has_dynamic_globals for c in mod.loop.overloads.values())
 
 
 def test_generator_seed_and_plain_numpy_objective():

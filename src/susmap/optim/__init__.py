@@ -18,8 +18,14 @@ Algorithms (registry names in :data:`OPTIMIZERS`):
 * ``"sos"``: symbiotic organisms search (Cheng & Prayogo 2014);
 * ``"esda"``: electrostatic discharge algorithm (Bouchekara 2019).
 
-Objectives with a compiled kernel (:class:`MLPObjective`, the test functions) run the whole optimization loop in
-numba; any other Python callable runs the same compiled steps from a Python loop.
+Each algorithm is a compiled ``ask``/``tell`` pair on a named state, run by :mod:`susmap.optim.driver`. Objectives
+with a compiled kernel (:class:`MLPObjective`, the test functions) run the whole optimization loop in numba; any other
+Python callable runs the same compiled steps from a Python loop.
+
+Modules: ``base`` (result type, bounds, seeds, compiled helpers), ``driver`` (the ask/tell driver and the shared
+state), one module per algorithm (``pso``, ``efo``, ``sceua``, ``sos``, ``esda``), ``kernels`` (the numba objective
+kernels), ``compiled`` (:class:`CompiledObjective`), ``mlp_objective``, ``test_functions`` and ``registry`` (names,
+presets and :func:`minimize`).
 """
 
 from susmap.optim.base import OptimizeResult, as_bounds, make_rng

@@ -83,14 +83,13 @@ def efo_fields(pop_size: int, p_field: float, n_field: float) -> tuple[int, int]
 @njit(cache=True)
 def ask(state: EFOState, rng: np.ndarray) -> int:
     """The initial population, then one new particle per iteration."""
-    search = state.search
-    status = search.status[0]
-    lb, ub, pos, cand = search.lb, search.ub, search.population, search.candidates
+    lb, ub, pos, cand = state.search.lb, state.search.ub, state.search.population, state.search.candidates
+    status = state.search.status[0]
     n, d = pos.shape
     if status.phase == 0:
         uniform_fill(rng, lb, ub, cand[:n])
         return n
-    if status.iteration >= search.history.shape[0]:
+    if status.iteration >= state.search.history.shape[0]:
         return 0
     n_pos, neg_start = state.n_pos, state.neg_start
     n_neg = n - neg_start
@@ -121,9 +120,9 @@ def ask(state: EFOState, rng: np.ndarray) -> int:
 @njit(cache=True)
 def tell(state: EFOState, k: int) -> None:
     """Sort the initial population; then the new particle replaces the worst if better, inserted at its rank."""
-    search = state.search
-    status = search.status[0]
-    pos, fit, cand, fv = search.population, search.fitness, search.candidates, search.values
+    pos, fit, cand, fv = state.search.population, state.search.fitness, state.search.candidates, state.search.values
+    hist, best = state.search.history, state.search.best_x
+    status = state.search.status[0]
     n = pos.shape[0]
     if status.phase == 0:
         order = argsort_stable(fv[:n])
@@ -142,10 +141,10 @@ def tell(state: EFOState, k: int) -> None:
                 fit[r] = fit[r - 1]
             copy_row(pos[p], cand[0])
             fit[p] = f
-        search.history[status.iteration] = fit[0]
+        hist[status.iteration] = fit[0]
         status.iteration += 1
     status.best_f = fit[0]
-    copy_row(search.best_x, pos[0])
+    copy_row(best, pos[0])
 
 
 @cached_loop

@@ -93,15 +93,14 @@ def _three_distinct(rng: np.ndarray, a: int) -> tuple[int, int, int]:
 @njit(cache=True)
 def ask(state: ESDAState, rng: np.ndarray) -> int:
     """The initial devices, then the 2 * archive_size new devices of a discharge round (one batch)."""
-    search = state.search
-    status = search.status[0]
-    lb, ub, pos, cand = search.lb, search.ub, search.population, search.candidates
+    lb, ub, pos, cand = state.search.lb, state.search.ub, state.search.population, state.search.candidates
+    status = state.search.status[0]
     charge = state.charge
     n, d = pos.shape
     if status.phase == 0:
         uniform_fill(rng, lb, ub, cand[:n])
         return n
-    if status.iteration >= search.history.shape[0]:
+    if status.iteration >= state.search.history.shape[0]:
         return 0
     a = state.archive_size
     n_new = 2 * a
@@ -138,9 +137,9 @@ def ask(state: ESDAState, rng: np.ndarray) -> int:
 @njit(cache=True)
 def tell(state: ESDAState, k: int) -> None:
     """Sort the initial devices; then merge the archive and the new devices and keep the best."""
-    search = state.search
-    status = search.status[0]
-    pos, fit, cand, fv = search.population, search.fitness, search.candidates, search.values
+    pos, fit, cand, fv = state.search.population, state.search.fitness, state.search.candidates, state.search.values
+    hist, best = state.search.history, state.search.best_x
+    status = state.search.status[0]
     charge, mpos, mfit, mcharge = state.charge, state.pool, state.pool_fitness, state.pool_charge
     n = pos.shape[0]
     if status.phase == 0:
@@ -178,10 +177,10 @@ def tell(state: ESDAState, k: int) -> None:
             copy_row(pos[n_take + r], mpos[m + r])
             fit[n_take + r] = mfit[m + r]
             charge[n_take + r] = mcharge[m + r]
-        search.history[status.iteration] = fit[0]
+        hist[status.iteration] = fit[0]
         status.iteration += 1
     status.best_f = fit[0]
-    copy_row(search.best_x, pos[0])
+    copy_row(best, pos[0])
 
 
 @cached_loop

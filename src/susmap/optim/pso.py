@@ -79,9 +79,9 @@ def constriction_coefficient(phi1: float = 2.05, phi2: float = 2.05) -> float:
 @njit(cache=True)
 def ask(state: PSOState, rng: np.ndarray) -> int:
     """The initial swarm and its velocities, then each velocity update moves the whole swarm (one batch)."""
-    search = state.search
-    status = search.status[0]
-    lb, ub, pos, cand, best = search.lb, search.ub, search.population, search.candidates, search.best_x
+    lb, ub, pos, cand = state.search.lb, state.search.ub, state.search.population, state.search.candidates
+    best, hist = state.search.best_x, state.search.history
+    status = state.search.status[0]
     vel, pbest = state.velocity, state.personal_best
     n, d = pos.shape
     if status.phase == 0:
@@ -90,7 +90,7 @@ def ask(state: PSOState, rng: np.ndarray) -> int:
             for j in range(d):
                 vel[i, j] = (lb[j] - cand[i, j]) + rand(rng) * (ub[j] - lb[j])
         return n
-    if status.iteration >= search.history.shape[0]:
+    if status.iteration >= hist.shape[0]:
         return 0
     w, c1, c2, vmax = state.w, state.c1, state.c2, state.v_max
     for i in range(n):
@@ -119,9 +119,9 @@ def ask(state: PSOState, rng: np.ndarray) -> int:
 @njit(cache=True)
 def tell(state: PSOState, k: int) -> None:
     """Personal and global bests after the swarm was evaluated."""
-    search = state.search
-    status = search.status[0]
-    pos, fit, cand, fv, best = search.population, search.fitness, search.candidates, search.values, search.best_x
+    pos, fit, cand, fv = state.search.population, state.search.fitness, state.search.candidates, state.search.values
+    best, hist = state.search.best_x, state.search.history
+    status = state.search.status[0]
     pbest, pbest_f = state.personal_best, state.personal_best_f
     n = pos.shape[0]
     init = status.phase == 0
@@ -138,7 +138,7 @@ def tell(state: PSOState, k: int) -> None:
                 status.best_f = fv[i]
                 copy_row(best, pos[i])
     if not init:
-        search.history[status.iteration] = status.best_f
+        hist[status.iteration] = status.best_f
         status.iteration += 1
 
 
@@ -214,7 +214,8 @@ def pso(
     n = int(pop_size)
     d = lb.shape[0]
     search = new_search(lb, ub, n, n, int(iterations))
-    state = PSOState(search, np.zeros((n, d)), np.zeros((n, d)), np.full(n, np.inf), ww, cc1, cc2, float(v_max))
+    coefficients = (float(ww), float(cc1), float(cc2), float(v_max))
+    state = PSOState(search, np.zeros((n, d)), np.zeros((n, d)), np.full(n, np.inf), *coefficients)
     params: dict[str, Any] = {
         "pop_size": n,
         "iterations": int(iterations),

@@ -216,9 +216,8 @@ def _hypercube_replace(
 @njit(cache=True)
 def ask(state: SCEState, rng: np.ndarray) -> int:
     """The initial sample, then one offspring of a CCE step: reflection, contraction or random point."""
-    search = state.search
-    status = search.status[0]
-    lb, ub, pos, cand = search.lb, search.ub, search.population, search.candidates
+    lb, ub, pos, cand = state.search.lb, state.search.ub, state.search.population, state.search.candidates
+    status = state.search.status[0]
     cidx, sub, g = state.members, state.subcomplex, state.centroid
     p, m = cidx.shape
     d = pos.shape[1]
@@ -227,7 +226,7 @@ def ask(state: SCEState, rng: np.ndarray) -> int:
     if phase == 0:
         uniform_fill(rng, lb, ub, cand[: p * m])
         return p * m
-    if status.iteration >= search.history.shape[0]:
+    if status.iteration >= state.search.history.shape[0]:
         return 0
     k = status.complex
     x = cand[0]
@@ -263,9 +262,8 @@ def ask(state: SCEState, rng: np.ndarray) -> int:
 @njit(cache=True)
 def _end_offspring(state: SCEState) -> None:
     """After an offspring: re-sort the sub-complex, or end the CCE step, the complex, the shuffling loop."""
-    search = state.search
-    status = search.status[0]
-    fit = search.fitness
+    fit = state.search.fitness
+    status = state.search.status[0]
     cidx, sub = state.members, state.subcomplex
     p, m = cidx.shape
     q = state.q
@@ -315,17 +313,17 @@ def _end_offspring(state: SCEState) -> None:
     if status.complex < p:
         return
     status.complex = 0
-    _shuffle(search.population, fit, cidx, state.shuffle_pos, state.shuffle_fit)
-    search.history[status.iteration] = status.best_f
+    _shuffle(state.search.population, fit, cidx, state.shuffle_pos, state.shuffle_fit)
+    state.search.history[status.iteration] = status.best_f
     status.iteration += 1
 
 
 @njit(cache=True)
 def tell(state: SCEState, k: int) -> None:
     """Deal the initial sample into complexes; then accept or reject the offspring (CCE step 2)."""
-    search = state.search
-    status = search.status[0]
-    pos, fit, cand, fv, best = search.population, search.fitness, search.candidates, search.values, search.best_x
+    pos, fit, cand, fv = state.search.population, state.search.fitness, state.search.candidates, state.search.values
+    best = state.search.best_x
+    status = state.search.status[0]
     cidx = state.members
     phase = status.phase
     if phase == 0:

@@ -63,16 +63,15 @@ class SOSState(NamedTuple):
 @njit(cache=True)
 def ask(state: SOSState, rng: np.ndarray) -> int:
     """The initial ecosystem, then the candidates of organism i's current phase."""
-    search = state.search
-    status = search.status[0]
-    lb, ub, pos, cand = search.lb, search.ub, search.population, search.candidates
+    lb, ub, pos, cand = state.search.lb, state.search.ub, state.search.population, state.search.candidates
+    status = state.search.status[0]
     xbest, perm = state.x_best, state.coords
     n, d = pos.shape
     phase = status.phase
     if phase == 0:
         uniform_fill(rng, lb, ub, cand[:n])
         return n
-    if status.iteration >= search.history.shape[0]:
+    if status.iteration >= state.search.history.shape[0]:
         return 0
     i = status.organism
     j = rand_other(rng, n, i)
@@ -112,13 +111,11 @@ def ask(state: SOSState, rng: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _accept(search: Search, target: int, x: np.ndarray, f: float) -> None:
+def _accept(pos: np.ndarray, fit: np.ndarray, status: np.void, target: int, x: np.ndarray, f: float) -> None:
     """Greedy replacement of organism ``target`` by ``x`` of value ``f``, keeping track of the best organism."""
-    fit = search.fitness
     if f < fit[target]:
         fit[target] = f
-        copy_row(search.population[target], x)
-        status = search.status[0]
+        copy_row(pos[target], x)
         if f < fit[status.best]:
             status.best = target
 
@@ -126,9 +123,9 @@ def _accept(search: Search, target: int, x: np.ndarray, f: float) -> None:
 @njit(cache=True)
 def tell(state: SOSState, k: int) -> None:
     """Greedy replacements of the current phase, then the next phase (and organism)."""
-    search = state.search
-    status = search.status[0]
-    pos, fit, cand, fv = search.population, search.fitness, search.candidates, search.values
+    pos, fit, cand, fv = state.search.population, state.search.fitness, state.search.candidates, state.search.values
+    hist, best = state.search.history, state.search.best_x
+    status = state.search.status[0]
     n = pos.shape[0]
     phase = status.phase
     if phase == 0:
@@ -138,22 +135,22 @@ def tell(state: SOSState, k: int) -> None:
         status.organism = 0
         status.phase = _MUTUALISM
     elif phase == _MUTUALISM:
-        _accept(search, status.organism, cand[0], fv[0])
-        _accept(search, status.partner, cand[1], fv[1])
+        _accept(pos, fit, status, status.organism, cand[0], fv[0])
+        _accept(pos, fit, status, status.partner, cand[1], fv[1])
         status.phase = _COMMENSALISM
     elif phase == _COMMENSALISM:
-        _accept(search, status.organism, cand[0], fv[0])
+        _accept(pos, fit, status, status.organism, cand[0], fv[0])
         status.phase = _PARASITISM
     else:
-        _accept(search, status.partner, cand[0], fv[0])
+        _accept(pos, fit, status, status.partner, cand[0], fv[0])
         status.phase = _MUTUALISM
         status.organism += 1
         if status.organism == n:
             status.organism = 0
-            search.history[status.iteration] = fit[status.best]
+            hist[status.iteration] = fit[status.best]
             status.iteration += 1
     status.best_f = fit[status.best]
-    copy_row(search.best_x, pos[status.best])
+    copy_row(best, pos[status.best])
 
 
 @cached_loop
