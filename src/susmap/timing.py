@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 class Timer:
-    """Wall-clock time of named stages [s], logged at INFO when a stage starts and ends.
+    """Wall-clock time of named stages [s, rounded to 1 ms], logged at INFO when a stage starts and ends.
 
     >>> timer = Timer()
     >>> with timer.stage("stack"):
@@ -22,14 +22,18 @@ class Timer:
     ['stack']
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, progress: bool = True) -> None:
         self.timings: dict[str, float] = {}
+        self.progress = progress
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time the block as stage ``name`` (a repeated name keeps the last time)."""
+        """Time the block as stage ``name``; a repeated stage adds up. Logged when ``progress`` is on."""
         t0 = time.perf_counter()
-        log.info("%s ...", name)
+        if self.progress:
+            log.info("%s ...", name)
         yield
-        self.timings[name] = round(time.perf_counter() - t0, 3)
-        log.info("%s done in %.1f s", name, self.timings[name])
+        elapsed = time.perf_counter() - t0
+        self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 3)
+        if self.progress:
+            log.info("%s done in %.1f s", name, elapsed)

@@ -23,7 +23,7 @@ Modules
 * :mod:`susmap.meta.experiment` – the few-shot comparison of section 5.3 (PyTorch);
 * :mod:`susmap.meta.figures` – meta-training curve, few-shot OA against K.
 
-A study runs the method with ``method: meta-blockwise`` (:mod:`susmap.meta_study`).
+A study runs the method with ``method: meta-blockwise`` (:mod:`susmap.runners.meta_blockwise`).
 
 PyTorch (``pip install 'susmap[deep]'``) is imported only when a function
 that needs it runs, so ``import susmap.meta`` works without it.

@@ -41,6 +41,7 @@ from susmap.meta.blocks import as_array, is_dask
 from susmap.meta.samples import importance_weights, prepare_samples, read_sample_values, sample_table
 from susmap.meta.settings import BlockwiseSettings
 from susmap.meta.tasks import Task, build_tasks, split_tasks, support_query_split
+from susmap.timing import Timer
 
 __all__ = [
     "BlockwiseResult",
@@ -155,29 +156,6 @@ class BlockwiseResult:
             )
 
         return da.map_blocks(tile, arr, ids_lazy, drop_axis=0, dtype=np.float32, meta=np.empty((0, 0), np.float32))
-
-
-class _StageTimer:
-    """Wall time per named stage, summed over repeats [s] (fit_blockwise's ``timings``).
-
-    The same job as :class:`susmap.timing.Timer`; kept here until the two are folded into one.
-    """
-
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-
-    def stage(self, name: str) -> Any:
-        """Context manager adding the wall time of its block to ``timings[name]``."""
-        timer = self
-
-        class _Stage:
-            def __enter__(self) -> None:
-                self.t0 = time.perf_counter()
-
-            def __exit__(self, *exc: object) -> None:
-                timer.timings[name] = timer.timings.get(name, 0.0) + time.perf_counter() - self.t0
-
-        return _Stage()
 
 
 def unlabelled_cells(stack: Any, settings: BlockwiseSettings, seed: int) -> np.ndarray | None:
@@ -299,7 +277,7 @@ def fit_blockwise(
 
     settings = settings or BlockwiseSettings()
     settings.check()
-    timer = _StageTimer()
+    timer = Timer(progress=False)
     arr = as_array(stack)
     table = sample_table(samples)
     values = read_sample_values(arr, table, sample_values)
