@@ -51,9 +51,11 @@ _MUTUALISM, _COMMENSALISM, _PARASITISM = 1, 2, 3
 
 
 class SOSState(NamedTuple):
-    """The ecosystem in ``search.population`` and ``search.fitness``; the phase of the current organism is
-    ``search.status.phase``, and ``search.status`` also holds ``organism`` (i), ``partner`` (j) and ``best`` (the
-    index of the best organism)."""
+    """The ecosystem in ``search.population`` and ``search.fitness``.
+
+    The status record holds the phase of the current organism (``phase``), the organism ``organism`` (i), its partner
+    ``partner`` (j) and the index of the best organism ``best``.
+    """
 
     search: Search
     x_best: np.ndarray  # (dim,) the best organism at the start of organism i's turn
