@@ -34,7 +34,14 @@ from susmap.optim.efo import efo
 from susmap.optim.esda import esda
 from susmap.optim.mlp_objective import MLPObjective, layer_sizes_for, mlp_forward, n_weights, pack, unpack
 from susmap.optim.pso import PSO_2011_C, PSO_2011_W, constriction_coefficient, pso
-from susmap.optim.registry import OPTIMIZERS, PAPER_002_PRESETS, PAPER_003_PRESETS, Preset, minimize
+from susmap.optim.registry import (
+    OPTIMIZERS,
+    PAPER_002_PRESETS,
+    PAPER_002_SCE_PRINTED,
+    PAPER_003_PRESETS,
+    TrainingPreset,
+    minimize,
+)
 from susmap.optim.sceua import sceua
 from susmap.optim.sos import sos
 from susmap.optim.test_functions import TEST_FUNCTIONS, TestFunction, ackley, rastrigin, rosenbrock, sphere
@@ -42,6 +49,7 @@ from susmap.optim.test_functions import TEST_FUNCTIONS, TestFunction, ackley, ra
 __all__ = [
     "OPTIMIZERS",
     "PAPER_002_PRESETS",
+    "PAPER_002_SCE_PRINTED",
     "PAPER_003_PRESETS",
     "PSO_2011_C",
     "PSO_2011_W",
@@ -49,8 +57,8 @@ __all__ = [
     "CompiledObjective",
     "MLPObjective",
     "OptimizeResult",
-    "Preset",
     "TestFunction",
+    "TrainingPreset",
     "ackley",
     "as_bounds",
     "constriction_coefficient",

@@ -24,7 +24,6 @@ __all__ = [
     "PAPER_002_SCE_PRINTED",
     "PAPER_003_PRESETS",
     "SCE_MLP_TARGET_EVALUATIONS",
-    "Preset",
     "TrainingPreset",
     "minimize",
 ]
@@ -159,10 +158,6 @@ class TrainingPreset:
         """The model preset (a :class:`susmap.presets.Preset`): :meth:`model_params`, source and deviations."""
         return ModelPreset(self.model_params(), self.source, self.deviations)
 
-
-#: Former name of :class:`TrainingPreset` (``susmap.optim.Preset``), kept so existing imports work; new code uses
-#: ``TrainingPreset`` (``susmap.presets.Preset`` is the general preset with source and deviations).
-Preset = TrainingPreset
 
 _P002_SOURCE = (
     "paper 002: 'Methodology' and Fig. 3 (14-5-1 MLP, Tansig hidden, Purelin output), 'Hybrid modeling' "
