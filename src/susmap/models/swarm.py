@@ -45,6 +45,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from susmap.models.checked import CheckedBinaryClassifier
 from susmap.optim.kernels import LEAKY_RELU_SLOPE
 
 __all__ = ["PSOTunedDLNNClassifier", "SwarmMLPClassifier", "swarm_factory"]
@@ -64,7 +65,7 @@ def _act(name: str, z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-class SwarmMLPClassifier(ClassifierMixin, BaseEstimator):
+class SwarmMLPClassifier(CheckedBinaryClassifier, ClassifierMixin, BaseEstimator):
     """MLP whose weights and biases are found by a population-based optimizer.
 
     Parameters
@@ -173,17 +174,6 @@ class SwarmMLPClassifier(ClassifierMixin, BaseEstimator):
         ):
             raise ValueError(f"hidden_layer_sizes must be positive integers, not {self.hidden_layer_sizes!r}")
 
-    def check_params(self) -> None:
-        """Refuse impossible settings with a ValueError naming the parameter (before any data is read)."""
-        self._validate_params()
-        self._check_settings()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False  # event / no event
-        tags.input_tags.allow_nan = False
-        return tags
-
     @property
     def layer_sizes_(self) -> tuple[int, ...]:
         return (self.n_features_in_, *(int(h) for h in self.hidden_layer_sizes), 1)
@@ -282,7 +272,7 @@ def swarm_factory(optimizer: str, **defaults: Any):
     return factory
 
 
-class PSOTunedDLNNClassifier(ClassifierMixin, BaseEstimator):
+class PSOTunedDLNNClassifier(CheckedBinaryClassifier, ClassifierMixin, BaseEstimator):
     """DLNN whose settings are searched by PSO, weights trained by backpropagation (the other reading of paper 003).
 
     The swarm searches log10(learning rate), the units of each hidden layer
@@ -361,17 +351,6 @@ class PSOTunedDLNNClassifier(ClassifierMixin, BaseEstimator):
             above = ok and (pair[0] > 0 if name == "learning_rate" else pair[0] >= 1)
             if not (above and pair[0] <= pair[1]):
                 raise ValueError(f"{name} must be a range (low, high) with {floor} low <= high, not {pair!r}")
-
-    def check_params(self) -> None:
-        """Refuse impossible settings with a ValueError naming the parameter (before any data is read)."""
-        self._validate_params()
-        self._check_settings()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False  # event / no event (DLNNClassifier)
-        tags.input_tags.allow_nan = False
-        return tags
 
     def _settings(self, v: np.ndarray) -> dict[str, Any]:
         n = int(self.hidden_layers)

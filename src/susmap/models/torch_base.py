@@ -38,6 +38,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from susmap.models.checked import CheckedBinaryClassifier
+
 __all__ = [
     "HISTORY_COLUMNS",
     "TorchClassifier",
@@ -286,7 +288,7 @@ def plot_history(history: pd.DataFrame, path: Path, *, title: str = "") -> Path:
     return path
 
 
-class TorchClassifier(abc.ABC):
+class TorchClassifier(CheckedBinaryClassifier, abc.ABC):
     """Mixin of the deep binary classifiers: fit skeleton, probabilities, persistence hooks.
 
     A subclass (also deriving from scikit-learn's ``ClassifierMixin`` and
@@ -391,22 +393,6 @@ class TorchClassifier(abc.ABC):
 
     def _restore_extra(self, config: dict[str, Any], tensors: dict[str, Any]) -> None:
         return None
-
-    def check_params(self) -> None:
-        """Refuse impossible settings with a ValueError naming the parameter (before any data is read).
-
-        The declared ``_parameter_constraints`` (scikit-learn's
-        ``InvalidParameterError``, a ValueError), then the checks they cannot
-        express (:meth:`_check_settings`).
-        """
-        self._validate_params()
-        self._check_settings()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False  # event / no event
-        tags.input_tags.allow_nan = False
-        return tags
 
     # ------------------------------------------------------------------ estimator API
     @_fit_context(prefer_skip_nested_validation=True)
