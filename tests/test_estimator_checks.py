@@ -1,4 +1,4 @@
-"""scikit-learn's own estimator checks over every registry model and the categorical encoders.
+"""scikit-learn's own estimator checks over every registry model.
 
 Every model of :func:`susmap.models.available_models` (classic, deep, swarm)
 is built through the registry with a tiny budget (few epochs or iterations,
@@ -7,6 +7,10 @@ through :func:`~sklearn.utils.estimator_checks.parametrize_with_checks`. A
 check may be listed as an expected failure only where it cannot apply, with
 the reason; ``xfail_strict`` makes a listed check that starts passing fail,
 so the list stays true.
+
+The categorical encoders (frequency ratio, weights of evidence) go through
+the same checks in ``tests/test_encoding.py``, with 0/1 targets (their only
+use), so every check runs on them.
 
 The patch CNN reads the k x k factor windows around each cell; its checks run
 with ``window_size=1``, where a plain factor table is the 1 x 1 windows (the
@@ -74,29 +78,6 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     },
 }
 
-_ENCODER_TARGET = "fits with a multiclass (0/1/2) or 1/2 target; the encoders take a 0/1 event target (1 = event)"
-#: The encoders learn per-class statistics of events: these checks fit them with other targets.
-ENCODER_EXPECTED_FAILURES = dict.fromkeys(
-    (
-        "check_dict_unchanged",
-        "check_dont_overwrite_parameters",
-        "check_dtype_object",
-        "check_estimators_dtypes",
-        "check_estimators_fit_returns_self",
-        "check_estimators_overwrite_params",
-        "check_f_contiguous_array_estimator",
-        "check_fit2d_1feature",
-        "check_fit2d_predict1d",
-        "check_fit_score_takes_y",
-        "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance",
-        "check_n_features_in_after_fitting",
-        "check_positive_only_tag_during_fit",
-        "check_readonly_memmap_input",
-    ),
-    _ENCODER_TARGET,
-)
-
 
 def _usable(name: str) -> bool:
     requires = available_models()[name].requires
@@ -106,12 +87,9 @@ def _usable(name: str) -> bool:
 MODEL_NAMES = [name for name in sorted(available_models()) if _usable(name) and name in TINY]
 MODELS = {name: make_estimator(name, TINY[name], seed=0) for name in MODEL_NAMES}
 _NAME_OF = {id(est): name for name, est in MODELS.items()}
-ENCODERS = [FrequencyRatioEncoder(), WeightsOfEvidenceEncoder()]
 
 
 def _expected_failures(estimator) -> dict[str, str]:
-    if isinstance(estimator, FrequencyRatioEncoder | WeightsOfEvidenceEncoder):
-        return ENCODER_EXPECTED_FAILURES
     return EXPECTED_FAILURES.get(_NAME_OF.get(id(estimator), ""), {})
 
 
@@ -120,7 +98,7 @@ def test_every_registry_model_is_checked():
     assert set(EXPECTED_FAILURES) <= set(TINY)
 
 
-@parametrize_with_checks([*MODELS.values(), *ENCODERS], expected_failed_checks=_expected_failures, xfail_strict=True)
+@parametrize_with_checks(list(MODELS.values()), expected_failed_checks=_expected_failures, xfail_strict=True)
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tiny budgets
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")  # array-API input: not installed
 def test_sklearn_estimator_checks(estimator, check):
@@ -130,7 +108,8 @@ def test_sklearn_estimator_checks(estimator, check):
 
 # --- the susmap estimators: declared constraints cover every parameter ----------------------------------------------
 
-OWN = [est for est in MODELS.values() if type(est).__module__.startswith("susmap.")] + ENCODERS
+OWN = [est for est in MODELS.values() if type(est).__module__.startswith("susmap.")]
+OWN += [FrequencyRatioEncoder(), WeightsOfEvidenceEncoder()]
 
 
 @pytest.mark.parametrize("estimator", OWN, ids=lambda est: type(est).__name__)
