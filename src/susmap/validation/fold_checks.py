@@ -1,4 +1,4 @@
-"""What every splitter checks and shares: fold counts, scheme parameters, coordinates, per-repeat seeds."""
+"""What every splitter checks and shares: a base class, fold counts, scheme parameters, coordinates, seeds."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from susmap.errors import SamplingError, StudyConfigError
 
 __all__ = [
     "MAX_SEED",
+    "Splitter",
     "check_coords",
     "check_fold_count",
     "check_int_param",
@@ -23,6 +24,14 @@ __all__ = [
 
 #: Upper bound (exclusive) of the seeds drawn per repeat.
 MAX_SEED = 2**31 - 1
+
+
+class Splitter(BaseCrossValidator):
+    """Base of susmap's splitters: each defines ``split`` (and ``get_n_splits``); test indices come from it."""
+
+    def _iter_test_indices(self, X=None, y=None, groups=None):  # noqa: N803
+        for _, test in self.split(X, y, groups):
+            yield test
 
 
 def check_fold_count(

@@ -27,10 +27,10 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from sklearn.model_selection import BaseCrossValidator
 
 from susmap.errors import SamplingError, StudyConfigError
 from susmap.validation.fold_checks import (
+    Splitter,
     check_coords,
     check_fold_count,
     check_int_param,
@@ -41,7 +41,7 @@ from susmap.validation.fold_checks import (
 __all__ = ["BufferedLeaveOneOut", "LeaveDiscOut", "LeaveOneBlockOut", "RepeatedSpatialKFold", "SpatialBlockKFold"]
 
 
-class RepeatedSpatialKFold(BaseCrossValidator):
+class RepeatedSpatialKFold(Splitter):
     """Spatial k-fold: k-means clusters of the sample coordinates are the folds.
 
     Parameters
@@ -96,12 +96,8 @@ class RepeatedSpatialKFold(BaseCrossValidator):
                 test = labels == k
                 yield idx[~test], idx[test]
 
-    def _iter_test_indices(self, X=None, y=None, groups=None):  # noqa: N803
-        for _, test in self.split(X, y, groups):
-            yield test
 
-
-class SpatialBlockKFold(BaseCrossValidator):
+class SpatialBlockKFold(Splitter):
     """Spatial block k-fold: square blocks laid over the samples, whole blocks go to folds.
 
     As ``spcv_block`` in mlr3spatiotempcv (blockCV). Every sample lies in one
@@ -225,12 +221,8 @@ class SpatialBlockKFold(BaseCrossValidator):
         for labels in self.fold_ids():
             yield from folds_from_labels(labels, self.n_splits)
 
-    def _iter_test_indices(self, X=None, y=None, groups=None):  # noqa: N803
-        for _, test in self.split(X, y, groups):
-            yield test
 
-
-class BufferedLeaveOneOut(BaseCrossValidator):
+class BufferedLeaveOneOut(Splitter):
     """Leave-one-out with a buffer: training drops every sample within ``buffer_m`` of the test sample.
 
     After Brenning (2012) and Ploton et al. (2020): for each test sample, the
@@ -296,12 +288,8 @@ class BufferedLeaveOneOut(BaseCrossValidator):
                 )
             yield train, np.array([i])
 
-    def _iter_test_indices(self, X=None, y=None, groups=None):  # noqa: N803
-        for _, test in self.split(X, y, groups):
-            yield test
 
-
-class LeaveDiscOut(BaseCrossValidator):
+class LeaveDiscOut(Splitter):
     """Leave-disc-out: test = samples within ``radius_m`` of a random sample; training beyond a further buffer.
 
     As ``partition_disc`` in sperrorest (Brenning 2012). Each fold's centre is
@@ -373,12 +361,8 @@ class LeaveDiscOut(BaseCrossValidator):
                 )
             yield train, idx[dist <= radius]
 
-    def _iter_test_indices(self, X=None, y=None, groups=None):  # noqa: N803
-        for _, test in self.split(X, y, groups):
-            yield test
 
-
-class LeaveOneBlockOut(BaseCrossValidator):
+class LeaveOneBlockOut(Splitter):
     """Leave-one-region-out: one fold per user-given region.
 
     Parameters
@@ -424,7 +408,3 @@ class LeaveOneBlockOut(BaseCrossValidator):
             raise ValueError(f"X has {len(X)} rows but block_ids has {len(self.block_ids)}")
         labels = self.fold_ids()[0]
         yield from folds_from_labels(labels, int(labels.max()) + 1)
-
-    def _iter_test_indices(self, X=None, y=None, groups=None):  # noqa: N803
-        for _, test in self.split(X, y, groups):
-            yield test

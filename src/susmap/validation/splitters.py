@@ -38,10 +38,11 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.model_selection import BaseCrossValidator, StratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from susmap.errors import SamplingError, StudyConfigError
 from susmap.validation.fold_checks import (
+    Splitter,
     check_fold_count,
     check_int_param,
     check_real_param,
@@ -76,7 +77,7 @@ __all__ = [
 # --------------------------------------------------------------------------- random
 
 
-class RepeatedRandomKFold(BaseCrossValidator):
+class RepeatedRandomKFold(Splitter):
     """Stratified random k-fold, repeated with different shuffles.
 
     Parameters
@@ -103,12 +104,8 @@ class RepeatedRandomKFold(BaseCrossValidator):
             seed = int(rng.integers(2**31 - 1))
             yield from StratifiedKFold(self.n_splits, shuffle=True, random_state=seed).split(np.zeros(n), y)
 
-    def _iter_test_indices(self, X=None, y=None, groups=None):  # noqa: N803
-        for _, test in self.split(X, y, groups):
-            yield test
 
-
-class StratifiedHoldout(BaseCrossValidator):
+class StratifiedHoldout(Splitter):
     """One stratified random train/test split per repeat (the papers' 70/30, 80/20, 20/80 splits).
 
     Parameters
@@ -169,15 +166,11 @@ class StratifiedHoldout(BaseCrossValidator):
         )
         yield from sss.split(np.zeros(n), y)
 
-    def _iter_test_indices(self, X=None, y=None, groups=None):  # noqa: N803
-        for _, test in self.split(X, y, groups):
-            yield test
-
 
 # --------------------------------------------------------------------------- environmental
 
 
-class EnvironmentalKFold(BaseCrossValidator):
+class EnvironmentalKFold(Splitter):
     """Environmental k-fold: k-means clusters of the standardized factor values are the folds.
 
     As ``spcv_env`` in mlr3spatiotempcv: test folds hold factor combinations
@@ -247,10 +240,6 @@ class EnvironmentalKFold(BaseCrossValidator):
         for labels in self.fold_ids(X):
             yield from folds_from_labels(labels, self.n_splits)
 
-    def _iter_test_indices(self, X=None, y=None, groups=None):  # noqa: N803
-        for _, test in self.split(X, y, groups):
-            yield test
-
 
 # --------------------------------------------------------------------------- by name
 
@@ -276,7 +265,7 @@ def make_splitter(
     seed: int,
     X: np.ndarray | None = None,  # noqa: N803
     **params,
-) -> BaseCrossValidator:
+) -> Splitter:
     """A splitter by scheme name, with the study's folds, repeats and seed.
 
     ================  ==========================  =====================================================
