@@ -55,6 +55,7 @@ from susmap.runners import require_model_comparison
 from susmap.stages import (
     StudyData,
     dask_scheduler,
+    input_files,
     prepare_study_data,
     study_splitters,
     write_history,
@@ -193,7 +194,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
     timer = Timer()
     t_start = time.perf_counter()
     val = study.validation
-    with OutputFolder(out_dir) as out, dask_scheduler(study):
+    with OutputFolder(out_dir, inputs=input_files(study)) as out, dask_scheduler(study):
         prep = prepare_study_data(study, out, timer)
         labels = val.scheme_labels
         splitters = study_splitters(study, prep.coords, prep.X, prep.stack)

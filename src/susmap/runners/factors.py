@@ -12,7 +12,7 @@ from susmap.factors.derive import DerivedFactor, derive_factors, factor_context
 from susmap.factors.summary import correlation_matrix, factor_moments, factor_statistics, plot_correlation
 from susmap.outputs import OutputFolder
 from susmap.stack import open_layer, open_stack
-from susmap.stages import class_tables_frame, dask_scheduler, draw_samples, write_provenance
+from susmap.stages import class_tables_frame, dask_scheduler, draw_samples, input_files, write_provenance
 from susmap.study import Study
 from susmap.timing import Timer
 
@@ -42,7 +42,7 @@ def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
     """
     out_dir = Path(out_dir or study.outputs.directory)
     timer = Timer()
-    with OutputFolder(out_dir) as out, dask_scheduler(study):
+    with OutputFolder(out_dir, inputs=input_files(study)) as out, dask_scheduler(study):
         with timer.stage("derive factors"):
             derived = derive_factors(study, out.path("factors/.keep").parent)
         with timer.stage("summary"):

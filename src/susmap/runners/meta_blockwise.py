@@ -53,6 +53,7 @@ from susmap.stages import (
     class_tables_frame,
     classify_and_draw,
     dask_scheduler,
+    input_files,
     stack_and_samples,
     write_metrics,
     write_provenance,
@@ -311,7 +312,7 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
     out_dir = Path(out_dir or study.outputs.directory)
     timer = Timer()
     t_start = time.perf_counter()
-    with OutputFolder(out_dir) as out, dask_scheduler(study):
+    with OutputFolder(out_dir, inputs=input_files(study)) as out, dask_scheduler(study):
         stack, samples, counts = stack_and_samples(study, out, timer)
         grid = stack.grid
         arr, bands, parents = meta_inputs(stack)

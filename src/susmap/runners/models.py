@@ -25,6 +25,7 @@ from susmap.runners import Runner, register_runner
 from susmap.stages import (
     classify_and_draw,
     dask_scheduler,
+    input_files,
     pick_mapped_model,
     prepare_study_data,
     scores_by_scheme,
@@ -93,7 +94,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
     # Fail on model names or parameters before reading any data.
     for m in study.models:
         make_estimator(m.name, m.params, seed=study.seed)
-    with OutputFolder(out_dir) as out, dask_scheduler(study):
+    with OutputFolder(out_dir, inputs=input_files(study), writes=OUTPUT_FILES) as out, dask_scheduler(study):
         prep = prepare_study_data(study, out, timer)
         stack, samples, counts, names = prep.stack, prep.samples, prep.counts, prep.names
         X, y, coords, pipelines = prep.design, prep.y, prep.coords, prep.pipelines  # noqa: N806

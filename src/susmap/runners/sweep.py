@@ -27,7 +27,7 @@ from susmap.models import make_estimator
 from susmap.outputs import OutputFolder
 from susmap.report.tables import to_markdown
 from susmap.runners import require_model_comparison
-from susmap.stages import dask_scheduler, prepare_study_data, write_provenance
+from susmap.stages import dask_scheduler, input_files, prepare_study_data, write_provenance
 from susmap.study import Study
 from susmap.timing import Timer
 
@@ -93,7 +93,7 @@ def run_sweep(
     out_dir = Path(out_dir or study.outputs.directory)
     timer = Timer()
     t0 = time.perf_counter()
-    with OutputFolder(out_dir) as out, dask_scheduler(study):
+    with OutputFolder(out_dir, inputs=input_files(study)) as out, dask_scheduler(study):
         prep = prepare_study_data(study, out, timer)
 
         def build(seed: int, **params):
