@@ -103,11 +103,17 @@ def read_inventory(cfg: InventoryConfig, grid: Grid) -> gpd.GeoDataFrame:
     path = Path(cfg.path)
     if not path.exists():
         raise InputFileError(f"{path}: inventory file not found")
+    if path.is_dir() and path.suffix.lower() != ".gdb":  # a File Geodatabase is a folder
+        raise InputFileError(
+            f"{path}: is a directory, not an inventory file; set inventory.path to the CSV, GeoPackage, "
+            "Shapefile or GeoJSON file"
+        )
     if path.suffix.lower() in {".csv", ".txt"}:
         gdf = _read_csv_points(cfg, path)
     else:
         if cfg.x or cfg.y:
             raise InventoryError(f"{path}: inventory.x/inventory.y apply to CSV files only")
+        _check_vector_layer(path, cfg.layer)
         try:
             gdf = gpd.read_file(path, layer=cfg.layer) if cfg.layer else gpd.read_file(path)
         except Exception as err:
@@ -146,10 +152,47 @@ def _read_csv_points(cfg: InventoryConfig, path: Path) -> gpd.GeoDataFrame:
     for key, col in (("inventory.x", cfg.x), ("inventory.y", cfg.y)):
         if col not in df.columns:
             raise InventoryError(f"{path}: {key} column {col!r} not found (columns: {', '.join(df.columns)})")
-        if not pd.api.types.is_numeric_dtype(df[col]):
-            raise InventoryError(f"{path}: {key} column {col!r} is not numeric")
+    if len(df) == 0:
+        raise InventoryError(f"{path}: has no rows (a header only, no events)")
+    for key, col in (("inventory.x", cfg.x), ("inventory.y", cfg.y)):
+        if df[col].notna().any() and not pd.api.types.is_numeric_dtype(df[col]):
+            bad = pd.to_numeric(df[col], errors="coerce").isna() & df[col].notna()
+            examples = ", ".join(repr(v) for v in pd.unique(df.loc[bad, col])[:3])
+            raise InventoryError(
+                f"{path}: {key} column {col!r} is not numeric (e.g. {examples} on line(s) {_csv_lines(bad)})"
+            )
+    missing = df[cfg.x].isna() | df[cfg.y].isna()
+    if missing.any():
+        n = int(missing.sum())
+        rows, lines = ("row", "line") if n == 1 else ("rows", "lines")
+        raise InventoryError(
+            f"{path}: {n} {rows} with missing x/y ({lines} {_csv_lines(missing)}); fill in or delete them"
+        )
     crs = parse_crs(cfg.crs, key="inventory.crs")
     return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[cfg.x], df[cfg.y]), crs=crs.to_wkt())
+
+
+def _csv_lines(mask: pd.Series, show: int = 10) -> str:
+    """Line numbers in the CSV file (the header is line 1) of the rows where ``mask`` holds, the first ``show``."""
+    lines = (np.flatnonzero(mask.to_numpy()) + 2).tolist()
+    text = ", ".join(str(n) for n in lines[:show])
+    return text + (f", ... ({len(lines) - show} more)" if len(lines) > show else "")
+
+
+def _check_vector_layer(path: Path, layer: str | None) -> None:
+    """Refuse a multi-layer file without ``inventory.layer``, or a layer it does not hold, naming its layers."""
+    try:
+        layers = gpd.list_layers(path)
+    except Exception:  # unreadable files get gpd.read_file's message
+        return
+    names = [str(n) for n in layers["name"]]
+    spatial = [str(n) for n, g in zip(layers["name"], layers["geometry_type"], strict=True) if g is not None]
+    if layer is None and len(spatial) > 1:  # tables without geometry (QGIS's layer_styles) do not count
+        raise InventoryError(f"{path}: holds layers {', '.join(spatial)}; set inventory.layer to the one to use")
+    if layer is not None and layer not in names:
+        raise InventoryError(
+            f"{path}: no layer {layer!r} (layers: {', '.join(names) or 'none'}); check inventory.layer"
+        )
 
 
 def inventory_cells(gdf: gpd.GeoDataFrame, cfg: InventoryConfig, stack: Stack, *, strip_rows: int = 512) -> EventCells:
