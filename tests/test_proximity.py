@@ -115,12 +115,14 @@ def test_where_filter_and_margin(tmp_path: Path) -> None:
     )
     roads = distance_to_features(ctx, path, where="type == 'road'").values
     assert roads[0, 3] == pytest.approx(50.0)
-    # Without a margin the fault outside the grid is not rasterized.
+    # With margin_m: 0 the fault outside the grid is not rasterized.
     with pytest.raises(StudyConfigError, match=r"no feature of .*mixed\.gpkg lies on the grid"):
-        distance_to_features(ctx, path, where="type == 'fault'")
+        distance_to_features(ctx, path, where="type == 'fault'", margin_m=0)
     faults = distance_to_features(ctx, path, where="type == 'fault'", margin_m=50.0).values
     # The fault's cells sit in padded row -3 (centre 25 m north of the edge): row r is (r + 3) cells away.
     np.testing.assert_allclose(faults[:, 7], (np.arange(20) + 3) * CELL, atol=1e-4)
+    # By default every feature that can be the nearest is used, wherever it lies.
+    np.testing.assert_array_equal(distance_to_features(ctx, path, where="type == 'fault'").values, faults)
     both = distance_to_features(ctx, path, margin_m=50.0).values
     assert both[0, 3] == pytest.approx(30.0)
     with pytest.raises(StudyConfigError, match="holds no feature matching where"):

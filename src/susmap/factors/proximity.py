@@ -33,6 +33,7 @@ Chapman and Hall, London (quartic kernel, eq. 4.5).
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 
@@ -44,6 +45,8 @@ from susmap.errors import StudyConfigError, SusmapWarning
 from susmap.factors.registry import FactorContext, register_factors, to_dataarray
 
 __all__ = ["distance_to_features", "kernel_density"]
+
+log = logging.getLogger(__name__)
 
 KERNELS = ("quartic", "gaussian")
 # A Gaussian kernel is truncated at this many standard deviations (mass lost: exp(-8) = 0.034 %).
@@ -69,7 +72,7 @@ def distance_to_features(
     path: str,
     layer: str | None = None,
     where: str | None = None,
-    margin_m: float = 0.0,
+    margin_m: float | None = None,
 ) -> xr.DataArray:
     """Euclidean distance [m] from each cell centre to the nearest feature.
 
@@ -85,9 +88,11 @@ def distance_to_features(
     where : str, optional
         Attribute filter, a pandas query on the file's columns, e.g.
         ``"type == 'fault'"``.
-    margin_m : float, default=0.0
-        Width [m] of a band around the grid on which features are also
-        rasterized, so that a feature just outside the grid counts.
+    margin_m : float, optional
+        Width [m] of the band around the grid on which features are also
+        rasterized. Default (none): every feature that can be the nearest
+        one to some cell is used, wherever it lies, so every distance is
+        exact; give a width only to limit the work on purpose.
 
     Returns
     -------
@@ -99,13 +104,15 @@ def distance_to_features(
     InputFileError
         The vector file does not exist.
     StudyConfigError
-        No feature (after ``where``), or none on the grid or its margin.
+        No feature (after ``where``), none on the grid or within ``margin_m``
+        of it, or the features lie beyond the plausible range of the grid
+        (another CRS, see :attr:`FactorContext.plausible_reach`).
     AlignmentError
         The grid is geographic or rotated.
 
     Notes
     -----
-    Method: the features are burnt into a boolean mask on the grid with
+    Method: the features are burnt into a boolean mask with
     ``rasterio.features.rasterize(all_touched=True)`` (a line or polygon
     marks every cell it touches, a point the cell that holds it, a polygon
     also its interior), then ``scipy.ndimage.distance_transform_edt(~mask,
@@ -114,16 +121,23 @@ def distance_to_features(
     The result is therefore exact for the rasterized features; against the
     vector geometry it is off by at most half a cell diagonal.
 
-    Features off the grid are not rasterized: a cell near the border whose
-    nearest feature lies outside the grid gets the distance to the nearest
-    feature inside (too large). With ``margin_m`` the mask is built on the
-    grid grown by ``ceil(margin_m / cell)`` cells on each side and cropped
-    after the transform, so distances are right wherever the nearest feature
-    lies within ``margin_m`` of the grid; every distance up to ``margin_m``
-    is then exact. The cost grows with the padded area.
+    Features beyond the grid edge count: the mask is built on the grid grown
+    on each side by as many cells as needed and cropped after the transform,
+    so the result equals the distance computed on a larger grid holding
+    every feature, cropped to the study grid. The growth is the smallest that
+    is exact: no cell is farther from its nearest feature than R, the largest
+    distance to the features on the grid (or, when none lies on it, the
+    distance from the grid to the nearest feature plus the grid diagonal),
+    so only features within R (plus one cell diagonal) of the grid can
+    matter; each side grows only as far as those features reach beyond it.
+    With ``margin_m`` the grid grows by ``ceil(margin_m / cell)`` cells on
+    every side instead: distances are then exact wherever the nearest feature lies within ``margin_m`` of the
+    grid.
 
     Whole grid: holds the mask, the float64 distances and scipy's int32
-    feature indices, about 30 bytes per (padded) cell.
+    feature indices, about 30 bytes per (grown) cell; the log reports the
+    growth and a warning says when the grown grid exceeds 4 times the grid
+    and 30 million cells.
 
     References
     ----------
@@ -131,38 +145,118 @@ def distance_to_features(
     computing exact Euclidean distance transforms of binary images in
     arbitrary dimensions. IEEE TPAMI 25(2), 265-270.
     """
-    from rasterio.features import rasterize
-    from scipy.ndimage import distance_transform_edt
-
     what = "distance_to_features"
     ctx.require_metric_grid(what)
-    margin_m = float(margin_m)
-    if not math.isfinite(margin_m) or margin_m < 0:
-        raise StudyConfigError(f"{what}: margin_m must be a number >= 0 [m], not {margin_m!r}")
+    if margin_m is not None:
+        try:
+            margin_m = float(margin_m)
+        except (TypeError, ValueError):
+            raise StudyConfigError(f"{what}: margin_m must be a number >= 0 [m], not {margin_m!r}") from None
+        if not math.isfinite(margin_m) or margin_m < 0:
+            raise StudyConfigError(f"{what}: margin_m must be a number >= 0 [m], not {margin_m!r}")
     gdf, name = ctx.features(path, layer=layer, where=where, what=what)
+    geoms = gdf.geometry.values
     grid = ctx.grid
     dx, dy = grid.res
-    px, py = math.ceil(margin_m / dx - 1e-9), math.ceil(margin_m / dy - 1e-9)
-    t = grid.transform
-    shape = (grid.height + 2 * py, grid.width + 2 * px)
-    transform = t * t.translation(-px, -py)
-    mask = rasterize(
-        ((geom, 1) for geom in gdf.geometry),
-        out_shape=shape,
-        transform=transform,
-        fill=0,
-        all_touched=True,
-        dtype=np.uint8,
-    ).astype(bool)
-    if not mask.any():
+    if margin_m is not None:
+        px, py = math.ceil(margin_m / dx - 1e-9), math.ceil(margin_m / dy - 1e-9)
+        pads = (px, py, px, py)
+    else:
+        ctx.require_near_grid(
+            float(ctx.distance_from_grid(geoms).min()),
+            what=what,
+            param=f"path: the nearest feature of {name}",
+            hint="check the file's CRS (its .prj or layer CRS) and extent",
+        )
+        pads = _exact_pads(ctx, geoms)
+    dist = _padded_edt(ctx, geoms, pads)
+    if dist is None:
         raise StudyConfigError(
             f"{what}: no feature of {name} lies on the grid"
             + (" or within margin_m" if margin_m else "")
             + "; check the file's extent or give a larger margin_m [m]"
         )
+    attrs = {"margin_m": margin_m} if margin_m is not None else {"margin_cells": repr(pads)}
+    return to_dataarray(dist, ctx, "distance_to_features", "m", source=name, **attrs)
+
+
+def _rasterize_padded(ctx: FactorContext, geoms: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """Boolean mask of the cells the features touch on the grid grown by (left, top, right, bottom) cells."""
+    from rasterio.features import rasterize
+
+    left, top, right, bottom = pads
+    grid = ctx.grid
+    t = grid.transform
+    return rasterize(
+        ((geom, 1) for geom in geoms),
+        out_shape=(grid.height + top + bottom, grid.width + left + right),
+        transform=t * t.translation(-left, -top),
+        fill=0,
+        all_touched=True,
+        dtype=np.uint8,
+    ).astype(bool)
+
+
+def _padded_edt(ctx: FactorContext, geoms: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray | None:
+    """Distances [m] on the grid from the features rasterized on the grown grid; None when no cell is marked."""
+    from scipy.ndimage import distance_transform_edt
+
+    grid = ctx.grid
+    dx, dy = grid.res
+    mask = _rasterize_padded(ctx, geoms, pads)
+    if not mask.any():
+        return None
+    left, top = pads[0], pads[1]
+    grown = mask.size / (grid.height * grid.width)
+    if any(pads):
+        log.info("distance_to_features: grid grown by %s cells (left, top, right, bottom) for features beyond it", pads)
+    if grown > 4.0 and mask.size > 30_000_000:  # about 1 GB of work arrays
+        warnings.warn(
+            f"distance_to_features: features beyond the grid edge need a grid {grown:.1f} times as large "
+            f"({mask.shape[0]} x {mask.shape[1]} cells) for exact distances; give margin_m [m] to limit it",
+            SusmapWarning,
+            stacklevel=3,
+        )
     dist = distance_transform_edt(~mask, sampling=(dy, dx))
-    dist = dist[py : py + grid.height, px : px + grid.width]
-    return to_dataarray(dist, ctx, "distance_to_features", "m", source=name, margin_m=margin_m)
+    return dist[top : top + grid.height, left : left + grid.width]
+
+
+def _exact_pads(ctx: FactorContext, geoms: np.ndarray) -> tuple[int, int, int, int]:
+    """Cells to grow the grid by on each side (left, top, right, bottom) so that every distance is exact.
+
+    Every cell's nearest marked cell lies within R of it, R the largest
+    distance to the features rasterized on the grid alone (when some lie on
+    it) or the distance from the grid to the nearest feature plus the grid
+    diagonal. A marked cell centre lies within half a cell diagonal of its
+    feature, so features farther than R + one cell diagonal from the grid
+    cannot be the nearest to any cell. Each side grows as far as the
+    features within that reach extend beyond it, plus one cell.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    grid = ctx.grid
+    dx, dy = grid.res
+    left, bottom, right, top = grid.bounds
+    xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
+    if xmin >= left and ymin >= bottom and xmax <= right and ymax <= top:
+        return (0, 0, 0, 0)
+    cell_diag = math.hypot(dx, dy)
+    mask = _rasterize_padded(ctx, geoms, (0, 0, 0, 0))
+    if mask.any():
+        reach = float(distance_transform_edt(~mask, sampling=(dy, dx)).max())
+    else:
+        reach = float(ctx.distance_from_grid(geoms).min()) + math.hypot(right - left, top - bottom)
+    reach += cell_diag
+    near = shapely.clip_by_rect(geoms, left - reach, bottom - reach, right + reach, top + reach)
+    near = near[~shapely.is_empty(near)]
+    if len(near) == 0:
+        return (0, 0, 0, 0)
+    xmin, ymin, xmax, ymax = shapely.total_bounds(near)
+
+    def cells(beyond: float, size: float) -> int:
+        return math.ceil(beyond / size - 1e-9) + 1 if beyond > 0 else 0
+
+    return (cells(left - xmin, dx), cells(ymax - top, dy), cells(xmax - right, dx), cells(bottom - ymin, dy))
 
 
 # --------------------------------------------------------------------------- kernel density
@@ -249,7 +343,11 @@ def kernel_density(
     FFTs, ``scipy.fft``) with the kernel sampled at cell-centre
     offsets. A point is thus moved to the centre of its cell (at most half a
     cell diagonal), which is negligible when h spans several cells. Points
-    farther than the kernel radius from the grid are ignored. Over a grid
+    farther than the kernel radius from the grid add nothing to any cell, so
+    the density equals the one computed on a larger grid holding every
+    point, cropped to the study grid. A file whose nearest point lies beyond
+    the plausible range of the grid (:attr:`FactorContext.plausible_reach`,
+    a CRS mistake) is refused. Over a grid
     that holds every kernel, the density integrates to the number of points
     (sum of weights): Σ density × cell area [km²] = n, up to the
     discretisation of the kernel, which is checked (a warning when it is off
@@ -290,6 +388,12 @@ def kernel_density(
             raise StudyConfigError(
                 f"{what}: {name}: weight column {weight!r} has {int((~np.isfinite(w)).sum())} missing values"
             )
+    ctx.require_near_grid(
+        float(ctx.distance_from_grid(gdf.geometry.values).min()),
+        what=what,
+        param=f"path: the nearest point of {name}",
+        hint="check the file's CRS (its .prj or layer CRS) and extent",
+    )
     counts = shapely.get_num_geometries(gdf.geometry.values)
     xy = shapely.get_coordinates(gdf.geometry.values)
     w = np.repeat(w, counts)

@@ -20,6 +20,7 @@ seismic factors alike.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 import dask.array as da
 import geopandas as gpd
 import numpy as np
+import shapely
 import xarray as xr
 
 from susmap.errors import AlignmentError, StudyConfigError, SusmapError
@@ -43,6 +45,12 @@ __all__ = [
     "register_factor",
     "to_dataarray",
 ]
+
+
+# Points and features given to a factor must lie within max(PLAUSIBLE_DISTANCE [m], PLAUSIBLE_DIAGONALS grid
+# diagonals) of the grid (FactorContext.plausible_reach).
+PLAUSIBLE_DISTANCE = 1_000_000.0
+PLAUSIBLE_DIAGONALS = 10.0
 
 
 @dataclass(frozen=True)
@@ -257,6 +265,38 @@ class FactorContext:
             raise StudyConfigError(f"{what}: {name} holds no feature{filt}")
         return gdf, name
 
+    @property
+    def plausible_reach(self) -> float:
+        """How far [grid CRS units] a point or feature given to a factor may lie from the grid.
+
+        ``max(PLAUSIBLE_DISTANCE, PLAUSIBLE_DIAGONALS × grid diagonal)``: 1,000 km or
+        10 grid diagonals, whichever is larger. Anything farther is almost
+        certainly in another CRS (an epicentre in degrees on a UTM grid lies
+        thousands of km from it) and is refused.
+        """
+        left, bottom, right, top = self.grid.bounds
+        return max(PLAUSIBLE_DISTANCE, PLAUSIBLE_DIAGONALS * math.hypot(right - left, top - bottom))
+
+    def distance_from_grid(self, geoms: Any) -> np.ndarray:
+        """Distance [grid CRS units] of each shapely geometry from the grid's rectangle (0 on or inside it)."""
+        return shapely.distance(shapely.box(*self.grid.bounds), np.asarray(geoms, dtype=object))
+
+    def require_near_grid(self, distance: float, *, what: str, param: str, hint: str) -> None:
+        """Refuse a point or feature set lying beyond :attr:`plausible_reach` of the grid.
+
+        Raises
+        ------
+        StudyConfigError
+            One line naming the factor (``what``) and the parameter, with the
+            distance and ``hint`` (what to check).
+        """
+        reach = self.plausible_reach
+        if not distance <= reach:
+            raise StudyConfigError(
+                f"{what}: {param} lies {distance / 1000:,.0f} km from the grid (more than {reach / 1000:,.0f} km, "
+                f"the plausible range); {hint}"
+            )
+
     def map_cells(self, func: Callable[[np.ndarray, np.ndarray], np.ndarray], n_out: int = 0) -> da.Array:
         """Lazy float32 ``func(x, y)`` of the cell-centre coordinates, chunk by chunk.
 
@@ -273,10 +313,12 @@ class FactorContext:
             x, y = grid.xy(r, c)
             return func(x, y).astype(np.float32, copy=False)
 
+        # Output chunks stated: dask infers (rows, 1) when the columns form a single chunk.
         if n_out:
             chunks = ((n_out,), rows.chunks[0], cols.chunks[0])
             return da.map_blocks(block, rows[:, None], cols[None, :], dtype=np.float32, new_axis=0, chunks=chunks)
-        return da.map_blocks(block, rows[:, None], cols[None, :], dtype=np.float32)
+        chunks = (rows.chunks[0], cols.chunks[0])
+        return da.map_blocks(block, rows[:, None], cols[None, :], dtype=np.float32, chunks=chunks)
 
 
 def to_dataarray(data: np.ndarray | da.Array, ctx: FactorContext, name: str, units: str, **attrs: Any) -> xr.DataArray:

@@ -58,28 +58,85 @@ _SUBBLOCK = 32
 
 
 def _check_coordinate(value: float, name: str) -> float:
-    """``value`` as a finite float (a coordinate in grid CRS units), else a StudyConfigError naming ``name``."""
+    """``value`` as a finite float (a coordinate or an angle), else a StudyConfigError naming ``name``."""
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise StudyConfigError(f"{name} must be a number (grid CRS units), not {value!r}") from None
+        raise StudyConfigError(f"{name} must be a number, not {value!r}") from None
     if not math.isfinite(value):
         raise StudyConfigError(f"{name} must be finite, not {value!r}")
     return value
 
 
+def _epicentre(ctx: FactorContext, x: float, y: float, crs: str | None, what: str) -> tuple[float, float]:
+    """The epicentre (x, y) in the grid CRS, checked against the grid.
+
+    Raises
+    ------
+    StudyConfigError
+        One line naming the factor and the parameter: a coordinate that is
+        not a finite number, a ``crs`` that is not a CRS, degrees out of
+        range, or a point farther from the grid than
+        :attr:`~susmap.factors.registry.FactorContext.plausible_reach`
+        (1,000 km or 10 grid diagonals, whichever is larger).
+    """
+    xe, ye = _check_coordinate(x, f"{what}: x"), _check_coordinate(y, f"{what}: y")
+    grid_crs = ctx.grid.crs.to_string()
+    given = f"x, y = ({xe:.10g}, {ye:.10g})"
+    hint = (
+        f"give x, y in the grid CRS ({grid_crs}, metres) or state their CRS with crs: "
+        "(crs: EPSG:4326 for longitude, latitude in degrees)"
+    )
+    if crs is not None:
+        from pyproj import CRS, Transformer
+
+        try:
+            source = CRS.from_user_input(crs)
+        except Exception:  # pyproj.exceptions.CRSError and any parse failure
+            raise StudyConfigError(
+                f"{what}: crs: {crs!r} is not a CRS (give an EPSG code such as EPSG:4326, WKT or a PROJ string)"
+            ) from None
+        if source.is_geographic and not (-90.0 <= ye <= 90.0 and -180.0 <= xe <= 360.0):
+            raise StudyConfigError(
+                f"{what}: {given} are not longitude, latitude in degrees of {crs} "
+                "(x = longitude in [-180, 360], y = latitude in [-90, 90])"
+            )
+        xt, yt = Transformer.from_crs(source, ctx.grid.crs, always_xy=True).transform(xe, ye)
+        if not (math.isfinite(xt) and math.isfinite(yt)):
+            raise StudyConfigError(f"{what}: {given} in {crs} cannot be transformed to the grid CRS {grid_crs}")
+        given = f"x, y = ({xe:.10g}, {ye:.10g}) in {crs}"
+        hint = f"check x, y and crs ({crs}) against the grid CRS ({grid_crs})"
+        xe, ye = float(xt), float(yt)
+    ctx.require_near_grid(
+        float(ctx.distance_from_grid([shapely.points(xe, ye)])[0]), what=what, param=f"the epicentre {given}", hint=hint
+    )
+    return xe, ye
+
+
+_XY_DOC = """x, y : float
+        Epicentre coordinates: easting and northing [m] in the grid CRS, or
+        x and y in ``crs`` (longitude and latitude [degrees] for EPSG:4326).
+        Refused when the point lies farther from the grid than 1,000 km or
+        10 grid diagonals, whichever is larger: an epicentre in degrees
+        read as metres of a UTM grid lies thousands of km away.
+    crs : str, optional
+        CRS of ``x`` and ``y`` (EPSG code, WKT or PROJ string), e.g.
+        ``"EPSG:4326"`` for the longitude and latitude [degrees] that
+        earthquake catalogues give; the point is transformed to the grid
+        CRS with pyproj (x = longitude, y = latitude). Default: the grid CRS."""
+
+
 # --------------------------------------------------------------------------- epicentre
 
 
-def distance_to_epicentre(ctx: FactorContext, x: float, y: float) -> xr.DataArray:
+def distance_to_epicentre(ctx: FactorContext, x: float, y: float, crs: str | None = None) -> xr.DataArray:
     """Distance [m] from each cell centre to the epicentre (x, y).
 
     Parameters
     ----------
     ctx : FactorContext
         The study grid (projected).
-    x, y : float
-        Epicentre coordinates [m] in the grid CRS.
+    {xy}
 
     Returns
     -------
@@ -87,20 +144,21 @@ def distance_to_epicentre(ctx: FactorContext, x: float, y: float) -> xr.DataArra
         Float32 (y, x) [m], √((x_p - x)² + (y_p - y)²) for cell centre (x_p, y_p); chunked, lazy.
     """
     ctx.grid.require_projected("distance_to_epicentre")
-    xe, ye = _check_coordinate(x, "x"), _check_coordinate(y, "y")
+    xe, ye = _epicentre(ctx, x, y, crs, "distance_to_epicentre")
     data = ctx.map_cells(lambda xp, yp: np.hypot(xp - xe, yp - ye))
     return to_dataarray(data, ctx, "distance_to_epicentre", "m", epicentre_x=xe, epicentre_y=ye)
 
 
-def direction_to_epicentre(ctx: FactorContext, x: float, y: float, sense: str = "from_epicentre") -> xr.DataArray:
+def direction_to_epicentre(
+    ctx: FactorContext, x: float, y: float, sense: str = "from_epicentre", crs: str | None = None
+) -> xr.DataArray:
     """Azimuth [degrees clockwise from grid north, 0-360) between each cell and the epicentre.
 
     Parameters
     ----------
     ctx : FactorContext
         The study grid (projected).
-    x, y : float
-        Epicentre coordinates [m] in the grid CRS.
+    {xy}
     sense : {"from_epicentre", "to_epicentre"}, default="from_epicentre"
         ``"from_epicentre"``: the azimuth of the cell seen from the epicentre
         (a cell due north of the epicentre gets 0°, due east 90°), i.e.
@@ -118,7 +176,7 @@ def direction_to_epicentre(ctx: FactorContext, x: float, y: float, sense: str = 
     epicentre_directivity : the same azimuth in radians, exactly as eq. 16.
     """
     ctx.grid.require_projected("direction_to_epicentre")
-    xe, ye = _check_coordinate(x, "x"), _check_coordinate(y, "y")
+    xe, ye = _epicentre(ctx, x, y, crs, "direction_to_epicentre")
     senses = ("from_epicentre", "to_epicentre")
     if sense not in senses:
         raise StudyConfigError(f"direction_to_epicentre: sense must be one of {', '.join(senses)}, not {sense!r}")
@@ -149,15 +207,16 @@ def _eq16(xp: np.ndarray, yp: np.ndarray, xe: float, ye: float) -> np.ndarray:
     return np.where((dx == 0) & (dy == 0), 0.0, ep)
 
 
-def epicentre_directivity(ctx: FactorContext, x: float, y: float, rupture_azimuth: float | None = None) -> xr.DataArray:
+def epicentre_directivity(
+    ctx: FactorContext, x: float, y: float, rupture_azimuth: float | None = None, crs: str | None = None
+) -> xr.DataArray:
     """Epicentre directivity Ep [radians], paper 001 eq. 16.
 
     Parameters
     ----------
     ctx : FactorContext
         The study grid (projected).
-    x, y : float
-        Epicentre coordinates (x_e, y_e) [m] in the grid CRS.
+    {xy}
     rupture_azimuth : float, optional
         Not part of eq. 16. When given [degrees clockwise from north, the
         direction the rupture propagated], the result is instead the angle
@@ -198,12 +257,12 @@ def epicentre_directivity(ctx: FactorContext, x: float, y: float, rupture_azimut
     direction_to_epicentre : the same azimuth in degrees, or its back-azimuth.
     """
     ctx.grid.require_projected("epicentre_directivity")
-    xe, ye = _check_coordinate(x, "x"), _check_coordinate(y, "y")
+    xe, ye = _epicentre(ctx, x, y, crs, "epicentre_directivity")
     attrs: dict[str, float | str] = {"epicentre_x": xe, "epicentre_y": ye, "method": "paper 001 eq. 16"}
     if rupture_azimuth is None:
         data = ctx.map_cells(lambda xp, yp: _eq16(xp, yp, xe, ye))
     else:
-        theta = math.radians(_check_coordinate(rupture_azimuth, "rupture_azimuth") % 360.0)
+        theta = math.radians(_check_coordinate(rupture_azimuth, "epicentre_directivity: rupture_azimuth") % 360.0)
         attrs["rupture_azimuth"] = float(rupture_azimuth)
 
         def func(xp: np.ndarray, yp: np.ndarray) -> np.ndarray:
@@ -299,6 +358,12 @@ def _rupture_fields(
     """Lazy (2, h, w) float32: distance [m] to the nearest subsection and its azimuth [degrees]."""
     ctx.require_metric_grid(what)
     gdf, name = ctx.features(path, layer=layer, where=where, what=what)
+    ctx.require_near_grid(
+        float(ctx.distance_from_grid(gdf.geometry.values).min()),
+        what=what,
+        param=f"path: the nearest trace of {name}",
+        hint="check the file's CRS (its .prj or layer CRS) and extent",
+    )
     key = f"rupture:{name}:{layer}:{where}:{bool(directed)}"
 
     def build() -> da.Array:
@@ -466,6 +531,10 @@ def rupture_direction(
 
 rupture_distance.__doc__ = (rupture_distance.__doc__ or "").rstrip() + _RUPTURE_NOTES
 rupture_direction.__doc__ = (rupture_direction.__doc__ or "").rstrip() + _RUPTURE_NOTES
+
+
+for _func in (distance_to_epicentre, direction_to_epicentre, epicentre_directivity):
+    _func.__doc__ = (_func.__doc__ or "").replace("{xy}", _XY_DOC)
 
 
 register_factors(

@@ -1,0 +1,216 @@
+"""Factors that do not lie (issue 13, part 2).
+
+- Vector features beyond the grid edge count: every factor built from
+  vector files gives on the study grid the values it gives on a larger grid
+  holding every feature, cropped (distance, kernel density, rupture).
+- Points given to a factor are checked against the grid: a ``crs:``
+  parameter transforms them, and coordinates far beyond any plausible range
+  (an epicentre in degrees on a UTM grid) are refused in one line.
+- The correlation matrix holds continuous factors only; categorical ones get
+  Cramér's V against each other.
+- ``susmap factors --list`` documents every parameter of every factor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import LineString, Point, Polygon
+
+from susmap.errors import StudyConfigError
+from susmap.factors.proximity import distance_to_features, kernel_density
+from susmap.factors.registry import FactorContext
+from susmap.factors.seismic import (
+    direction_to_epicentre,
+    distance_to_epicentre,
+    epicentre_directivity,
+    rupture_direction,
+    rupture_distance,
+)
+
+CRS = "EPSG:32717"
+X0, Y0 = 600000.0, 9700000.0  # top-left corner of the study grid [m]
+CELL = 10.0
+PAD = 60  # cells the enlarged grid adds on each side
+
+
+def study_ctx(h: int = 30, w: int = 40, **kwargs) -> FactorContext:
+    return FactorContext.from_array(np.zeros((h, w)), cellsize=CELL, origin=(X0, Y0), **kwargs)
+
+
+def enlarged_ctx(h: int = 30, w: int = 40, pad: int = PAD, **kwargs) -> FactorContext:
+    """The study grid grown by ``pad`` cells on every side (same cell alignment)."""
+    origin = (X0 - pad * CELL, Y0 + pad * CELL)
+    return FactorContext.from_array(np.zeros((h + 2 * pad, w + 2 * pad)), cellsize=CELL, origin=origin, **kwargs)
+
+
+def crop(values: np.ndarray, h: int = 30, w: int = 40, pad: int = PAD) -> np.ndarray:
+    return values[pad : pad + h, pad : pad + w]
+
+
+def write_vector(path: Path, geoms: list, crs: str = CRS) -> str:
+    gpd.GeoDataFrame(geometry=geoms, crs=crs).to_file(path)
+    return str(path)
+
+
+# Faults: one crossing the grid, one parallel to the east edge 150 m beyond it, one in the north-west,
+# wholly outside (the nearest feature for the grid's north-west corner).
+FAULTS = [
+    LineString([(X0 + 20, Y0 - 30), (X0 + 140, Y0 - 120)]),
+    LineString([(X0 + 550, Y0 + 200), (X0 + 553, Y0 - 500)]),
+    LineString([(X0 - 300, Y0 + 40), (X0 - 40, Y0 + 60), (X0 - 35, Y0 + 300)]),
+]
+
+
+# --------------------------------------------------------------------------- a) features beyond the edge
+
+
+def test_distance_uses_faults_beyond_the_edge_like_an_enlarged_grid(tmp_path: Path) -> None:
+    path = write_vector(tmp_path / "faults.gpkg", FAULTS)
+    small = distance_to_features(study_ctx(), path).values
+    big = crop(distance_to_features(enlarged_ctx(), path).values)
+    np.testing.assert_allclose(small, big, rtol=1e-6, atol=1e-4)
+    # The on-grid fault alone is farther for the east and north-west cells: the others are used.
+    only_inside = distance_to_features(study_ctx(), path, margin_m=0).values
+    assert (only_inside - small).max() > 100.0
+    assert small[15, 39] <= 160.0  # the east fault lies about 155 m from the centre of the last column
+
+
+def test_distance_default_is_exact_when_no_feature_lies_on_the_grid(tmp_path: Path) -> None:
+    # Only the east fault, wholly outside: the default still gives the enlarged grid's distances.
+    path = write_vector(tmp_path / "east.gpkg", [FAULTS[1]])
+    small = distance_to_features(study_ctx(), path).values
+    big = crop(distance_to_features(enlarged_ctx(), path).values)
+    np.testing.assert_allclose(small, big, rtol=1e-6, atol=1e-4)
+    assert small.min() > 100.0
+
+
+def test_distance_polygon_and_points_beyond_the_edge(tmp_path: Path) -> None:
+    lake = Polygon([(X0 - 200, Y0 - 100), (X0 - 30, Y0 - 100), (X0 - 30, Y0 - 250), (X0 - 200, Y0 - 250)])
+    wells = [Point(X0 + 200, Y0 - 330), Point(X0 + 420, Y0 + 25)]
+    path = write_vector(tmp_path / "mixed.gpkg", [lake, *wells])
+    small = distance_to_features(study_ctx(), path).values
+    big = crop(distance_to_features(enlarged_ctx(), path).values)
+    np.testing.assert_allclose(small, big, rtol=1e-6, atol=1e-4)
+
+
+def test_kernel_density_points_near_the_edge_like_an_enlarged_grid(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    # Points on and around the grid, up to 200 m beyond every edge.
+    xy = rng.uniform([-200, -500], [600, 200], size=(60, 2))
+    path = write_vector(tmp_path / "aftershocks.gpkg", [Point(X0 + x, Y0 + y) for x, y in xy])
+    for kernel, h in (("quartic", 120.0), ("gaussian", 40.0)):
+        small = kernel_density(study_ctx(), path, bandwidth_m=h, kernel=kernel).values
+        big = crop(kernel_density(enlarged_ctx(), path, bandwidth_m=h, kernel=kernel).values)
+        np.testing.assert_allclose(small, big, rtol=1e-5, atol=1e-6 * big.max())
+
+
+def test_rupture_subsections_beyond_the_edge_like_an_enlarged_grid(tmp_path: Path) -> None:
+    path = write_vector(tmp_path / "rupture.gpkg", FAULTS)
+    for func in (rupture_distance, rupture_direction):
+        small = func(study_ctx(chunks=16), path).values
+        big = crop(func(enlarged_ctx(chunks=16), path).values)
+        np.testing.assert_allclose(small, big, rtol=1e-6, atol=1e-3)
+
+
+def test_features_in_another_crs_are_refused_not_measured(tmp_path: Path) -> None:
+    # Fault coordinates in UTM zone 17S metres but tagged as zone 17N: about 10,000 km from the grid.
+    faults = write_vector(tmp_path / "faults_wrong_zone.gpkg", FAULTS, crs="EPSG:32617")
+    quakes = write_vector(tmp_path / "quakes_wrong_zone.gpkg", [Point(X0 + 50, Y0 - 50)], crs="EPSG:32617")
+    for func, path, kwargs in (
+        (distance_to_features, faults, {}),
+        (rupture_distance, faults, {}),
+        (kernel_density, quakes, {"bandwidth_m": 50.0}),
+    ):
+        with pytest.raises(StudyConfigError, match=r"wrong_zone\.gpkg lies [\d,]+ km from the grid") as info:
+            func(study_ctx(), path, **kwargs)
+        assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- b) points checked against the grid
+
+
+def lonlat(x: float, y: float) -> tuple[float, float]:
+    from pyproj import Transformer
+
+    return Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(x, y)
+
+
+EPICENTRE_FACTORS = (distance_to_epicentre, direction_to_epicentre, epicentre_directivity)
+
+
+@pytest.mark.parametrize("func", EPICENTRE_FACTORS)
+def test_epicentre_in_degrees_with_crs_equals_grid_coordinates(func) -> None:
+    ctx = study_ctx(chunks=16)
+    xe, ye = X0 + 123.0, Y0 - 2345.0  # 2 km south of the grid
+    lon, lat = lonlat(xe, ye)
+    metres = func(ctx, xe, ye).values
+    degrees = func(ctx, lon, lat, crs="EPSG:4326")
+    assert degrees.attrs["epicentre_x"] == pytest.approx(xe, abs=1e-4)
+    assert degrees.attrs["epicentre_y"] == pytest.approx(ye, abs=1e-4)
+    np.testing.assert_allclose(degrees.values, metres, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("func", EPICENTRE_FACTORS)
+def test_epicentre_in_degrees_on_a_utm_grid_is_refused(func) -> None:
+    lon, lat = lonlat(X0, Y0)  # about (-79.1, -2.7): read as metres, ~9,700 km from the grid
+    with pytest.raises(StudyConfigError) as info:
+        func(study_ctx(), lon, lat)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{func.__name__}: the epicentre x, y = (")
+    assert "km from the grid" in message and "crs: EPSG:4326" in message
+
+
+def test_epicentre_plausible_range_rule() -> None:
+    ctx = study_ctx()  # 400 m x 300 m: 10 diagonals = 5 km, so the bound is 1,000 km
+    assert ctx.plausible_reach == pytest.approx(1_000_000.0)
+    distance_to_epicentre(ctx, X0 + 990_000.0, Y0 - 150.0)  # 990 km east of the west edge: accepted
+    with pytest.raises(StudyConfigError, match=r"lies 1,010 km from the grid \(more than 1,000 km"):
+        distance_to_epicentre(ctx, X0 + 400.0 + 1_010_000.0, Y0 - 150.0)
+    # A large grid: 10 diagonals (2,000 km for a 200 km diagonal) is the bound.
+    big = FactorContext.from_array(np.zeros((2, 2)), cellsize=100_000.0 / np.sqrt(2), origin=(X0, Y0))
+    assert big.plausible_reach == pytest.approx(10 * 200_000.0)
+
+
+def test_epicentre_crs_and_coordinates_checked() -> None:
+    ctx = study_ctx()
+    with pytest.raises(StudyConfigError, match=r"^distance_to_epicentre: crs: 'EPSG:99999' is not a CRS"):
+        distance_to_epicentre(ctx, -79.1, -2.7, crs="EPSG:99999")
+    with pytest.raises(StudyConfigError, match=r"^epicentre_directivity: x, y = \(-2.7, -179\) are not longitude"):
+        epicentre_directivity(ctx, -2.7, -179.0, crs="EPSG:4326")
+    with pytest.raises(StudyConfigError, match=r"^direction_to_epicentre: y must be finite"):
+        direction_to_epicentre(ctx, X0, float("nan"))
+    with pytest.raises(StudyConfigError, match=r"^distance_to_epicentre: x must be a number, not 'east'"):
+        distance_to_epicentre(ctx, "east", Y0)
+    # Degrees that are valid but of the wrong place (lat, lon swapped): far from the grid, refused.
+    lon, lat = lonlat(X0, Y0)
+    with pytest.raises(StudyConfigError, match=r"in EPSG:4326 lies [\d,]+ km from the grid.*check x, y and crs"):
+        distance_to_epicentre(ctx, lat, lon, crs="EPSG:4326")
+
+
+def test_cli_epicentre_in_degrees_exits_2_with_one_line(make_study, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    study = make_study(factors=[{"name": "epi", "factor": "distance_to_epicentre", "params": {"x": -79.2, "y": -3.9}}])
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study), encoding="utf-8")
+    out = tmp_path / "factors_out"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from susmap.cli import app; app()", "-q", "factors", str(path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("susmap: error: ")
+    assert "distance_to_epicentre: the epicentre x, y = (-79.2, -3.9)" in lines[0]
+    assert not out.exists()
