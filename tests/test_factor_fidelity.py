@@ -214,3 +214,87 @@ def test_cli_epicentre_in_degrees_exits_2_with_one_line(make_study, tmp_path: Pa
     assert lines[0].startswith("susmap: error: ")
     assert "distance_to_epicentre: the epicentre x, y = (-79.2, -3.9)" in lines[0]
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- c) correlation on continuous factors
+
+
+def test_correlation_leaves_categorical_codes_out_and_cramers_v_matches_scipy() -> None:
+    import dask.array as da
+    from scipy.stats.contingency import association, crosstab
+
+    from susmap.factors.summary import correlation_matrix, cramers_v_matrix, factor_moments
+
+    rng = np.random.default_rng(0)
+    h, w = 50, 70
+    slope = rng.normal(30, 8, (h, w))
+    relief = 2 * slope + rng.normal(0, 4, (h, w))
+    geology = rng.integers(1, 5, (h, w)).astype(float)
+    landcover = np.where(rng.random((h, w)) < 0.7, geology * 10, rng.integers(1, 4, (h, w)) * 10.0)
+    slope[:4, :6] = np.nan  # nodata: left out of every association
+    geology[-3:, -5:] = np.nan
+    arrays = {
+        name: da.from_array(a, chunks=16)
+        for name, a in {"slope": slope, "geology": geology, "relief": relief, "landcover": landcover}.items()
+    }
+    kinds = {"geology": "categorical", "landcover": "categorical"}
+    moments = factor_moments(arrays)
+    corr = correlation_matrix(arrays, moments, kinds)
+    assert list(corr.index) == list(corr.columns) == ["slope", "relief"]
+    joint = np.isfinite(slope) & np.isfinite(geology)
+    assert corr.loc["slope", "relief"] == pytest.approx(np.corrcoef(slope[joint], relief[joint])[0, 1], rel=1e-9)
+    # Pearson over all factors gives the same r for the continuous pair: existing numbers do not change.
+    assert correlation_matrix(arrays, moments).loc["slope", "relief"] == pytest.approx(corr.loc["slope", "relief"])
+
+    v = cramers_v_matrix(arrays, kinds)
+    assert list(v.index) == list(v.columns) == ["geology", "landcover"]
+    table = crosstab(geology[joint], landcover[joint]).count
+    expected = association(table, method="cramer", correction=False)
+    assert v.loc["geology", "landcover"] == pytest.approx(expected, rel=1e-9)
+    assert v.loc["landcover", "geology"] == v.loc["geology", "landcover"]
+    assert v.loc["geology", "geology"] == 1.0
+    assert 0.5 < expected < 1.0
+    assert cramers_v_matrix(arrays, {}).empty
+
+
+def test_cramers_v_extremes() -> None:
+    from susmap.factors.summary import cramers_v
+
+    assert cramers_v(np.array([[10, 0, 0], [0, 7, 0], [0, 0, 3]])) == pytest.approx(1.0)
+    assert cramers_v(np.array([[10, 20], [5, 10]])) == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(cramers_v(np.array([[4, 5, 6]])))  # one class of the first factor
+
+
+def test_factors_command_correlation_holds_continuous_factors_only(make_study, synthetic, tmp_path: Path) -> None:
+    import pandas as pd
+    import yaml
+    from typer.testing import CliRunner
+
+    from conftest import write_raster
+    from susmap.cli import app
+
+    rng = np.random.default_rng(2)
+    h, w = synthetic["shape"]
+    geology = rng.integers(1, 4, (h, w)).astype(np.float32)
+    soil = np.where(rng.random((h, w)) < 0.8, geology + 10, 10 + rng.integers(1, 4, (h, w))).astype(np.float32)
+    layers = [
+        {"name": "a", "path": str(synthetic["a"])},
+        {"name": "geology", "path": str(write_raster(tmp_path / "geology.tif", geology)), "kind": "categorical"},
+        {"name": "b", "path": str(synthetic["b"])},
+        {"name": "soil", "path": str(write_raster(tmp_path / "soil.tif", soil)), "kind": "categorical"},
+    ]
+    study = make_study(layers=layers, factors=[{"name": "slope"}])
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study), encoding="utf-8")
+    out = tmp_path / "f"
+    result = CliRunner().invoke(app, ["-q", "factors", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    corr = pd.read_csv(out / "factor_correlation.csv", index_col=0)
+    assert list(corr.index) == list(corr.columns) == ["a", "b", "slope"]
+    cramers = pd.read_csv(out / "factor_cramers_v.csv", index_col=0)
+    assert list(cramers.index) == list(cramers.columns) == ["geology", "soil"]
+    assert 0.3 < cramers.loc["geology", "soil"] < 1.0
+    assert (out / "factor_cramers_v.png").exists() and (out / "factor_correlation.png").exists()
+    summary = pd.read_csv(out / "factor_summary.csv").set_index("factor")
+    assert summary.loc["geology", "association"] == "cramers_v"
+    assert summary.loc["slope", "association"] == "pearson"

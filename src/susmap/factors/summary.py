@@ -1,13 +1,19 @@
-"""Summary of factor layers: range, mean, nodata count and the Pearson correlation matrix.
+"""Summary of factor layers: range, mean, nodata count, and how the factors go together.
 
 Computed chunk by chunk over the whole grid (dask reductions), so it works on
-rasters larger than memory. Correlations use the cells where every factor
-has data.
+rasters larger than memory. Associations use the cells where every factor
+has data (the cells a model sees):
+
+- continuous factors: Pearson's r (:func:`correlation_matrix`);
+- categorical factors: Cramér's V between each pair (:func:`cramers_v_matrix`),
+  from their contingency table. Pearson's r on class codes is meaningless
+  (the codes are labels, their order and spacing arbitrary), so categorical
+  factors never enter the correlation matrix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import dask
@@ -15,7 +21,25 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 
-__all__ = ["correlation_matrix", "factor_moments", "factor_statistics", "plot_correlation"]
+__all__ = [
+    "categorical_names",
+    "continuous_names",
+    "correlation_matrix",
+    "cramers_v_matrix",
+    "factor_moments",
+    "factor_statistics",
+    "plot_correlation",
+]
+
+
+def categorical_names(names: Sequence[str], kinds: Mapping[str, str] | None) -> list[str]:
+    """The names whose kind is ``"categorical"``, in order."""
+    return [n for n in names if (kinds or {}).get(n) == "categorical"]
+
+
+def continuous_names(names: Sequence[str], kinds: Mapping[str, str] | None) -> list[str]:
+    """The names whose kind is not ``"categorical"`` (continuous is the default), in order."""
+    return [n for n in names if (kinds or {}).get(n) != "categorical"]
 
 
 def _block_moments(block: np.ndarray) -> dict[str, np.ndarray]:
@@ -93,24 +117,128 @@ def factor_statistics(
     return pd.DataFrame(rows)
 
 
-def correlation_matrix(arrays: Mapping[str, da.Array], moments: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
-    """Pearson correlation between factors over the cells where all are finite (one chunked pass)."""
+def correlation_matrix(
+    arrays: Mapping[str, da.Array],
+    moments: dict[str, np.ndarray] | None = None,
+    kinds: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Pearson correlation between the continuous factors over the cells where all factors are finite.
+
+    Parameters
+    ----------
+    arrays : mapping
+        ``{name: (rows, cols) array}`` of every factor (one chunked pass).
+    moments : dict, optional
+        :func:`factor_moments` of ``arrays``, when already computed.
+    kinds : mapping, optional
+        ``{name: "continuous" | "categorical"}``; categorical factors are
+        left out (see :func:`cramers_v_matrix`). Default: all continuous.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Square, indexed by the continuous factors' names; NaN for a factor
+        that is constant on the joint cells (or fewer than 2 such cells).
+    """
     names = list(arrays)
+    keep = [i for i, n in enumerate(names) if n in set(continuous_names(names, kinds))]
+    labels = [names[i] for i in keep]
     m = moments or factor_moments(arrays)
     n = int(m["joint_n"])
     if n < 2:
-        return pd.DataFrame(np.nan, index=names, columns=names)
-    s = m["joint_sum"]
-    cov = (m["joint_cross"] - np.outer(s, s) / n) / (n - 1)
+        return pd.DataFrame(np.nan, index=labels, columns=labels)
+    s = m["joint_sum"][keep]
+    cov = (m["joint_cross"][np.ix_(keep, keep)] - np.outer(s, s) / n) / (n - 1)
     sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = cov / np.outer(sd, sd)
     np.fill_diagonal(corr, 1.0)
-    return pd.DataFrame(corr, index=names, columns=names)
+    return pd.DataFrame(corr, index=labels, columns=labels)
 
 
-def plot_correlation(corr: pd.DataFrame, path: Path, *, title: str = "Pearson correlation of factors") -> None:
-    """Heat map of a correlation matrix with the values written in the cells."""
+def _block_contingency(block: np.ndarray, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], pd.Series]:
+    """Counts of each (class of i, class of j) over the cells of one block where every factor is finite."""
+    n = block.shape[0]
+    x = block.reshape(n, -1)
+    x = x[:, np.isfinite(x).all(axis=0)]
+    out = {}
+    for i, j in pairs:
+        frame = pd.DataFrame({"a": x[i], "b": x[j]})
+        out[(i, j)] = frame.value_counts(sort=False)
+    return out
+
+
+def _add_contingency(parts: list[dict[tuple[int, int], pd.Series]]) -> dict[tuple[int, int], pd.Series]:
+    out = dict(parts[0])
+    for p in parts[1:]:
+        for key, counts in p.items():
+            out[key] = out[key].add(counts, fill_value=0)
+    return out
+
+
+def cramers_v(table: np.ndarray) -> float:
+    """Cramér's V of a contingency table: √(χ² / (n (min(r, c) - 1))) in [0, 1]; NaN with fewer than two classes.
+
+    Empty rows and columns are dropped first; V is 1 when each class of one
+    factor goes with a single class of the other (for square tables), 0 when
+    the two are independent in the sample. Not bias-corrected (on maps the
+    number of cells is large, and the correction of Bergsma 2013 changes V
+    by O(classes / n)).
+
+    References
+    ----------
+    Cramér, H. (1946). Mathematical Methods of Statistics. Princeton
+    University Press, p. 282.
+    """
+    table = np.asarray(table, dtype=np.float64)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    k = min(table.shape)
+    n = table.sum()
+    if k < 2 or n == 0:
+        return float("nan")
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    return float(min(1.0, np.sqrt(chi2 / (n * (k - 1)))))
+
+
+def cramers_v_matrix(arrays: Mapping[str, da.Array], kinds: Mapping[str, str] | None) -> pd.DataFrame:
+    """Cramér's V between every pair of categorical factors, over the cells where all factors are finite.
+
+    One chunked pass: each block's contingency tables (class against class)
+    are summed over the grid, then V is taken from the whole table. The
+    diagonal is 1 (NaN for a factor with one class on the joint cells).
+    Returns an empty frame when no factor is categorical.
+    """
+    names = list(arrays)
+    cats = categorical_names(names, kinds)
+    if not cats:
+        return pd.DataFrame()
+    index = [names.index(c) for c in cats]
+    pairs = [(i, j) for a, i in enumerate(index) for j in index[a:]]
+    stack = da.stack([a.astype(np.float64) for a in arrays.values()]).rechunk({0: -1})
+    parts = [dask.delayed(_block_contingency)(b, pairs) for b in stack.to_delayed().ravel()]
+    while len(parts) > 1:
+        parts = [dask.delayed(_add_contingency)(parts[i : i + 8]) for i in range(0, len(parts), 8)]
+    (tables,) = dask.compute(parts[0])
+    v = pd.DataFrame(np.nan, index=cats, columns=cats)
+    for (i, j), counts in tables.items():
+        table = counts.unstack(fill_value=0).to_numpy() if len(counts) else np.zeros((0, 0))
+        value = cramers_v(table)
+        if i == j:
+            value = 1.0 if np.isfinite(value) else np.nan
+        v.loc[names[i], names[j]] = v.loc[names[j], names[i]] = value
+    return v
+
+
+def plot_correlation(
+    corr: pd.DataFrame,
+    path: Path,
+    *,
+    title: str = "Pearson correlation of factors",
+    label: str = "r",
+    vmin: float = -1.0,
+) -> None:
+    """Heat map of a correlation (or, with ``vmin=0``, a Cramér's V) matrix with the values written in the cells."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -119,7 +247,7 @@ def plot_correlation(corr: pd.DataFrame, path: Path, *, title: str = "Pearson co
     k = len(corr)
     size = max(4.0, 0.6 * k + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size), dpi=120)
-    im = ax.imshow(corr.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+    im = ax.imshow(corr.to_numpy(), cmap="RdBu_r" if vmin < 0 else "Reds", vmin=vmin, vmax=1)
     ax.set_xticks(range(k), corr.columns, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(k), corr.index, fontsize=8)
     for i in range(k):
@@ -129,7 +257,7 @@ def plot_correlation(corr: pd.DataFrame, path: Path, *, title: str = "Pearson co
                 ax.text(
                     j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(v) > 0.6 else "black"
                 )
-    fig.colorbar(im, ax=ax, shrink=0.8, label="r")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,14 @@ import pandas as pd
 
 from susmap.analysis import factor_class_tables
 from susmap.factors.derive import DerivedFactor, derive_factors, factor_context
-from susmap.factors.summary import correlation_matrix, factor_moments, factor_statistics, plot_correlation
+from susmap.factors.summary import (
+    categorical_names,
+    correlation_matrix,
+    cramers_v_matrix,
+    factor_moments,
+    factor_statistics,
+    plot_correlation,
+)
 from susmap.outputs import OutputFolder
 from susmap.stack import open_layer, open_stack
 from susmap.stages import class_tables_frame, dask_scheduler, draw_samples, input_files, write_provenance
@@ -17,6 +25,8 @@ from susmap.study import Study
 from susmap.timing import Timer
 
 __all__ = ["FactorsResult", "run_factors"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,17 +38,22 @@ class FactorsResult:
     summary: pd.DataFrame
     correlation: pd.DataFrame
     derived: list[DerivedFactor]
+    cramers_v: pd.DataFrame | None = None
 
 
 def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
     """Derive the study's factors and summarise every factor (input layers and derived).
 
     Writes ``factors/<name>.tif`` for each derived factor, ``factor_summary.csv``
-    (units, description, min, max, mean, std, valid and nodata cells),
-    ``factor_correlation.csv`` and ``factor_correlation.png`` (Pearson r over
-    cells where all factors have data), ``factor_class_tables.csv`` (area,
-    events and frequency ratio per class of every factor, paper 000 Table 1)
-    and ``provenance.json``.
+    (units, description, min, max, mean, std, valid and nodata cells, and
+    which association table holds the factor), ``factor_correlation.csv`` and
+    ``factor_correlation.png`` (Pearson r between the continuous factors over
+    cells where all factors have data), ``factor_cramers_v.csv`` and
+    ``factor_cramers_v.png`` when two or more factors are categorical
+    (Cramér's V between them, over the same cells; class codes never enter
+    Pearson's r), ``factor_class_tables.csv`` (area, events and frequency
+    ratio per class of every factor, paper 000 Table 1) and
+    ``provenance.json``.
     """
     out_dir = Path(out_dir or study.outputs.directory)
     timer = Timer()
@@ -52,12 +67,37 @@ def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
             for d in derived:
                 arrays[d.name] = open_layer(d.as_layer(), ctx.grid, study.alignment, chunks=study.mapping.chunk_size)
                 meta[d.name] = {"source": d.factor, "kind": d.kind, "units": d.units, "description": d.description}
+            kinds = {name: m["kind"] for name, m in meta.items()}
             moments = factor_moments(arrays)
             summary = factor_statistics(arrays, meta, moments)
-            corr = correlation_matrix(arrays, moments)
+            corr = correlation_matrix(arrays, moments, kinds)
+            cats = categorical_names(list(arrays), kinds)
+            cramers = cramers_v_matrix(arrays, kinds) if len(cats) >= 2 else None
+            summary["association"] = [
+                ("cramers_v" if len(cats) >= 2 else "none: the only categorical factor") if name in cats else "pearson"
+                for name in summary["factor"]
+            ]
             summary.to_csv(out.path("factor_summary.csv"), index=False)
             corr.to_csv(out.path("factor_correlation.csv"), index_label="factor")
-            plot_correlation(corr, out.path("factor_correlation.png"), title=f"{study.name}: Pearson r of factors")
+            if len(corr):
+                plot_correlation(
+                    corr, out.path("factor_correlation.png"), title=f"{study.name}: Pearson r of continuous factors"
+                )
+            if cramers is not None:
+                cramers.to_csv(out.path("factor_cramers_v.csv"), index_label="factor")
+                plot_correlation(
+                    cramers,
+                    out.path("factor_cramers_v.png"),
+                    title=f"{study.name}: Cramér's V of categorical factors",
+                    label="V",
+                    vmin=0.0,
+                )
+            if cats:
+                log.info(
+                    "categorical factors %s: left out of the Pearson correlation%s",
+                    ", ".join(cats),
+                    "; Cramér's V in factor_cramers_v.csv" if cramers is not None else "",
+                )
         with timer.stage("factor class tables"):
             layers = [*study.layers, *(d.as_layer() for d in derived)]
             stack = open_stack(study.grid, layers, study.alignment, chunks=study.mapping.chunk_size)
@@ -66,4 +106,6 @@ def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
             class_tables_frame(tables).to_csv(out.path("factor_class_tables.csv"), index=False)
         write_provenance(out.path("provenance.json"), study, timer.timings)
         committed = out.commit()
-    return FactorsResult(out_dir=out.final, files=committed, summary=summary, correlation=corr, derived=derived)
+    return FactorsResult(
+        out_dir=out.final, files=committed, summary=summary, correlation=corr, derived=derived, cramers_v=cramers
+    )
