@@ -29,7 +29,14 @@ def _samples(stack, cfg, sampling=None, seed=0):
     gdf = read_inventory(cfg, stack.grid)
     events = inventory_cells(gdf, cfg, stack)
     return build_samples(
-        stack, events, sampling or SamplingConfig(), seed=seed, inventory_path=cfg.path, label_column=cfg.label
+        stack,
+        events,
+        sampling or SamplingConfig(),
+        seed=seed,
+        inventory_path=cfg.path,
+        label_column=cfg.label,
+        duplicates=cfg.duplicates,
+        conflicts=cfg.conflicts,
     )
 
 
@@ -37,15 +44,28 @@ def test_sample_values_equal_the_values_lsl_csv_carries(ecuador_stack, ecuador_l
     """lsl.csv carries the ta.tif values at each point: our extraction must give the same."""
     from susmap.datasets import ecuador_path
 
-    cfg = InventoryConfig(path=ecuador_path("lsl.csv"), x="x", y="y", crs=UTM17S, label="lslpts")
+    # lsl.csv repeats one non-event point (rows 2 and 9, same x/y): kept here as the file has it
+    cfg = InventoryConfig(path=ecuador_path("lsl.csv"), x="x", y="y", crs=UTM17S, label="lslpts", duplicates="keep")
     samples, counts = _samples(ecuador_stack, cfg)
     assert len(samples) == 350 and counts["off_grid"] == 0 and counts["on_nodata"] == 0
+    assert counts["duplicate_cells"] == 1
     assert samples["label"].sum() == 175
     np.testing.assert_array_equal(samples["label"].to_numpy(), ecuador_lsl["lslpts"].astype(int).to_numpy())
     np.testing.assert_allclose(samples[["x", "y"]], ecuador_lsl[["x", "y"]])
     for name in ECUADOR_FACTORS:
         # lsl.csv stores elev rounded to mm; the rest are the float32 values printed in full
         np.testing.assert_allclose(samples[name], ecuador_lsl[name], rtol=1e-6, atol=1e-3, err_msg=name)
+
+
+def test_repeated_point_of_lsl_csv_is_merged_by_default(ecuador_stack, ecuador_lsl):
+    from susmap.datasets import ecuador_path
+
+    cfg = InventoryConfig(path=ecuador_path("lsl.csv"), x="x", y="y", crs=UTM17S, label="lslpts")
+    samples, counts = _samples(ecuador_stack, cfg)
+    assert counts["duplicate_cells"] == 1 and counts["conflicting_cells"] == 0
+    assert len(samples) == 349 and samples["label"].sum() == 175
+    assert 9 not in set(samples["event_id"]) and 2 in set(samples["event_id"])  # the first of the two is kept
+    assert list(samples.columns[-2:]) == ["event_id", "event_cells"] and (samples["event_cells"] == 1).all()
 
 
 @pytest.mark.parametrize("fmt", ["GPKG", "ESRI Shapefile", "GeoJSON"])
@@ -61,7 +81,7 @@ def test_vector_point_formats_give_the_same_cells(tmp_path, ecuador_stack, ecuad
         gdf = gdf.to_crs("EPSG:4326")
     path = tmp_path / f"lsl{suffix}"
     gdf.to_file(path, driver=fmt)
-    samples, _ = _samples(ecuador_stack, InventoryConfig(path=path, label="slide"))
+    samples, _ = _samples(ecuador_stack, InventoryConfig(path=path, label="slide", duplicates="keep"))
     np.testing.assert_allclose(samples["slope"], ecuador_lsl["slope"], rtol=1e-6)
 
 
@@ -84,7 +104,9 @@ def test_points_off_grid_and_on_nodata_are_dropped_and_counted(synthetic, caplog
         samples, counts = _samples(stack, cfg)
     assert counts["off_grid"] == 2
     assert counts["on_nodata"] == 1
-    assert len(samples) == len(pts)
+    # the fixture's random points put two (same label) on one cell: merged into one sample
+    assert counts["duplicate_cells"] == 1
+    assert len(samples) == len(pts) - 1
     assert "2 of 123 inventory points lie off the grid" in caplog.text
     assert "1 inventory cells fall on nodata" in caplog.text
 
@@ -141,7 +163,7 @@ def test_polygons_rasterized_all_cells_and_source_area(tmp_path):
     cfg = InventoryConfig(path=path, geometry="polygons")
     cells = inventory_cells(read_inventory(cfg, stack.grid), cfg, stack)
     assert sorted(zip(cells.rows, cells.cols, strict=True)) == [(r, c) for r in range(5, 9) for c in range(5, 9)]
-    assert cells.counts["polygons_without_cells"] == 1
+    assert cells.counts["polygons_off_grid"] == 1 and cells.counts["polygons_centroid_cell"] == 0
     src_cfg = InventoryConfig(
         path=path,
         geometry="polygons",

@@ -130,14 +130,28 @@ class AlignmentConfig(_Section):
 
 
 class SourceAreaConfig(_Section):
-    """Keep only the upper part of each polygon, by elevation (paper 001's source areas)."""
+    """Keep only the upper part of each polygon, by elevation (paper 001's source areas).
+
+    A polygon is never emptied by the rule: one whose cells all fail it (e.g.
+    elevation nodata on all but one) keeps its highest cell with data.
+    """
 
     elevation_layer: str
-    upper_fraction: float = Field(0.5, gt=0, le=1)
+    upper_fraction: float = Field(0.5, gt=0, le=1, description="share of each polygon's elevation range kept, top down")
 
 
 class InventoryConfig(_Section):
-    """The inventory of past events."""
+    """The inventory of past events.
+
+    Polygons become cells by ``polygon_cells``: ``centre`` (cells whose centre
+    they contain), ``all_touched`` (every cell they touch) or ``area_share``
+    (cells they cover by at least ``min_area_share``). A polygon that gets no
+    cell by the rule keeps the cell of its centroid (or of a point inside it),
+    so no polygon is lost for being small; with a ``source_area`` section only
+    the upper part of each polygon stays. Several events on one cell are merged
+    into one sample or refused (``duplicates``); a cell labelled both 1 and 0
+    is refused or kept as an event (``conflicts``).
+    """
 
     path: Path
     geometry: Literal["points", "polygons"] = "points"
@@ -146,18 +160,56 @@ class InventoryConfig(_Section):
     crs: str | None = Field(None, description="CRS of the inventory (required for CSV)")
     label: str | None = Field(None, description="0/1 label column; none = presence-only")
     layer: str | None = Field(None, description="layer name inside a GeoPackage")
-    polygon_cells: Literal["all", "source"] = "all"
-    source_area: SourceAreaConfig | None = None
+    polygon_cells: Literal["centre", "all_touched", "area_share"] = Field(
+        "centre", description="polygons: cells whose centre they hold, every touched cell, or cells by area share"
+    )
+    min_area_share: float = Field(
+        0.5, gt=0, le=1, description="polygon_cells: area_share: least share of a cell a polygon must cover"
+    )
+    source_area: SourceAreaConfig | None = Field(None, description="polygons: keep the upper part by elevation")
+    where: str | None = Field(
+        None, description="keep only the features matching this expression on the attributes, e.g. 'Year_obs < 2006'"
+    )
+    time_field: str | None = Field(
+        None, description="attribute with each event's date or year (column event_time of the samples)"
+    )
+    duplicates: Literal["merge", "refuse", "keep"] = Field(
+        "merge",
+        description="several events on one cell: one sample per cell (the first event), refuse, or keep "
+        "every one (a published protocol's repeated points; inflates cross-validation scores)",
+    )
+    conflicts: Literal["refuse", "event_wins"] = Field(
+        "refuse", description="a cell labelled both 1 and 0: refuse, or keep it as an event"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_polygon_cells(cls, data: Any) -> Any:
+        # 'all' and 'source' (before the rules had names): 'all' is the centre rule; 'source' is the
+        # centre rule with the source_area section, which now applies whenever it is given
+        if isinstance(data, dict) and data.get("polygon_cells") in ("all", "source"):
+            data = dict(data)
+            if data["polygon_cells"] == "source" and data.get("source_area") is None:
+                raise ValueError("polygon_cells: source needs a source_area section")
+            data["polygon_cells"] = "centre"
+        return data
 
     @model_validator(mode="after")
-    def _source_area_given(self) -> InventoryConfig:
-        if self.polygon_cells == "source" and self.source_area is None:
-            raise ValueError("polygon_cells: source needs a source_area section")
+    def _polygon_keys(self) -> InventoryConfig:
+        if self.geometry == "points" and self.source_area is not None:
+            raise ValueError("source_area applies to polygon inventories (geometry: polygons) only")
+        if self.where is not None and not self.where.strip():
+            raise ValueError("where is empty; give an expression such as 'Year_obs < 2006', or leave it out")
         return self
 
 
 class SamplingConfig(_Section):
-    """Absence sampling for presence-only inventories."""
+    """Absence sampling for presence-only inventories.
+
+    Absences are cells with data in every layer whose centre lies farther than
+    ``buffer_m`` from every event (the whole polygon, for polygon
+    inventories, not only its sampled cells) and that touch no event polygon.
+    """
 
     absence_ratio: float = Field(1.0, gt=0, description="absences per presence")
     buffer_m: float = Field(0.0, ge=0, description="no absence within this distance of an event [m]")

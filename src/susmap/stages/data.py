@@ -93,18 +93,25 @@ def window_source(study: Study, stack: Stack, samples: pd.DataFrame) -> WindowSo
 def draw_samples(study: Study, stack: Stack) -> tuple[pd.DataFrame, dict[str, int]]:
     """The study's sample table on ``stack`` (events, and absences for presence-only inventories).
 
-    Returns the table (x, y, row, col, label, one column per factor) and the
-    counts of :func:`susmap.sampling.build_samples`.
+    Returns the table (x, y, row, col, label, one column per factor,
+    event_id, event_cells, and event_time with an ``inventory.time_field``)
+    and the counts of :func:`susmap.inventory.inventory_cells` and
+    :func:`susmap.sampling.build_samples` (features read, left out by
+    ``inventory.where``, off the grid, on nodata, duplicates merged,
+    conflicting labels, ...).
     """
-    gdf = read_inventory(study.inventory, stack.grid)
-    events = inventory_cells(gdf, study.inventory, stack)
+    inv = study.inventory
+    gdf = read_inventory(inv, stack.grid)
+    events = inventory_cells(gdf, inv, stack)
     return build_samples(
         stack,
         events,
         study.sampling,
         seed=study.seed,
-        inventory_path=study.inventory.path,
-        label_column=study.inventory.label,
+        inventory_path=inv.path,
+        label_column=inv.label,
+        duplicates=inv.duplicates,
+        conflicts=inv.conflicts,
     )
 
 
