@@ -1,13 +1,19 @@
 """The ``susmap`` command line: a thin shell over the library.
 
 Bad input exits with status 2 and a one-line message on stderr; ``--debug``
-shows the traceback instead.
+shows the traceback instead. Ctrl-C, SIGTERM and SIGHUP stop a run cleanly:
+the fold workers are stopped, the staging folder removed, the output folder
+left as it was and its lock released; the exit status is 128 + the signal
+number (130, 143, 129) after a one-line message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -64,9 +70,53 @@ def _fail(err: BaseException) -> None:
     raise typer.Exit(code=2)
 
 
+class _StopSignal(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so that every ``with`` block cleans up as on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _StopSignal(signum)
+
+
+@contextlib.contextmanager
+def _stops_cleanly():
+    """Turn SIGTERM/SIGHUP into an interrupt; on any interrupt stop the workers and exit 128 + signal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.getsignal(s) for s in stops}
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGHUP, _raise_stop)
+    try:
+        yield
+    except KeyboardInterrupt as err:
+        signum = getattr(err, "signum", signal.SIGINT)
+        for s in stops:  # a second signal must not cut the clean-up short
+            signal.signal(s, signal.SIG_IGN)
+        from susmap.validation.runs import stop_workers
+
+        stop_workers()
+        if _state["debug"]:
+            raise
+        typer.echo(
+            f"susmap: stopped by {signal.Signals(signum).name}; workers stopped, "
+            "the output folder left as it was before this run",
+            err=True,
+        )
+        raise typer.Exit(code=128 + signum) from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+
 def _execute(runner, study, out: Path | None):
-    """``runner(study, out)`` with warnings logged as one line each."""
-    with warnings.catch_warnings():
+    """``runner(study, out)`` with warnings logged as one line each; signals stop it cleanly."""
+    with _stops_cleanly(), warnings.catch_warnings():
         warnings.showwarning = _log_warning
         return runner(study, out)
 

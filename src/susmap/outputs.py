@@ -44,6 +44,7 @@ import platform
 import re
 import secrets
 import shutil
+import signal
 import sys
 from collections.abc import Iterable
 from importlib import metadata
@@ -240,13 +241,14 @@ class OutputFolder:
         target = self._target
         if target.exists() and not target.is_dir():
             raise OutputError(f"{self.final}: output folder is an existing file; name a folder")
-        for p in self.inputs:
-            real = Path(os.path.realpath(p))
-            if _is_within(real, target):
-                raise OutputError(
-                    f"{self.final}: output folder holds the study's input {p}; susmap replaces the whole "
-                    "output folder, so choose a folder of its own (e.g. a new subfolder)"
-                )
+        inside = [p for p in self.inputs if _is_within(Path(os.path.realpath(p)), target)]
+        if inside:  # name first an input this run would overwrite (samples.csv, study.yaml ...)
+            inside.sort(key=lambda p: Path(os.path.realpath(p)).relative_to(target).as_posix() not in self.writes)
+            more = f" (and {len(inside) - 1} more)" if len(inside) > 1 else ""
+            raise OutputError(
+                f"{self.final}: output folder holds the study's input {inside[0]}{more}; susmap replaces the "
+                "whole output folder, so choose a folder of its own (e.g. a new subfolder)"
+            )
         for name, special in (("current", Path.cwd()), ("home", Path.home())):
             if _is_within(Path(os.path.realpath(special)), target):
                 raise OutputError(
@@ -356,8 +358,13 @@ class OutputFolder:
                     if not dirs and not files:
                         (staging / Path(folder).relative_to(self._target)).mkdir(parents=True, exist_ok=True)
             write_json(staging / MANIFEST_NAME, {"written_by": "susmap", "files": manifest})
-            self._swap(staging)
-            self.staging = None
+            blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)  # the swap is not cut in half by Ctrl-C
+            try:
+                self._swap(staging)
+                self.staging = None
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         except OSError as err:
             if isinstance(err, OutputError):
                 raise

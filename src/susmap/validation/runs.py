@@ -23,7 +23,11 @@ Parallelism comes from the folds (``n_jobs``) instead.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
+import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,7 +73,7 @@ from susmap.validation.splitters import (
     splits_per_repeat,
 )
 
-__all__ = ["CVResult", "cross_validate_models"]
+__all__ = ["CVResult", "cross_validate_models", "stop_workers"]
 
 _KEYS = ("scheme", "model", "repeat", "fold")
 #: Splitters whose folds are not spatial: nested tuning under them uses stratified random inner folds.
@@ -483,9 +487,13 @@ def cross_validate_models(
     else:
         n_batches = min(len(jobs), 4 * effective_n_jobs(n_jobs))
         bounds = np.linspace(0, len(jobs), n_batches + 1).astype(int)
-        batches = Parallel(n_jobs=n_jobs, backend=backend)(
-            delayed(_run_batch)(jobs[a:b], *args) for a, b in pairwise(bounds)
-        )
+        try:
+            batches = Parallel(n_jobs=n_jobs, backend=backend)(
+                delayed(_run_batch)(jobs[a:b], *args) for a, b in pairwise(bounds)
+            )
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into one by the CLI: no fold worker goes on
+            stop_workers(children=False)
+            raise
         outcomes = [o for batch in batches for o in batch]
 
     test_scores = _score_frame(keys, outcomes, names, "test")
@@ -570,3 +578,104 @@ def _tuning_frame(keys, outcomes, tunes) -> pd.DataFrame | None:
         row.update(o.params or dict.fromkeys(tune.param_names))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def stop_workers(children: bool = True, grace_s: float = 3.0) -> list[int]:
+    """Stop the fold workers now (and, with ``children``, every child process); returns the pids signalled.
+
+    Fold workers (joblib's loky processes) otherwise stay alive after an
+    interrupt until they finish their batch or time out, minutes later. The
+    loky executor is shut down with its workers killed; with ``children``
+    (the command line, whose children are all susmap's workers) any child
+    process still running, recursively, gets SIGTERM and, after ``grace_s``
+    seconds, SIGKILL.
+    """
+    try:
+        from joblib.externals.loky import get_reusable_executor
+    except ImportError:  # pragma: no cover - joblib always vendors loky
+        pass
+    else:
+        with contextlib.suppress(Exception):  # a broken executor is what we are cleaning up
+            get_reusable_executor().shutdown(wait=True, kill_workers=True)
+    if not children:
+        return []
+    # loky's resource tracker is left to end with this process (it exits when its pipe closes, after
+    # removing the semaphores and memory maps it tracks); killing it would leak them.
+    pids = [pid for pid in _child_pids(os.getpid()) if b"resource_tracker" not in _cmdline(pid)]
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [pid for pid in alive if _running(pid)]
+    for pid in alive:
+        _signal(pid, signal.SIGKILL)
+    return pids
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signum)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie; reaps our own exited children."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:  # not our child (a grandchild) or already reaped
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def _child_pids(parent: int) -> list[int]:
+    """Pids of every descendant of ``parent`` (psutil where installed, else ``/proc``)."""
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        try:
+            return [p.pid for p in psutil.Process(parent).children(recursive=True)]
+        except psutil.Error:
+            return []
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [parent]
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            found.append(pid)
+            todo.append(pid)
+    return found
