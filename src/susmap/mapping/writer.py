@@ -6,12 +6,18 @@ target that keeps row-major order), so shared inputs are read once, writing
 overlaps computing and the same data gives the same bytes. On a distributed
 cluster, blocks are computed there in batches and written by this process.
 GDAL datasets are never used by two threads at once.
+
+A write that fails (a full disk above all) raises :class:`OutputError`
+with one line naming the file and, for a full disk, the disk it is on; a
+read failure of an input raster passes through as it is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,11 +28,13 @@ import dask
 import dask.array as da
 import numpy as np
 import rasterio
+from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from susmap.errors import OutputError, SusmapError
 from susmap.grid import Grid
 
-__all__ = ["RasterTarget", "geotiff_profile", "write_lazy_raster", "write_lazy_rasters"]
+__all__ = ["RasterTarget", "geotiff_profile", "write_failure", "write_lazy_raster", "write_lazy_rasters"]
 
 
 COMPRESSION = {
@@ -63,6 +71,45 @@ def geotiff_profile(grid: Grid, dtype: str, nodata: float | int, *, tile: int = 
     if compress != "none":
         profile.update(COMPRESSION[compress], predictor=3 if np.dtype(dtype).kind == "f" else 2)
     return profile
+
+
+_NO_SPACE = ("no space left", "free disk space", "disk full", "not enough space", "quota exceeded")
+
+
+def _mount_point(path: Path) -> Path:
+    """The mount point of the file system holding ``path`` (or its nearest existing folder)."""
+    folder = Path(os.path.abspath(path))
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    while not os.path.ismount(folder) and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def write_failure(err: BaseException, paths: Sequence[Path]) -> OutputError:
+    """One-line :class:`OutputError` for a failed write of ``paths``: a full disk named as such.
+
+    A full disk reads ``no space left on <mount point> (<free> free) while
+    writing <file>``; any other failure ``<file>: cannot write (<cause>)``.
+    """
+    paths = [Path(p) for p in paths]
+    names = ", ".join(p.name for p in paths) or "the outputs"
+    text = " ".join(str(e) for e in (err, err.__cause__) if e is not None)
+    full = getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(k in text.lower() for k in _NO_SPACE)
+    if full:
+        where = _mount_point(paths[0].parent if paths else Path.cwd())
+        try:
+            free = shutil.disk_usage(where).free
+            room = f" ({free / 2**20:.1f} MiB free)"
+        except OSError:
+            room = ""
+        return OutputError(
+            f"no space left on {where}{room} while writing {names}; free some space or choose an output "
+            "folder on another disk (--out); earlier outputs are untouched"
+        )
+    cause = (getattr(err, "strerror", None) or str(err).strip() or type(err).__name__).splitlines()[0]
+    where = paths[0] if len(paths) == 1 else names
+    return OutputError(f"{where}: cannot write ({cause})")
 
 
 @dataclass(frozen=True)
@@ -102,7 +149,10 @@ class _OrderedBlockWriter:
             while self.next < len(self.order) and self.order[self.next] in self.pending:
                 y, x = self.order[self.next]
                 block = np.asarray(self.pending.pop((y, x)), dtype=self.dtype)
-                self.dst.write(block, 1, window=Window(x, y, block.shape[1], block.shape[0]))
+                try:
+                    self.dst.write(block, 1, window=Window(x, y, block.shape[1], block.shape[0]))
+                except (OSError, RasterioError) as err:
+                    raise write_failure(err, [Path(self.dst.name)]) from err
                 self.next += 1
 
 
@@ -143,6 +193,15 @@ def write_lazy_rasters(
     """
     if not targets:
         return
+    try:
+        _write_all(targets, grid, batch_blocks, band_bytes)
+    except SusmapError:  # a write failure already named, or an input that cannot be read
+        raise
+    except (OSError, RasterioError) as err:  # opening, a block or closing (GDAL flushes on close)
+        raise write_failure(err, [t.path for t in targets]) from err
+
+
+def _write_all(targets: Sequence[RasterTarget], grid: Grid, batch_blocks: int, band_bytes: float) -> None:
     chunks = targets[0].array.chunks
     arrays = []
     for t in targets:
