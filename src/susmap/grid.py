@@ -36,6 +36,8 @@ def open_raster(path: Path) -> rasterio.DatasetReader:
     try:
         return rasterio.open(path)
     except rasterio.RasterioIOError as err:
+        if path.is_dir():  # GDAL opens some folder formats (ArcInfo grids); any other folder is a mistake
+            raise RasterReadError(f"{path}: is a directory, not a raster file; give the GeoTIFF's path") from None
         raise RasterReadError(f"{path}: not a raster GDAL can read ({str(err).splitlines()[0]})") from None
 
 
