@@ -298,3 +298,82 @@ def test_factors_command_correlation_holds_continuous_factors_only(make_study, s
     summary = pd.read_csv(out / "factor_summary.csv").set_index("factor")
     assert summary.loc["geology", "association"] == "cramers_v"
     assert summary.loc["slope", "association"] == "pearson"
+
+
+# --------------------------------------------------------------------------- d) every parameter documented
+
+
+def test_every_parameter_of_every_factor_is_documented() -> None:
+    import inspect
+
+    from susmap.factors import available_factors
+
+    for name, spec in available_factors().items():
+        signature = [p for p in inspect.signature(spec.func).parameters if p != "ctx"]
+        params = spec.parameters()
+        assert [p.name for p in params] == signature, name
+        for p in params:
+            assert p.type, f"{name}: {p.name} has no documented type"
+            assert len(p.meaning) > 10, f"{name}: {p.name} has no documented meaning"
+            assert p.default, (name, p.name)
+
+
+def test_parameter_table_values() -> None:
+    from susmap.factors.registry import get_factor
+
+    by_name = {p.name: p for p in get_factor("distance_to_features").parameters()}
+    assert (by_name["path"].type, by_name["path"].default) == ("str", "required")
+    assert (by_name["margin_m"].type, by_name["margin_m"].default, by_name["margin_m"].units) == ("float", "none", "m")
+    assert "exact" in by_name["margin_m"].meaning
+    kd = {p.name: p for p in get_factor("kernel_density").parameters()}
+    assert (kd["bandwidth_m"].default, kd["bandwidth_m"].units) == ("required", "m")
+    assert (kd["kernel"].type, kd["kernel"].default, kd["kernel"].units) == ('{"quartic", "gaussian"}', "quartic", "")
+    epi = {p.name: p for p in get_factor("epicentre_directivity").parameters()}
+    assert (epi["x"].units, epi["rupture_azimuth"].units, epi["crs"].default) == ("m", "degrees", "none")
+    assert "EPSG:4326" in epi["crs"].meaning
+    # A parameter documented "as :func:`streams`" takes its type and meaning from there.
+    stream = {p.name: p for p in get_factor("distance_to_stream").parameters()}
+    assert stream["unit"].type == '{"m2", "cells"}' and "threshold" in stream["unit"].meaning
+    assert get_factor("slope").parameters()[1].default == "degrees"
+    assert get_factor("hillshade").parameters()[0].units == "degrees"
+
+
+def test_cli_factors_list_shows_every_parameter_with_type_default_and_meaning() -> None:
+    from typer.testing import CliRunner
+
+    from susmap.cli import app
+    from susmap.factors import available_factors
+
+    result = CliRunner().invoke(app, ["factors", "--list"])
+    assert result.exit_code == 0, result.output
+    blocks = {block.splitlines()[0].split(" ")[0]: block for block in result.stdout.split("\n\n")}
+    for name, spec in available_factors().items():
+        block = blocks[name]
+        assert f"{name} [{spec.units}] {spec.description}" in block
+        for p in spec.parameters():
+            default = "required" if p.default == "required" else f"default {p.default}"
+            units = f" [{p.units}]" if p.units else ""
+            assert f"    {p.name} : {p.type}{units}, {default}\n" in block + "\n", (name, p.name)
+        assert "(undocumented)" not in block
+    assert max(len(line) for line in result.stdout.splitlines()) <= 140
+    assert "    margin_m : float [m], default none\n        Width [m] of the band around the grid" in result.stdout
+
+
+def test_cli_factors_list_one_factor_in_full() -> None:
+    from typer.testing import CliRunner
+
+    from susmap.cli import app
+
+    result = CliRunner().invoke(app, ["factors", "--list", "distance_to_features"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert text.startswith("distance_to_features [m] ")
+    assert "margin_m : float [m], default none" in text
+    flat = " ".join(text.split())
+    assert "give a width only to limit the work on purpose" in flat  # the whole meaning, wrapped
+    assert "Notes" in text and "distance_transform_edt" in text  # the method notes
+    assert "kernel_density" not in text
+    bad = CliRunner().invoke(app, ["factors", "--list", "slop"])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip().count("\n") == 0
+    assert "unknown factor 'slop'" in bad.stderr

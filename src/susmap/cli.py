@@ -212,17 +212,23 @@ def _sweep_runner(study, out, **kwargs):
 
 @app.command()
 def factors(
-    study_file: Annotated[Path | None, typer.Argument(help="The study YAML file.")] = None,
+    study_file: Annotated[
+        Path | None, typer.Argument(help="The study YAML file (with --list: a factor name, shown in full).")
+    ] = None,
     out: OutOption = None,
-    list_: Annotated[bool, typer.Option("--list", help="List the factors susmap can derive.")] = False,
+    list_: Annotated[
+        bool,
+        typer.Option("--list", help="List the factors susmap can derive, each parameter with type, default, units."),
+    ] = False,
 ) -> None:
-    """Derive the study's factors as GeoTIFFs, with a summary and a correlation matrix."""
-    from susmap.factors import available_factors
-
+    """Derive the study's factors as GeoTIFFs, with a summary, Pearson r (continuous) and Cramér's V (categorical)."""
     if list_:
-        for name, spec in available_factors().items():
-            whole = " (whole grid)" if spec.whole_grid else ""
-            typer.echo(f"{name:<32} [{spec.units}] {spec.description}{whole}")
+        from susmap.factors.registry import factor_listing
+
+        try:
+            typer.echo(factor_listing(None if study_file is None else str(study_file)), nl=False)
+        except SusmapError as err:
+            _fail(err)
         return
     if study_file is None:
         _fail(SusmapError("give a study file, or --list"))

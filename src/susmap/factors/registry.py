@@ -20,7 +20,10 @@ seismic factors alike.
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +41,13 @@ from susmap.registry import Registry, check_params
 
 __all__ = [
     "FactorContext",
+    "FactorParam",
     "FactorSpec",
     "available_factors",
     "compute_factor",
+    "factor_listing",
+    "factor_parameters",
+    "format_factor",
     "get_factor",
     "register_factor",
     "to_dataarray",
@@ -78,6 +85,114 @@ class FactorSpec:
     units: str
     whole_grid: bool = False
 
+    def parameters(self) -> list[FactorParam]:
+        """Every parameter a study may give this factor (all but ``ctx``), documented from the function.
+
+        Names, order and defaults come from the signature; type, meaning and
+        units from the numpy-style ``Parameters`` section of the docstring.
+        """
+        return factor_parameters(self.func)
+
+    def notes(self) -> str:
+        """The ``Notes`` section of the factor function's docstring (method, conventions), or ``""``."""
+        return _doc_sections(self.func).get("Notes", "").strip()
+
+
+@dataclass(frozen=True)
+class FactorParam:
+    """One parameter of a factor, as ``susmap factors --list`` shows it.
+
+    Attributes
+    ----------
+    name : str
+        The key under the factor's ``params:`` in the study.
+    type : str
+        Its type or the values it takes, e.g. ``"float"``, ``'{"quartic", "gaussian"}'``.
+    default : str
+        ``"required"``, or the default as YAML would spell it (``none`` for None).
+    units : str
+        Units of a numeric value (``"m"``, ``"degrees"`` ...), ``""`` when it has none.
+    meaning : str
+        What it does, from the docstring.
+    """
+
+    name: str
+    type: str
+    default: str
+    units: str
+    meaning: str
+
+
+def _doc_sections(func: Callable[..., Any]) -> dict[str, str]:
+    """The numpy-style sections of ``func``'s docstring, by title (a line underlined with dashes)."""
+    lines = (inspect.getdoc(func) or "").splitlines()
+    sections: dict[str, list[str]] = {}
+    current = "Summary"
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        underline = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if line.strip() and not line.startswith(" ") and underline and set(underline) == {"-"}:
+            current = line.strip()
+            i += 2
+            continue
+        sections.setdefault(current, []).append(line)
+        i += 1
+    return {title: "\n".join(body) for title, body in sections.items()}
+
+
+def _doc_params(func: Callable[..., Any]) -> dict[str, tuple[str, str]]:
+    """``{name: (type, meaning)}`` from the ``Parameters`` section (``x, y : float`` documents both)."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    names: list[str] = []
+    for line in _doc_sections(func).get("Parameters", "").splitlines():
+        if line.strip() and not line.startswith(" "):
+            head, _, typ = line.partition(" : ")
+            names = [n.strip() for n in head.split(",") if n.strip()]
+            for n in names:
+                out[n] = (typ.strip(), [])
+        elif line.strip():
+            for n in names:
+                out[n][1].append(line.strip())
+    return {n: (typ, " ".join(text)) for n, (typ, text) in out.items()}
+
+
+def _param_units(name: str, meaning: str) -> str:
+    """Units of a parameter: the first ``[...]`` of its meaning (up to a comma), else from a ``_m`` suffix."""
+    match = re.search(r"\[([^\]]+)\]", meaning)
+    if match:
+        units = match.group(1).split(",")[0].strip()
+        return units.split()[0] if len(units) > 12 else units
+    return "m" if name.endswith("_m") else ""
+
+
+def factor_parameters(func: Callable[..., Any]) -> list[FactorParam]:
+    """The study parameters of factor function ``func`` (all but ``ctx``), in signature order."""
+    docs = _doc_params(func)
+    params = []
+    for p in inspect.signature(func).parameters.values():
+        if p.name == "ctx" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        typ, meaning = docs.get(p.name, ("", ""))
+        ref = re.search(r"as :func:`~?([\w.]+)`", meaning)
+        if not typ and ref:  # "threshold, unit, method: Stream definition, as :func:`streams`"
+            other = getattr(sys.modules.get(func.__module__), ref.group(1).rsplit(".", 1)[-1], None)
+            if callable(other) and p.name in (more := _doc_params(other)):
+                typ, inherited = more[p.name]
+                meaning = f"{inherited} ({meaning.rstrip('.')})"
+        typ = re.sub(r",\s*(optional|default\s*=.*)$", "", typ).strip()
+        if p.default is inspect.Parameter.empty:
+            default = "required"
+        elif p.default is None:
+            default = "none"
+        elif isinstance(p.default, bool):
+            default = str(p.default).lower()
+        else:
+            default = f"{p.default:g}" if isinstance(p.default, float) else str(p.default)
+        numeric = typ.split(" or ")[0] in ("float", "int")
+        params.append(FactorParam(p.name, typ, default, _param_units(p.name, meaning) if numeric else "", meaning))
+    return params
+
 
 _REGISTRY: Registry[FactorSpec] = Registry(
     "factor",
@@ -107,6 +222,59 @@ def available_factors() -> dict[str, FactorSpec]:
 def get_factor(kind: str) -> FactorSpec:
     """The spec of factor ``kind``; unknown kinds list the known ones."""
     return _REGISTRY.get(kind)
+
+
+def _shorten(text: str, width: int) -> str:
+    """``text`` on one line, cut at a word boundary to ``width`` characters (with an ellipsis)."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    return text[: width - 1].rsplit(" ", 1)[0] + " …"
+
+
+def format_factor(spec: FactorSpec, *, full: bool = False, width: int = 100) -> list[str]:
+    """Lines describing one factor for ``susmap factors --list``.
+
+    The header is ``name [units] description`` (``(whole grid)`` for
+    in-memory factors); then, per parameter, ``name : type [units], default
+    value`` (or ``required``) and its meaning on the next line: cut to one
+    line of about ``width`` characters, or with ``full`` the whole text
+    wrapped, followed by the method notes of the factor's docstring.
+    """
+    import textwrap
+
+    whole = " (whole grid)" if spec.whole_grid else ""
+    lines = [f"{spec.name} [{spec.units}] {spec.description}{whole}"]
+    params = spec.parameters()
+    if not params:
+        lines.append("    (no parameters)")
+    for p in params:
+        units = f" [{p.units}]" if p.units else ""
+        default = "required" if p.default == "required" else f"default {p.default}"
+        lines.append(f"    {p.name} : {p.type or 'any'}{units}, {default}")
+        meaning = p.meaning or "(undocumented)"
+        if full:
+            lines += textwrap.wrap(meaning, width, initial_indent=" " * 8, subsequent_indent=" " * 8)
+        else:
+            lines.append(" " * 8 + _shorten(meaning, width - 8))
+    if full and (notes := spec.notes()):
+        lines += ["", "    Notes", *("    " + line if line.strip() else "" for line in notes.splitlines())]
+    return lines
+
+
+def factor_listing(name: str | None = None) -> str:
+    """The text of ``susmap factors --list [NAME]``: every factor with its parameters, or one factor in full.
+
+    Raises
+    ------
+    StudyConfigError
+        ``name`` is not a registered factor (the message lists the known ones).
+    """
+    if name is not None:
+        return "\n".join(format_factor(get_factor(name), full=True)) + "\n"
+    blocks = ["\n".join(format_factor(spec)) for spec in available_factors().values()]
+    footer = "susmap factors --list NAME shows one factor in full; parameters go under `params:` of a study factor."
+    return "\n\n".join([*blocks, footer]) + "\n"
 
 
 @dataclass

@@ -255,14 +255,38 @@ def _derived(ctx: FactorContext, output: str, method: str, **kw) -> da.Array:
 
 
 def slope(ctx: FactorContext, method: str = "zevenbergen_thorne", units: str = "degrees") -> xr.DataArray:
-    """Slope gradient [degrees] or [percent] (Horn 1981 or Zevenbergen & Thorne 1987)."""
+    """Slope gradient [degrees] or [percent] (Horn 1981 or Zevenbergen & Thorne 1987).
+
+    Parameters
+    ----------
+    ctx : FactorContext
+        The study grid and DEM [m].
+    method : {"zevenbergen_thorne", "horn"}, default="zevenbergen_thorne"
+        Gradient of the 3×3 window: Zevenbergen & Thorne (1987), or Horn
+        (1981) as ArcGIS and gdaldem.
+    units : {"degrees", "percent"}, default="degrees"
+        Output units: the angle [degrees] or the gradient x 100 [percent].
+    """
     if units not in ("degrees", "percent"):
         raise ValueError(f"units must be 'degrees' or 'percent', not {units!r}")
     return to_dataarray(_derived(ctx, f"slope_{units}", method), ctx, "slope", units, method=method)
 
 
 def aspect(ctx: FactorContext, method: str = "zevenbergen_thorne", output: str = "degrees") -> xr.DataArray:
-    """Aspect: ``degrees`` clockwise from north (flat -1), ``eastness`` sin, ``northness`` cos, or ``sector`` 0-8."""
+    """Aspect: ``degrees`` clockwise from north (flat -1), ``eastness`` sin, ``northness`` cos, or ``sector`` 0-8.
+
+    Parameters
+    ----------
+    ctx : FactorContext
+        The study grid and DEM [m].
+    method : {"zevenbergen_thorne", "horn"}, default="zevenbergen_thorne"
+        Gradient of the 3×3 window: Zevenbergen & Thorne (1987), or Horn
+        (1981) as ArcGIS and gdaldem.
+    output : {"degrees", "eastness", "northness", "sector"}, default="degrees"
+        The downslope azimuth [degrees] clockwise from north (-1 on flats),
+        its sine (eastness) or cosine (northness) [-1, 1] (0 on flats), or one of 8
+        sectors (1 = N ... 8 = NW, 0 = flat) as a class.
+    """
     names = {"degrees": "aspect", "eastness": "eastness", "northness": "northness", "sector": "aspect_sector"}
     if output not in names:
         raise ValueError(f"output must be one of {', '.join(names)}, not {output!r}")
@@ -277,7 +301,13 @@ def _curvature(kind: str) -> Callable[..., xr.DataArray]:
         return to_dataarray(_derived(ctx, kind, method), ctx, kind, units, method=method)
 
     factor.__name__ = kind
-    factor.__doc__ = f"{kind.replace('_', ' ').capitalize()} [{units}] (Zevenbergen & Thorne 1987; SAGA's convention)."
+    factor.__doc__ = (
+        f"{kind.replace('_', ' ').capitalize()} [{units}] (Zevenbergen & Thorne 1987; SAGA's convention).\n\n"
+        "Parameters\n----------\nctx : FactorContext\n    The study grid and DEM [m].\n"
+        'method : {"zevenbergen_thorne", "horn"}, default="zevenbergen_thorne"\n'
+        "    First derivatives p, q of the 3×3 window: Zevenbergen & Thorne (1987),\n"
+        "    or Horn (1981); the second derivatives are always Zevenbergen & Thorne's.\n"
+    )
     return factor
 
 
@@ -290,7 +320,19 @@ total_curvature = _curvature("total_curvature")
 def hillshade(
     ctx: FactorContext, azimuth: float = 315.0, altitude: float = 45.0, z_factor: float = 1.0
 ) -> xr.DataArray:
-    """Analytical hillshade [0-255] for a sun at ``azimuth``/``altitude`` [degrees] (Horn 1981 gradients)."""
+    """Analytical hillshade [0-255] for a sun at ``azimuth``/``altitude`` [degrees] (Horn 1981 gradients).
+
+    Parameters
+    ----------
+    ctx : FactorContext
+        The study grid and DEM [m].
+    azimuth : float, default=315.0
+        Direction of the sun [degrees] clockwise from north (315 = north-west).
+    altitude : float, default=45.0
+        Height of the sun above the horizon [degrees].
+    z_factor : float, default=1.0
+        Vertical exaggeration [1]: elevations are multiplied by it.
+    """
     data = _derived(ctx, "hillshade", "horn", sun_azimuth=azimuth, sun_altitude=altitude, z_factor=z_factor)
     return to_dataarray(data, ctx, "hillshade", "0-255", azimuth=azimuth, altitude=altitude)
 
@@ -304,14 +346,32 @@ def _radius_cells(ctx: FactorContext, radius_m: float, name: str = "radius_m") -
 def topographic_position_index(
     ctx: FactorContext, radius_m: float = 100.0, inner_radius_m: float = 0.0
 ) -> xr.DataArray:
-    """TPI [m]: elevation minus the mean elevation of an annulus inner < d ≤ radius [m] (Weiss 2001)."""
+    """TPI [m]: elevation minus the mean elevation of an annulus inner < d ≤ radius [m] (Weiss 2001).
+
+    Parameters
+    ----------
+    ctx : FactorContext
+        The study grid and DEM [m].
+    radius_m : float, default=100.0
+        Outer radius [m] of the neighbourhood, at least one cell.
+    inner_radius_m : float, default=0.0
+        Inner radius [m] of the annulus; 0 = a full circle (centre excluded).
+    """
     offsets = circular_offsets(_radius_cells(ctx, radius_m), inner_radius_m / ctx.cellsize)
     data = window_statistic(ctx.dem.data, offsets, k.TPI, edges=ctx.edges, chunks=ctx.chunks)
     return to_dataarray(data, ctx, "tpi", "m", radius_m=radius_m, inner_radius_m=inner_radius_m)
 
 
 def relative_relief(ctx: FactorContext, radius_m: float = 100.0) -> xr.DataArray:
-    """Relative relief [m]: maximum minus minimum elevation within ``radius_m`` [m] (centre included)."""
+    """Relative relief [m]: maximum minus minimum elevation within ``radius_m`` [m] (centre included).
+
+    Parameters
+    ----------
+    ctx : FactorContext
+        The study grid and DEM [m].
+    radius_m : float, default=100.0
+        Radius [m] of the circular window, at least one cell.
+    """
     offsets = circular_offsets(_radius_cells(ctx, radius_m), include_centre=True)
     data = window_statistic(ctx.dem.data, offsets, k.RELIEF, edges=ctx.edges, chunks=ctx.chunks)
     return to_dataarray(data, ctx, "relative_relief", "m", radius_m=radius_m)
