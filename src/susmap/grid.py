@@ -110,10 +110,13 @@ class Grid:
         _, y = self.xy(np.arange(self.height), np.zeros(self.height))
         return x, y
 
-    def mismatches(self, other: Grid, *, atol_fraction: float = 1e-6) -> list[str]:
+    def mismatches(self, other: Grid, *, tolerance: float = 1e-3) -> list[str]:
         """What differs between two grids, in words; empty when aligned.
 
-        The transform is compared with a tolerance of ``atol_fraction`` of a cell.
+        Cell size and origin are compared with a tolerance of ``tolerance`` of
+        a cell (the study's ``alignment.tolerance``): a layer within it is on
+        the grid. A difference beyond it is described with enough digits to
+        show it, and its size in CRS units and in cells.
         """
         problems: list[str] = []
         if other.crs is None or self.crs is None:
@@ -121,15 +124,23 @@ class Grid:
         if other.crs != self.crs:
             problems.append(f"CRS {_crs_name(other.crs)} instead of {_crs_name(self.crs)}")
             return problems
-        tol = atol_fraction * max(self.res)
-        if not np.allclose(other.res, self.res, rtol=0, atol=tol):
-            problems.append(f"cell size {_fmt_pair(other.res)} instead of {_fmt_pair(self.res)}")
-        if not np.allclose(
-            [other.transform.c, other.transform.f], [self.transform.c, self.transform.f], rtol=0, atol=tol
-        ):
+        res = np.asarray(self.res)
+        units = _linear_units(self.crs)
+        hint = f"alignment.tolerance is {tolerance:g} of a cell"
+        # a cell-size difference adds up across the grid: compare the drift of the far edge
+        drift = np.subtract(other.res, self.res) * (self.width, self.height)
+        if np.any(np.abs(drift) > tolerance * res):
             problems.append(
-                f"origin {_fmt_pair((other.transform.c, other.transform.f))} instead of "
-                f"{_fmt_pair((self.transform.c, self.transform.f))}"
+                f"cell size {_fmt_apart(other.res, self.res)}, the far edge drifting by "
+                f"{_fmt_diff(drift, units)} = {_fmt_diff(drift / res, 'cells')}; {hint}"
+            )
+        ours = (self.transform.c, self.transform.f)
+        theirs = (other.transform.c, other.transform.f)
+        offset = np.subtract(theirs, ours)
+        if np.any(np.abs(offset) > tolerance * res):
+            problems.append(
+                f"origin {_fmt_apart(theirs, ours)}, "
+                f"off by {_fmt_diff(offset, units)} = {_fmt_diff(offset / res, 'cells')}; {hint}"
             )
         if other.shape != self.shape:
             problems.append(f"shape {other.height}x{other.width} instead of {self.height}x{self.width}")
@@ -151,5 +162,26 @@ def _crs_name(crs: CRS) -> str:
     return f"EPSG:{epsg}" if epsg else crs.to_string()[:60]
 
 
-def _fmt_pair(pair: tuple[float, float]) -> str:
-    return f"({pair[0]:.6g}, {pair[1]:.6g})"
+def _fmt_pair(pair: tuple[float, float], digits: int = 6) -> str:
+    return f"({pair[0]:.{digits}g}, {pair[1]:.{digits}g})"
+
+
+def _fmt_apart(found: tuple[float, float], expected: tuple[float, float]) -> str:
+    """``found instead of expected`` with the fewest digits (at least 6) that tell every differing value apart."""
+    for digits in range(6, 18):
+        if all(
+            f"{a:.{digits}g}" != f"{b:.{digits}g}" for a, b in zip(found, expected, strict=True) if float(a) != float(b)
+        ):
+            break
+    return f"{_fmt_pair(found, digits)} instead of {_fmt_pair(expected, digits)}"
+
+
+def _fmt_diff(diff: np.ndarray, units: str) -> str:
+    return f"({diff[0]:.3g}, {diff[1]:.3g}) {units}"
+
+
+def _linear_units(crs: CRS) -> str:
+    if crs.is_geographic:
+        return "degrees"
+    units = (crs.linear_units or "").lower()
+    return "m" if units in ("metre", "meter", "m") else (units or "CRS units")

@@ -52,12 +52,8 @@ def factor_context(study: Study, *, chunks: int | None = None) -> tuple[FactorCo
     chunks = chunks or study.mapping.chunk_size
     grid, _ = open_grid(study.grid)
     grid.require_projected("derived factors")
-    dem_cfg = LayerConfig(
-        name="dem",
-        path=study.dem.path or study.grid.template,
-        band=study.dem.band or (study.grid.band if study.dem.path is None else 1),
-        crs=study.dem.crs,
-    )
+    dem_cfg = study.dem.layer(study.grid)
+    dem_key = "dem.nodata" if study.dem.path is not None else "grid.nodata"
     base = study.base_dir or Path.cwd()
     ctx = FactorContext(grid=grid, dem=None, chunks=chunks, base=base)  # type: ignore[arg-type]
     x, y = grid.coords()
@@ -65,7 +61,7 @@ def factor_context(study: Study, *, chunks: int | None = None) -> tuple[FactorCo
     def wrap(data, name: str, units: str) -> xr.DataArray:
         return xr.DataArray(data, dims=("y", "x"), coords={"y": y, "x": x}, name=name, attrs={"units": units})
 
-    ctx.dem = wrap(open_layer(dem_cfg, grid, study.alignment, chunks=chunks), "dem", "m")
+    ctx.dem = wrap(open_layer(dem_cfg, grid, study.alignment, chunks=chunks, key=dem_key), "dem", "m")
     ctx.layers = {
         layer.name: wrap(open_layer(layer, grid, study.alignment, chunks=chunks), layer.name, "")
         for layer in study.layers

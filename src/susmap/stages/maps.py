@@ -8,6 +8,7 @@ Shared by every runner that maps: :func:`classify_and_draw` turns the
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,8 @@ import pandas as pd
 from susmap.mapping import class_table, classify_raster, compute_breaks, sample_raster
 from susmap.mapping.figures import plot_class_map
 from susmap.outputs import OutputFolder
-from susmap.stack import Stack
-from susmap.study import Study
+from susmap.stack import Stack, open_layer
+from susmap.study import LayerConfig, Study
 from susmap.timing import Timer
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "write_history",
     "write_model_formula",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Factor names taken as the DEM for the map's hillshade when ``mapping.hillshade`` is not given.
 HILLSHADE_NAMES = ("elev", "elevation", "dem", "dtm", "altitude")
@@ -45,14 +48,41 @@ def pick_mapped_model(study: Study, summary: pd.DataFrame) -> str:
 
 
 def hillshade_dem(study: Study, stack: Stack, max_pixels: int = 1200) -> np.ndarray | None:
-    """The DEM for the map's hillshade, decimated to at most ``max_pixels`` per side; None without one."""
+    """The DEM for the map's hillshade, decimated to at most ``max_pixels`` per side; None without one.
+
+    ``mapping.hillshade`` names a layer of the stack, a predictor or an
+    auxiliary layer (``role: auxiliary``: a DEM shaded under the map without
+    being a model input), or a raster file on the grid. Without it, the first
+    layer named like a DEM (:data:`HILLSHADE_NAMES`), predictors first.
+    """
     name = study.mapping.hillshade
+    layers = [*stack.names, *stack.auxiliary]
     if name is None:
-        name = next((n for n in stack.names if n.lower() in HILLSHADE_NAMES), None)
-    if name is None or name not in stack.names:
-        return None
+        name = next((n for n in layers if n.lower() in HILLSHADE_NAMES), None)
     step = max(1, int(np.ceil(max(stack.grid.shape) / max_pixels)))
-    return np.asarray(stack.data.sel(factor=name)[::step, ::step].values)
+    if name is not None and name in layers:
+        return np.asarray(stack.layer(name)[::step, ::step].values)
+    path = _hillshade_path(study, name)
+    if path is None:
+        if name is not None:
+            log.warning(
+                "mapping.hillshade %r is neither a layer (%s) nor a raster file; the map is drawn without hillshade",
+                name,
+                ", ".join(layers),
+            )
+        return None
+    dem = open_layer(LayerConfig(name="hillshade", path=path), stack.grid, study.alignment, key="mapping.hillshade")
+    return np.asarray(dem[::step, ::step].compute())
+
+
+def _hillshade_path(study: Study, name: str | None) -> Path | None:
+    """``mapping.hillshade`` as a raster file (relative to the study's folder), or None when it names none."""
+    if name is None:
+        return None
+    path = Path(name).expanduser()
+    if not path.is_absolute():
+        path = (study.base_dir or Path.cwd()) / path
+    return path if path.is_file() else None
 
 
 def classify_and_draw(
