@@ -13,6 +13,9 @@ be a valid integer``.
 
 from __future__ import annotations
 
+import datetime
+import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,9 +25,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from susmap.errors import StudyConfigError
 
 __all__ = [
+    "CLASS_SAMPLE_PER_CLASS",
+    "MAX_CHUNK_BYTES",
+    "MAX_CLASS_SAMPLE",
+    "MAX_FITS",
+    "MAX_NATURAL_BREAKS_SAMPLE",
+    "MIN_CHUNK_SIZE",
+    "SAFE_LABEL",
+    "SCHEDULER_FORMS",
+    "SEED_MAX",
     "AlignmentConfig",
     "ComputeConfig",
     "DemConfig",
+    "DuplicateKeyError",
     "FactorConfig",
     "GridConfig",
     "InventoryConfig",
@@ -40,13 +53,120 @@ __all__ = [
     "SourceAreaConfig",
     "Study",
     "ValidationConfig",
+    "check_label",
+    "check_n_jobs",
+    "check_scheduler",
+    "check_seed",
+    "cpu_count",
     "example_study_yaml",
     "load_study",
+    "parse_study_yaml",
+    "study_from_dict",
 ]
 
 Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode"]
 Encoding = Literal["onehot", "frequency_ratio", "woe"]
 PositiveInt = Annotated[int, Field(gt=0)]
+
+#: Seeds are integers from 0 to 2**32 - 1: numpy's RandomState and scikit-learn's random_state take no other.
+SEED_MAX = 2**32 - 1
+#: Model fits a study may ask of its cross-validation (repeats × folds × schemes × models × tuning fits).
+MAX_FITS = 1_000_000
+#: Smallest side of a prediction block [cells]: each block is a dask task with its own scheduling overhead.
+MIN_CHUNK_SIZE = 16
+#: Largest prediction block [bytes]: its factor values as float64, held once per worker thread.
+MAX_CHUNK_BYTES = 2**30
+#: Cells of ``mapping.class_sample`` per class, at least: fewer leave classes empty or breaks at random.
+CLASS_SAMPLE_PER_CLASS = 100
+#: Largest ``mapping.class_sample`` for natural breaks (Jenks is quadratic: about 15 s at 100,000 cells).
+MAX_NATURAL_BREAKS_SAMPLE = 100_000
+#: Largest ``mapping.class_sample`` for the other classifications (memory of the drawn cells).
+MAX_CLASS_SAMPLE = 10_000_000
+#: Model and scheme labels name output files: letters, digits, '_', '-', '.', '+', starting with a letter or digit.
+SAFE_LABEL = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
+_SAFE_LABEL = re.compile(SAFE_LABEL)
+_LOCAL_SCHEDULERS = ("threads", "synchronous")
+_HOSTNAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+_ADDRESS = re.compile(rf"^(?:(?:tcp|tls|ucx|ws|wss)://)?(?:{_HOSTNAME}|\[[0-9A-Fa-f:.]+\]):(\d{{1,5}})$")
+_INPROC = re.compile(r"^inproc://\S+$")
+SCHEDULER_FORMS = (
+    "threads, synchronous, or a dask.distributed address (tcp://host:8786, tls://host:8786, inproc://…, host:8786)"
+)
+
+
+def cpu_count() -> int:
+    """CPUs this process may use (joblib's count, which honours affinity and container quotas)."""
+    import joblib
+
+    return max(1, int(joblib.cpu_count()))
+
+
+def check_seed(value: int) -> int:
+    """A seed numpy and scikit-learn accept: 0 <= seed <= 2**32 - 1."""
+    if not 0 <= value <= SEED_MAX:
+        raise ValueError(f"{value} is not a seed: give an integer from 0 to {SEED_MAX} (2**32 - 1), as numpy requires")
+    return value
+
+
+def check_n_jobs(value: int) -> int:
+    """Process counts with joblib's meaning: 1..cores, -1 for all cores, -k for all but k - 1."""
+    cores = cpu_count()
+    if value == 0:
+        raise ValueError(f"0 processes: give 1 to {cores}, -1 for all {cores} cores, or -k for all cores but k - 1")
+    if value > cores:
+        raise ValueError(
+            f"{value} processes on a machine with {cores} cores: more than one per core only multiplies memory; "
+            "give -1 for all cores"
+        )
+    if value < -cores:
+        raise ValueError(
+            f"{value} means all cores but {-value - 1}, and this machine has {cores}: give -1 for all cores "
+            f"or 1 to {cores}"
+        )
+    return value
+
+
+def check_scheduler(value: str) -> str:
+    """``threads``, ``synchronous`` or a dask.distributed address (``tcp://host:8786``, ``host:8786``, ...)."""
+    if value in _LOCAL_SCHEDULERS or _INPROC.match(value):
+        return value
+    match = _ADDRESS.match(value)
+    if match is None or not 1 <= int(match.group(1)) <= 65535:
+        raise ValueError(f"{value!r} is not a scheduler: give {SCHEDULER_FORMS}")
+    return value
+
+
+def check_label(value: str | None) -> str | None:
+    """A label that can name a file: no path separator, no '.' or '..', no spaces."""
+    if value is not None and not _SAFE_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a name: labels name output files, so use 1 to 64 letters, digits, '_', '-', '.' "
+            "or '+', starting with a letter or digit (no '/', '\\' or spaces)"
+        )
+    return value
+
+
+#: A raster's nodata value as a study states it: a number, ``none`` (every value is data) or unset (the file's tag).
+Nodata = float | Literal["none"] | None
+
+_NODATA_HELP = (
+    "value marking the holes, overriding the file's nodata tag (e.g. -9999); "
+    "'none': every value is data; unset: the file's tag"
+)
+
+
+def _nodata_value(value: Any) -> Any:
+    """``nodata:`` as a number, ``"none"`` or None; anything else is refused in words."""
+    if value is None or isinstance(value, bool):
+        if isinstance(value, bool):
+            raise ValueError(f"nodata must be a number (e.g. -9999) or 'none', got {value!r}")
+        return value
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return "none"
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"nodata must be a number (e.g. -9999) or 'none', got {value!r}") from None
 
 
 class _Section(BaseModel):
@@ -59,10 +179,29 @@ class GridConfig(_Section):
     template: Path
     band: int = Field(1, ge=1, description="band of the template whose nodata masks the grid")
     crs: str | None = Field(None, description="CRS to assume when the template has none")
+    nodata: Nodata = Field(None, description=_NODATA_HELP)
+
+    @field_validator("nodata", mode="before")
+    @classmethod
+    def _nodata_form(cls, value: Any) -> Any:
+        return _nodata_value(value)
 
 
 class LayerConfig(_Section):
-    """One conditioning factor read from a raster band."""
+    """One raster band on the study grid: a conditioning factor, or an auxiliary layer.
+
+    ``role: predictor`` (the default) makes the layer a model input.
+    ``role: auxiliary`` opens it on the grid for rules, masks and the map's
+    hillshade (the DEM of ``inventory.source_area``, ``mapping.hillshade``)
+    without making it a model input: it is in no sample factor column, design
+    matrix or map prediction, and its nodata masks no cell of the predictors.
+
+    ``nodata`` overrides the file's nodata tag; a file holding an untagged
+    sentinel (-9999, -32768, ±3.4e38, the integer type's extreme) is refused
+    until it is set. ``clip`` bounds a continuous layer's values: ``[low, high]``,
+    or ``robust`` for the outlier bound the stack reports (see
+    :func:`susmap.stack.robust_bound`).
+    """
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     path: Path
@@ -73,6 +212,13 @@ class LayerConfig(_Section):
     )
     crs: str | None = Field(None, description="CRS to assume when the file has none")
     encoding: Encoding = Field("onehot", description="categorical layers: onehot, frequency_ratio or woe")
+    role: Literal["predictor", "auxiliary"] = Field(
+        "predictor", description="predictor: a model input; auxiliary: for rules, masks and hillshade only"
+    )
+    nodata: Nodata = Field(None, description=_NODATA_HELP)
+    clip: tuple[float, float] | Literal["robust"] | None = Field(
+        None, description="continuous layers: clip values to [low, high], or 'robust' (the reported outlier bound)"
+    )
 
     @field_validator("band")
     @classmethod
@@ -81,12 +227,40 @@ class LayerConfig(_Section):
             raise ValueError("band numbers start at 1")
         return value
 
+    @field_validator("nodata", mode="before")
+    @classmethod
+    def _nodata_form(cls, value: Any) -> Any:
+        return _nodata_value(value)
+
+    @field_validator("clip", mode="before")
+    @classmethod
+    def _clip_form(cls, value: Any) -> Any:
+        if value is None or value == "robust":
+            return value
+        if isinstance(value, list | tuple) and len(value) == 2 and not any(isinstance(v, bool) for v in value):
+            try:
+                return (float(value[0]), float(value[1]))
+            except (TypeError, ValueError):
+                pass
+        raise ValueError(f"clip must be [low, high] (two numbers) or 'robust', got {value!r}")
+
+    @field_validator("clip")
+    @classmethod
+    def _clip_ordered(cls, value: tuple[float, float] | str | None) -> tuple[float, float] | str | None:
+        if isinstance(value, tuple):
+            low, high = value
+            if not (low == low and high == high) or low >= high:  # NaN fails both comparisons
+                raise ValueError(f"clip needs [low, high] with low < high, got [{low:g}, {high:g}]")
+        return value
+
     @model_validator(mode="after")
     def _resampling_fits_kind(self) -> LayerConfig:
         if self.kind == "categorical" and self.resampling not in (None, "nearest", "mode"):
             raise ValueError(
                 f"layer {self.name!r} is categorical: resampling must be 'nearest' or 'mode', not {self.resampling!r}"
             )
+        if self.kind == "categorical" and self.clip is not None:
+            raise ValueError(f"layer {self.name!r} is categorical: its class codes cannot be clipped (remove clip)")
         return self
 
     @property
@@ -103,6 +277,19 @@ class DemConfig(_Section):
     path: Path | None = None
     band: int | str | None = Field(None, description="default: grid.band for the template, else 1")
     crs: str | None = None
+    nodata: Nodata = Field(None, description=_NODATA_HELP + " (default: grid.nodata for the template)")
+
+    @field_validator("nodata", mode="before")
+    @classmethod
+    def _nodata_form(cls, value: Any) -> Any:
+        return _nodata_value(value)
+
+    def layer(self, grid: GridConfig) -> LayerConfig:
+        """The DEM as a layer to open on the grid: this file, or the grid template's band."""
+        if self.path is None:
+            nodata = self.nodata if self.nodata is not None else grid.nodata
+            return LayerConfig(name="dem", path=grid.template, band=self.band or grid.band, crs=self.crs, nodata=nodata)
+        return LayerConfig(name="dem", path=self.path, band=self.band or 1, crs=self.crs, nodata=self.nodata)
 
 
 class FactorConfig(_Section):
@@ -123,10 +310,23 @@ class FactorConfig(_Section):
 
 
 class AlignmentConfig(_Section):
-    """Whether layers off the study grid may be warped onto it."""
+    """Whether layers off the study grid may be warped onto it, and how close counts as on it.
+
+    A layer whose origin and cell size differ from the grid's by at most
+    ``tolerance`` of a cell (default 0.001: 3 cm on a 30 m grid) is read as
+    on the grid, cell for cell; a larger difference is refused (or resampled
+    with ``allow_resample``), the message giving the difference in metres and
+    in cells.
+    """
 
     allow_reproject: bool = Field(False, description="allow a layer in another CRS")
     allow_resample: bool = Field(False, description="allow another resolution or extent")
+    tolerance: float = Field(
+        1e-3,
+        ge=0,
+        le=0.1,
+        description="largest origin or cell-size difference read as aligned, as a fraction of a cell",
+    )
 
 
 class SourceAreaConfig(_Section):
@@ -220,14 +420,21 @@ class ModelConfig(_Section):
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
-    label: str | None = Field(None, description="name used in tables (default: name)")
+    label: str | None = Field(None, description="name used in tables and output file names (default: name)")
+
+    @field_validator("name", "label")
+    @classmethod
+    def _file_name(cls, value: str | None) -> str | None:
+        return check_label(value)
 
     @property
     def display_name(self) -> str:
         return self.label or self.name
 
 
-SchemeName = Literal["spatial", "random", "holdout", "blocks", "buffered_loo", "disc", "environmental", "regions"]
+SchemeName = Literal[
+    "spatial", "random", "holdout", "blocks", "buffered_loo", "disc", "environmental", "regions", "temporal"
+]
 
 
 class SchemeConfig(_Section):
@@ -242,11 +449,23 @@ class SchemeConfig(_Section):
     radius_m: float | None = Field(None, gt=0, description="disc: radius of the test disc [m]")
     regions: Path | None = Field(None, description="regions: polygon file, one fold per region")
     region_field: str | None = Field(None, description="regions: attribute naming each region (default: row)")
+    split_at: float | datetime.date | str | None = Field(
+        None,
+        description="temporal: first date or value (year) of the test events; earlier events train "
+        "(needs inventory.time_field)",
+    )
+
+    @field_validator("label")
+    @classmethod
+    def _file_name(cls, value: str | None) -> str | None:
+        return check_label(value)
 
     @model_validator(mode="after")
     def _regions_file(self) -> SchemeConfig:
         if (self.name == "regions") != (self.regions is not None):
             raise ValueError("the 'regions' scheme needs 'regions: <polygon file>' (and only it takes one)")
+        if (self.name == "temporal") != (self.split_at is not None):
+            raise ValueError("the 'temporal' scheme needs 'split_at: <date or year>' (and only it takes one)")
         return self
 
     @property
@@ -256,7 +475,7 @@ class SchemeConfig(_Section):
     @property
     def params(self) -> dict[str, Any]:
         """The splitter parameters that were given."""
-        keys = ("test_size", "block_size_m", "assignment", "buffer_m", "radius_m")
+        keys = ("test_size", "block_size_m", "assignment", "buffer_m", "radius_m", "split_at")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
@@ -273,7 +492,7 @@ class ValidationConfig(_Section):
     threshold: Annotated[float, Field(gt=0, lt=1)] | Literal["youden"] = Field(
         0.5, description="probability threshold of the confusion-matrix scores, or 'youden' (per training fold)"
     )
-    n_jobs: int = Field(1, description="processes for the folds (-1: all cores)")
+    n_jobs: int = Field(1, description="processes for the folds (-1: all cores, -k: all but k - 1)")
     tuning: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="model label -> {param_grid | param_distributions, n_iter, inner_folds, scoring}: "
@@ -289,6 +508,38 @@ class ValidationConfig(_Section):
         if len(set(labels)) != len(labels):
             raise ValueError("scheme names must not repeat (give a 'label' to tell them apart)")
         return value
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _n_jobs(cls, value: int) -> int:
+        return check_n_jobs(value)
+
+    def fits_per_model(self) -> int:
+        """Model fits of one model's cross-validation: schemes × repeats × folds × (1 + tuning fits).
+
+        Tuning multiplies the fits of the models it names (see :meth:`tuning_fits`);
+        this is the count for a model without tuning.
+        """
+        return len(self.schemes) * self.repeats * self.folds
+
+    def tuning_fits(self, label: str) -> int:
+        """Extra fits per outer fit for the model ``label``: candidates × inner folds (0 without tuning)."""
+        spec = self.tuning.get(label)
+        if not isinstance(spec, dict):
+            return 0
+        inner = spec.get("inner_folds", 3)
+        inner = inner if isinstance(inner, int) and not isinstance(inner, bool) and inner > 0 else 3
+        if "param_grid" in spec:
+            grids = spec["param_grid"]
+            grids = [grids] if isinstance(grids, dict) else grids if isinstance(grids, list) else []
+            sizes = [
+                math.prod(len(v) if isinstance(v, list | tuple) else 1 for v in grid.values())
+                for grid in grids
+                if isinstance(grid, dict)
+            ]
+            return sum(sizes) * inner
+        n_iter = spec.get("n_iter", 10)
+        return (n_iter if isinstance(n_iter, int) and not isinstance(n_iter, bool) and n_iter > 0 else 10) * inner
 
     @property
     def scheme_configs(self) -> list[SchemeConfig]:
@@ -307,11 +558,43 @@ class MappingConfig(_Section):
     model: str = Field("best", description="model label to map, or 'best' by mean AUROC of the first scheme")
     classification: Literal["natural_breaks", "quantile", "equal_interval"] = "natural_breaks"
     n_classes: int = Field(5, ge=2, le=10)
-    class_sample: PositiveInt = Field(10000, description="cells sampled to compute the breaks")
-    chunk_size: PositiveInt = Field(512, description="rows and columns of a prediction block")
+    class_sample: PositiveInt = Field(
+        10000, description=f"cells sampled to compute the breaks (at least {CLASS_SAMPLE_PER_CLASS} per class)"
+    )
+    chunk_size: PositiveInt = Field(
+        512, description=f"rows and columns of a prediction block (at least {MIN_CHUNK_SIZE})"
+    )
     hillshade: str | None = Field(
         None, description="layer (or raster path) shaded under the map PNG; default: an 'elev'/'dem' layer"
     )
+
+    @field_validator("chunk_size")
+    @classmethod
+    def _chunk_not_tiny(cls, value: int) -> int:
+        if value < MIN_CHUNK_SIZE:
+            raise ValueError(
+                f"{value} x {value} cells per block is too small: every block is a task with its own scheduling "
+                f"overhead, so tiny blocks run for hours; give at least {MIN_CHUNK_SIZE} (default 512)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _class_sample_fits(self) -> MappingConfig:
+        least = CLASS_SAMPLE_PER_CLASS * self.n_classes
+        if self.class_sample < least:
+            raise ValueError(
+                f"class_sample: {self.class_sample} cells cannot place {self.n_classes} classes (breaks from so few "
+                f"cells leave classes empty); give at least {least} ({CLASS_SAMPLE_PER_CLASS} per class)"
+            )
+        most = MAX_NATURAL_BREAKS_SAMPLE if self.classification == "natural_breaks" else MAX_CLASS_SAMPLE
+        if self.class_sample > most:
+            why = (
+                "natural breaks take time growing with the square of the sample (about 15 s at 100,000 cells)"
+                if self.classification == "natural_breaks"
+                else "the drawn cells are held in memory, and more cells do not change the breaks"
+            )
+            raise ValueError(f"class_sample: {self.class_sample} cells is too many: {why}; give at most {most:,}")
+        return self
 
 
 MetaMethod = Literal["global_mlp", "global_rf", "pretrained_global", "maml", "proposed"]
@@ -500,17 +783,43 @@ class OutputConfig(_Section):
 class ComputeConfig(_Section):
     """Where the dask graph runs."""
 
-    scheduler: Literal["threads", "synchronous"] | str = Field(
-        "threads", description="'threads', 'synchronous' or a dask.distributed address"
+    scheduler: str = Field(
+        "threads", description="'threads', 'synchronous' or a dask.distributed address (tcp://host:8786, host:8786)"
     )
-    num_workers: int | None = None
+    num_workers: int | None = Field(None, description="threads of scheduler: threads (default: one per core)")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_form(cls, value: str) -> str:
+        return check_scheduler(value)
+
+    @field_validator("num_workers")
+    @classmethod
+    def _workers(cls, value: int | None) -> int | None:
+        if value is None:
+            return value
+        cores = cpu_count()
+        if not 1 <= value <= cores:
+            raise ValueError(
+                f"{value} threads: give 1 to {cores} (the cores of this machine), or leave it out for one per core"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _workers_for_threads(self) -> ComputeConfig:
+        if self.num_workers is not None and self.scheduler != "threads":
+            raise ValueError(
+                f"num_workers sets the threads of scheduler: threads; with {self.scheduler!r} it would be ignored "
+                "(remove it)"
+            )
+        return self
 
 
 class Study(_Section):
     """A whole susceptibility study."""
 
     name: str = "study"
-    seed: int = 0
+    seed: int = Field(0, description=f"drives sampling, folds and models: an integer from 0 to {SEED_MAX}")
     method: Literal["models", "meta-blockwise"] = Field(
         "models",
         description="models: the registry models, cross-validated, best one mapped; "
@@ -550,6 +859,12 @@ class Study(_Section):
         src = self.inventory.source_area
         if src is not None and src.elevation_layer not in names:
             raise ValueError(f"inventory.source_area.elevation_layer {src.elevation_layer!r} is not a layer")
+        temporal = [c.display_name for c in self.validation.scheme_configs if c.name == "temporal"]
+        if temporal and self.inventory.time_field is None:
+            raise ValueError(
+                f"validation scheme {temporal[0]!r} (temporal) needs inventory.time_field: the attribute "
+                "holding each event's date or year"
+            )
         if self.mapping.model != "best" and self.mapping.model not in labels:
             raise ValueError(f"mapping.model {self.mapping.model!r} is not one of the models: {labels}")
         weights = self.meta_blockwise.weights
@@ -557,6 +872,42 @@ class Study(_Section):
             unknown = sorted(set(weights) - set(names))
             if unknown:
                 raise ValueError(f"meta_blockwise.weights: {unknown} are not factors ({', '.join(names)})")
+        return self
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_range(cls, value: int) -> int:
+        return check_seed(value)
+
+    @model_validator(mode="after")
+    def _fits_in_resources(self) -> Study:
+        """Refuse, before any data is read, a study whose cross-validation or map blocks cannot fit."""
+        val = self.validation
+        per_model = val.fits_per_model()
+        fits = sum(per_model * (1 + val.tuning_fits(m.display_name)) for m in self.models)
+        if fits > MAX_FITS:
+            tuned = " (with their tuning fits)" if any(val.tuning_fits(m.display_name) for m in self.models) else ""
+            raise ValueError(
+                f"validation: {len(val.schemes)} scheme(s) x {val.repeats:,} repeats x {val.folds:,} folds x "
+                f"{len(self.models)} model(s){tuned} = {fits:,} model fits, more than {MAX_FITS:,}; "
+                "lower validation.repeats or validation.folds"
+            )
+        n_bands = max(1, len(self.layers) + len(self.factors))
+        block = self.mapping.chunk_size**2 * n_bands * 8
+        if block > MAX_CHUNK_BYTES:
+            side = math.isqrt(MAX_CHUNK_BYTES // (8 * n_bands))
+            raise ValueError(
+                f"mapping.chunk_size: {self.mapping.chunk_size} x {self.mapping.chunk_size} cells x {n_bands} "
+                f"factors = {block / 2**30:.1f} GiB per block (float64), held once per worker thread; "
+                f"give at most {side}"
+            )
+        if self.method == "meta-blockwise":
+            last = self.seed + self.meta_blockwise.experiment.repeats - 1
+            if last > SEED_MAX:
+                raise ValueError(
+                    f"seed: the experiment's repeats use seeds {self.seed} to {last}, beyond {SEED_MAX} (2**32 - 1); "
+                    "give a smaller seed"
+                )
         return self
 
     @property
@@ -593,14 +944,90 @@ class Study(_Section):
 
 
 def _format_validation_error(err: ValidationError, where: str) -> str:
+    items = err.errors()
+    # a union (a scheme as a name or a mapping): keep the branch that matches the input's form
+    if len(items) > 1:
+        items = [i for i in items if not (i["type"] == "literal_error" and isinstance(i.get("input"), dict))] or items
     lines = []
-    for item in err.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+    for item in items:
+        # pydantic's union branch tags (``literal[...]``, ``function-after[...]``) are no study keys
+        key = ".".join(str(p) for p in item["loc"] if not ("[" in str(p) and str(p).endswith("]")))
         msg = item["msg"]
         if item["type"] == "extra_forbidden":
             msg = "unknown key"
-        lines.append(f"{where}: {key}: {msg}")
+        elif item["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        lines.append(f"{where}: {key}: {msg}" if key else f"{where}: {msg}")
     return "; ".join(lines)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping of the study YAML gives one key twice (YAML would keep the last one silently)."""
+
+    def __init__(self, key: Any, first_line: int, second_line: int) -> None:
+        super().__init__(f"key {key!r} given twice (lines {first_line} and {second_line})")
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+
+
+class _StudyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice in one mapping (merge keys ``<<`` excepted)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            if first is not None:
+                raise DuplicateKeyError(key, first, line)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_text(path: Path) -> str:
+    """The study file as text: refused in words when it is a folder, binary or not UTF-8."""
+    from susmap.errors import InputFileError
+
+    if path.is_dir():
+        raise StudyConfigError(f"{path}: is a directory, not a study file; give the study's YAML file")
+    if not path.exists():
+        raise InputFileError(f"{path}: study file not found")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise StudyConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if b"\x00" in raw[:8192]:
+        raise StudyConfigError(f"{path}: not a text file (it holds binary data); give the study's YAML file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise StudyConfigError(
+            f"{path}: not UTF-8 (byte 0x{raw[err.start]:02x} at line {line}, column {column}, offset {err.start}); "
+            "save it as UTF-8"
+        ) from None
+
+
+def parse_study_yaml(text: str, where: str) -> Any:
+    """Parse study YAML text; malformed YAML and repeated keys are a :class:`StudyConfigError` naming the line."""
+    try:
+        return yaml.load(text, Loader=_StudyLoader)  # a SafeLoader subclass: no arbitrary objects
+    except DuplicateKeyError as err:
+        raise StudyConfigError(
+            f"{where}:{err.second_line}: key {err.key!r} given twice (lines {err.first_line} and {err.second_line}); "
+            "YAML would keep only the second: merge them into one"
+        ) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}" if mark is not None else where
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise StudyConfigError(f"{at}: malformed YAML: {problem}") from None
 
 
 def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Study:
@@ -618,22 +1045,11 @@ def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Stu
     InputFileError
         The file does not exist.
     StudyConfigError
-        Malformed YAML, unknown keys, wrong types; the message names file and key.
+        A folder, a binary or non-UTF-8 file, malformed YAML, a key given twice, unknown keys,
+        wrong types, values out of range; the message names file and key (and line).
     """
-    from susmap.errors import InputFileError
-
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: study file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise StudyConfigError(f"{where}: malformed YAML: {problem}") from None
-    except UnicodeDecodeError:
-        raise StudyConfigError(f"{path}: not a text file") from None
+    data = parse_study_yaml(_read_text(path), str(path))
     if not isinstance(data, dict):
         raise StudyConfigError(f"{path}: a study must be a mapping of sections, got {type(data).__name__}")
     for key, value in (overrides or {}).items():

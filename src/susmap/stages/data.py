@@ -125,6 +125,8 @@ def stack_and_samples(study: Study, out: OutputFolder, timer: Timer) -> tuple[St
     with timer.stage("stack"):
         stack = open_stack(study.grid, layers, study.alignment, chunks=study.mapping.chunk_size)
         log.info("grid %d x %d cells, %d valid, %d factors", *stack.grid.shape, stack.n_valid, len(stack.names))
+        if stack.auxiliary:  # role: auxiliary: on the grid for rules and hillshade, never a model input
+            log.info("auxiliary layers (not predictors): %s", ", ".join(stack.auxiliary))
     with timer.stage("samples"):
         samples, counts = draw_samples(study, stack)
     return stack, samples, counts
