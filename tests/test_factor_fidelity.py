@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import geopandas as gpd
@@ -77,6 +78,29 @@ def test_distance_uses_faults_beyond_the_edge_like_an_enlarged_grid(tmp_path: Pa
     only_inside = distance_to_features(study_ctx(), path, margin_m=0).values
     assert (only_inside - small).max() > 100.0
     assert small[15, 39] <= 160.0  # the east fault lies about 155 m from the centre of the last column
+
+
+@pytest.mark.parametrize("coarse_cells", [60, 7])
+def test_distance_margin_bounded_on_blocks_stays_exact(tmp_path: Path, monkeypatch, coarse_cells: int) -> None:
+    import susmap.factors.proximity as proximity
+
+    # Blocks of 5 x 5 and 14 x 14 cells bound the reach on a 30 x 40 grid (a million cells in real use).
+    monkeypatch.setattr(proximity, "COARSE_CELLS", coarse_cells)
+    path = write_vector(tmp_path / "faults.gpkg", FAULTS)
+    small = distance_to_features(study_ctx(), path).values
+    big = crop(distance_to_features(enlarged_ctx(), path).values)
+    np.testing.assert_allclose(small, big, rtol=1e-6, atol=1e-4)
+
+
+def test_distance_grows_the_grid_only_as_far_as_can_matter(tmp_path: Path) -> None:
+    # A fault crossing the grid and running 50 km east: only its part within reach of the grid is rasterized.
+    path = write_vector(tmp_path / "long.gpkg", [LineString([(X0 + 100, Y0 - 150), (X0 + 50_000, Y0 - 150)])])
+    out = distance_to_features(study_ctx(), path)
+    left, top, right, bottom = ast.literal_eval(out.attrs["margin_cells"])
+    assert (left, top, bottom) == (0, 0, 0)
+    assert 0 < right <= 60  # the farthest cell is about 180 m from the fault: not 5,000 cells
+    # The fault runs along the edge between rows 14 and 15: the last column sees it as the first does.
+    np.testing.assert_array_equal(out.values[:, -1], out.values[:, 20])
 
 
 def test_distance_default_is_exact_when_no_feature_lies_on_the_grid(tmp_path: Path) -> None:

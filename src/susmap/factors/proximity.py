@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import shapely
@@ -49,6 +50,8 @@ __all__ = ["distance_to_features", "kernel_density"]
 log = logging.getLogger(__name__)
 
 KERNELS = ("quartic", "gaussian")
+# Exact-distance margins are bounded on a grid of blocks with at most this many cells.
+COARSE_CELLS = 1_000_000
 # A Gaussian kernel is truncated at this many standard deviations (mass lost: exp(-8) = 0.034 %).
 GAUSSIAN_TRUNCATE = 4.0
 
@@ -180,21 +183,22 @@ def distance_to_features(
     return to_dataarray(dist, ctx, "distance_to_features", "m", source=name, **attrs)
 
 
-def _rasterize_padded(ctx: FactorContext, geoms: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
-    """Boolean mask of the cells the features touch on the grid grown by (left, top, right, bottom) cells."""
+def _rasterize_mask(geoms: np.ndarray, shape: tuple[int, int], transform: Any) -> np.ndarray:
+    """Boolean mask of the cells of a (rows, cols) raster that the geometries touch (``all_touched``)."""
     from rasterio.features import rasterize
 
+    return rasterize(
+        ((geom, 1) for geom in geoms), out_shape=shape, transform=transform, fill=0, all_touched=True, dtype=np.uint8
+    ).astype(bool)
+
+
+def _rasterize_padded(ctx: FactorContext, geoms: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """Boolean mask of the cells the features touch on the grid grown by (left, top, right, bottom) cells."""
     left, top, right, bottom = pads
     grid = ctx.grid
     t = grid.transform
-    return rasterize(
-        ((geom, 1) for geom in geoms),
-        out_shape=(grid.height + top + bottom, grid.width + left + right),
-        transform=t * t.translation(-left, -top),
-        fill=0,
-        all_touched=True,
-        dtype=np.uint8,
-    ).astype(bool)
+    shape = (grid.height + top + bottom, grid.width + left + right)
+    return _rasterize_mask(geoms, shape, t * t.translation(-left, -top))
 
 
 def _padded_edt(ctx: FactorContext, geoms: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray | None:
@@ -224,14 +228,20 @@ def _padded_edt(ctx: FactorContext, geoms: np.ndarray, pads: tuple[int, int, int
 def _exact_pads(ctx: FactorContext, geoms: np.ndarray) -> tuple[int, int, int, int]:
     """Cells to grow the grid by on each side (left, top, right, bottom) so that every distance is exact.
 
-    Every cell's nearest marked cell lies within R of it, R the largest
-    distance to the features rasterized on the grid alone (when some lie on
-    it) or the distance from the grid to the nearest feature plus the grid
+    Every cell's nearest marked cell lies within R of it, R bounded by the
+    largest distance to the features on the grid (when some lie on it) or by
+    the distance from the grid to the nearest feature plus the grid
     diagonal. A marked cell centre lies within half a cell diagonal of its
     feature, so features farther than R + one cell diagonal from the grid
     cannot be the nearest to any cell. Each side grows as far as the
     features within that reach extend beyond it, plus one cell.
+
+    R is taken on a grid of f x f-cell blocks (f such that it has at most a
+    million cells; f = 1 on smaller grids): the largest block-centre distance
+    to a block a feature touches, plus one block diagonal, bounds every
+    cell's distance to a cell that feature touches.
     """
+    from affine import Affine
     from scipy.ndimage import distance_transform_edt
 
     grid = ctx.grid
@@ -240,13 +250,15 @@ def _exact_pads(ctx: FactorContext, geoms: np.ndarray) -> tuple[int, int, int, i
     xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
     if xmin >= left and ymin >= bottom and xmax <= right and ymax <= top:
         return (0, 0, 0, 0)
-    cell_diag = math.hypot(dx, dy)
-    mask = _rasterize_padded(ctx, geoms, (0, 0, 0, 0))
-    if mask.any():
-        reach = float(distance_transform_edt(~mask, sampling=(dy, dx)).max())
+    f = max(1, math.ceil(math.sqrt(grid.height * grid.width / COARSE_CELLS)))
+    shape = (math.ceil(grid.height / f), math.ceil(grid.width / f))
+    coarse = _rasterize_mask(geoms, shape, grid.transform * Affine.scale(f))
+    if coarse.any():
+        reach = float(distance_transform_edt(~coarse, sampling=(f * dy, f * dx)).max())
+        reach += (math.hypot(f * dx, f * dy) if f > 1 else 0.0) + math.hypot(dx, dy)
     else:
         reach = float(ctx.distance_from_grid(geoms).min()) + math.hypot(right - left, top - bottom)
-    reach += cell_diag
+        reach += math.hypot(dx, dy)
     near = shapely.clip_by_rect(geoms, left - reach, bottom - reach, right + reach, top + reach)
     near = near[~shapely.is_empty(near)]
     if len(near) == 0:
