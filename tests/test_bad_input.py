@@ -35,6 +35,7 @@ from typer.testing import CliRunner
 from conftest import CELL, ORIGIN, write_raster
 from susmap.cli import app
 from susmap.errors import InputFileError
+from susmap.outputs import OutputFolder
 from susmap.runners.models import MAP_FILES, OUTPUT_FILES
 
 KEEP_BYTES = b"results of an earlier run \x00\xff\n"
@@ -308,10 +309,12 @@ def test_output_folder_not_writable(blocked, via, synthetic, make_study, runner)
 
 
 def test_valid_run_adds_and_replaces_files_and_keeps_others(synthetic, make_study, runner):
-    """Positive control: outputs are moved in file by file; unrelated files stay."""
+    """Positive control: an earlier run's outputs are replaced; unrelated files stay."""
     study_file = _write_study(synthetic["dir"] / "study.yaml", make_study())
     out = _existing_out(synthetic["dir"])
-    (out / "metrics.json").write_text("stale", encoding="utf-8")
+    with OutputFolder(out) as earlier:  # a stale output of an earlier run (listed in its manifest)
+        earlier.path("metrics.json").write_text("stale", encoding="utf-8")
+        earlier.commit()
     result = _invoke(runner, "run", study_file, "--out", out)
     assert result.exit_code == 0, result.output
     assert result.exception is None

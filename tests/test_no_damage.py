@@ -116,6 +116,18 @@ def test_out_at_the_inventory_folder_is_refused_and_the_inventory_kept(make_stud
     assert not _leftovers(synthetic["dir"])
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["compare"], ["factors"], ["sweep", "--model", "logistic_regression", "--vary", "C=[0.1, 1]"]],
+    ids=["compare", "factors", "sweep"],
+)
+def test_every_command_refuses_an_output_folder_holding_an_input(make_study, synthetic, tmp_path, command):
+    path = _write_study(tmp_path / "project" / "study.yaml", make_study())
+    before = _snapshot(synthetic["dir"])
+    _refused(_invoke(command[0], path, *command[1:], "--out", synthetic["dir"]), str(synthetic["dir"]), "input")
+    assert _snapshot(synthetic["dir"]) == before
+
+
 def test_out_above_an_input_folder_is_refused(make_study, synthetic, tmp_path):
     path = _write_study(tmp_path / "elsewhere" / "study.yaml", make_study())
     _refused(_invoke("run", path, "--out", synthetic["dir"].parent), "input")
