@@ -202,6 +202,8 @@ def test_epicentre_plausible_range_rule() -> None:
 
 def test_epicentre_crs_and_coordinates_checked() -> None:
     ctx = study_ctx()
+    with pytest.raises(StudyConfigError, match=r"has no place in the grid CRS \(EPSG:32717\).*check x, y and crs"):
+        ctx.require_near_grid(float("inf"), what="f", param="p", hint="check x, y and crs")
     with pytest.raises(StudyConfigError, match=r"^distance_to_epicentre: crs: 'EPSG:99999' is not a CRS"):
         distance_to_epicentre(ctx, -79.1, -2.7, crs="EPSG:99999")
     with pytest.raises(StudyConfigError, match=r"^epicentre_directivity: x, y = \(-2.7, -179\) are not longitude"):

@@ -19,6 +19,11 @@ Conventions
 - Distances are between cell centres and features, in grid CRS units; the
   grid must be projected (metres) and north-up
   (:meth:`~susmap.factors.registry.FactorContext.require_metric_grid`).
+- Features beyond the grid edge count: both factors give on the study grid
+  what they give on a larger grid holding every feature, cropped. A file
+  whose features all lie beyond the plausible range of the grid
+  (:attr:`~susmap.factors.registry.FactorContext.plausible_reach`, 1,000 km
+  or 10 grid diagonals) is refused: its CRS is wrong.
 - Both factors hold a few float64 arrays of the grid in memory (about
   30-40 bytes per cell; ``whole_grid=True`` in the registry).
 

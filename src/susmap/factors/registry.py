@@ -10,12 +10,17 @@ once for TWI, SPI and LS).
 Each spec states the output ``units`` and whether the factor is a whole-grid
 operation (flow routing, Euclidean distance transforms) that holds the grid
 in memory, or a chunked stencil that works on rasters larger than memory.
+Its parameters (:meth:`FactorSpec.parameters`: type, default, units,
+meaning) are read from the signature and the numpy-style docstring of the
+factor function, which is therefore the one place they are documented;
+``susmap factors --list`` prints them (:func:`factor_listing`).
 
 The context also holds what several factor families share: the metric-grid
 check (:meth:`FactorContext.require_metric_grid`), filtered vector features
-(:meth:`FactorContext.features`) and lazy functions of the cell-centre
-coordinates (:meth:`FactorContext.map_cells`), used by the proximity and the
-seismic factors alike.
+(:meth:`FactorContext.features`), the plausible range of points and
+features given to a factor (:attr:`FactorContext.plausible_reach`) and lazy
+functions of the cell-centre coordinates (:meth:`FactorContext.map_cells`),
+used by the proximity and the seismic factors alike.
 """
 
 from __future__ import annotations
@@ -459,6 +464,11 @@ class FactorContext:
             distance and ``hint`` (what to check).
         """
         reach = self.plausible_reach
+        if not math.isfinite(distance):
+            raise StudyConfigError(
+                f"{what}: {param} has no place in the grid CRS ({self.grid.crs.to_string()}): its coordinates do "
+                f"not transform to it; {hint}"
+            )
         if not distance <= reach:
             raise StudyConfigError(
                 f"{what}: {param} lies {distance / 1000:,.0f} km from the grid (more than {reach / 1000:,.0f} km, "

@@ -20,6 +20,12 @@ Conventions
   grid CRS units; the grid must be projected (metres), and north-up for the
   rupture factors. Azimuths are clockwise from grid north (the +y axis of
   the projected CRS, not true north).
+- The epicentre is given in the grid CRS or, with ``crs:`` (e.g.
+  ``EPSG:4326``, longitude and latitude in degrees), in any CRS pyproj
+  knows. An epicentre, or traces, farther from the grid than 1,000 km or
+  10 grid diagonals (whichever is larger) are refused with a one-line
+  message: degrees read as metres, or a file in the wrong CRS. Every
+  subsection of the traces counts, also those beyond the grid edge.
 - Every factor here is computed lazily chunk by chunk
   (:meth:`~susmap.factors.registry.FactorContext.map_cells`); only the
   rupture subsections are held in memory.
