@@ -122,14 +122,16 @@ class FolderLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as err:
                 text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
-                os.close(fd)
-                if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise
-                holder = f"pid {text}" if text.isdigit() else "another process"
-                raise OutputError(
-                    f"{self.folder}: output folder in use by another susmap run ({holder}); "
-                    "wait for it to finish or choose another output folder"
-                ) from None
+                busy = err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+                if not busy and text.isdigit() and int(text) != os.getpid() and _pid_alive(int(text)):
+                    busy = True  # a file system without flock: the pid written in the file decides
+                if busy:
+                    os.close(fd)
+                    holder = f"pid {text}" if text.isdigit() else "another process"
+                    raise OutputError(
+                        f"{self.folder}: output folder in use by another susmap run ({holder}); "
+                        "wait for it to finish or choose another output folder"
+                    ) from None
             try:  # the holder we waited for may have removed the file: lock the file now at the path
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
