@@ -173,6 +173,22 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _clip_value(value: Any) -> Any:
+    """``clip:`` as ``(low, high)`` with low < high, ``"robust"`` or None; anything else is refused in words."""
+    if value is None or value == "robust":
+        return value
+    if isinstance(value, list | tuple) and len(value) == 2 and not any(isinstance(v, bool) for v in value):
+        try:
+            low, high = float(value[0]), float(value[1])
+        except (TypeError, ValueError):
+            pass
+        else:
+            if not low < high:  # NaN fails it too
+                raise ValueError(f"clip needs [low, high] with low < high, got [{low:g}, {high:g}]")
+            return (low, high)
+    raise ValueError(f"clip must be [low, high] (two numbers) or 'robust', got {value!r}")
+
+
 class GridConfig(_Section):
     """The study grid: CRS, transform and shape are taken from ``template``."""
 
@@ -1001,6 +1017,14 @@ def _read_text(path: Path) -> str:
         raw = path.read_bytes()
     except OSError as err:
         raise StudyConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    for bom, name in (
+        (b"\xff\xfe\x00\x00", "UTF-32"),
+        (b"\x00\x00\xfe\xff", "UTF-32"),
+        (b"\xff\xfe", "UTF-16"),
+        (b"\xfe\xff", "UTF-16"),
+    ):
+        if raw.startswith(bom):
+            raise StudyConfigError(f"{path}: not UTF-8 (it is {name}); save it as UTF-8")
     if b"\x00" in raw[:8192]:
         raise StudyConfigError(f"{path}: not a text file (it holds binary data); give the study's YAML file")
     try:

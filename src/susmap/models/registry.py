@@ -16,14 +16,18 @@ from the paper. :func:`presets_markdown` writes them all as
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, SVR, NuSVC, NuSVR
 
 from susmap.errors import StudyConfigError
 from susmap.models.windows import WindowSource
@@ -31,9 +35,13 @@ from susmap.presets import Preset
 from susmap.registry import Registry, check_params
 
 __all__ = [
+    "MAX_SVM_C",
     "ModelSpec",
     "available_models",
+    "check_models",
+    "check_neighbours",
     "get_model",
+    "inner_estimators",
     "make_estimator",
     "make_pipeline",
     "presets_markdown",
@@ -105,33 +113,143 @@ def get_model(name: str) -> ModelSpec:
 
 #: Estimator parameters that susmap sets itself (data handles), not study files.
 _INTERNAL_PARAMS = ("window_source", "factor_names", "categorical")
+#: Largest C of a libsvm model without an iteration limit: beyond it the solver may not converge for hours.
+MAX_SVM_C = 1e6
+#: scikit-learn parameters that a registry factory sets from a parameter of another name.
+_FACTORY_NAMES = {"hidden_layer_sizes": "hidden_units"}
+_CONSTRAINT = re.compile(
+    r"^The '(?P<param>\w+)' parameter of (?P<cls>\w+) must be (?P<allowed>.+?)\. Got (?P<got>.+) instead\.$", re.S
+)
 
 
-def make_estimator(name: str, params: Mapping[str, Any] | None = None, *, seed: int = 0) -> BaseEstimator:
-    """Build the bare estimator of a registry entry.
+def inner_estimators(estimator: Any) -> Iterator[BaseEstimator]:
+    """``estimator`` and every estimator it wraps (pipeline steps, ``estimator`` of meta-estimators), outer first."""
+    if not isinstance(estimator, BaseEstimator):
+        return
+    yield estimator
+    if isinstance(estimator, Pipeline):
+        for _, step in estimator.steps:
+            yield from inner_estimators(step)
+    params = estimator.get_params(deep=False)
+    for attr in ("estimator", "base_estimator"):
+        inner = params.get(attr)
+        if inner is not None and inner is not estimator:
+            yield from inner_estimators(inner)
+
+
+def _param_key(prefix: str, param: str, given: Mapping[str, Any]) -> str:
+    """The study key of an estimator parameter: ``<prefix>.params.<name>`` under the name the study uses."""
+    name = _FACTORY_NAMES.get(param, param)
+    if name not in given and "preset" in given:
+        return f"{prefix}.params.preset ({given['preset']!r} sets {name})"
+    return f"{prefix}.params.{name}"
+
+
+def _check_constraints(estimator: BaseEstimator, prefix: str, given: Mapping[str, Any]) -> None:
+    """Check the estimator's (and inner estimators') parameters against scikit-learn's own constraints."""
+    for est in inner_estimators(estimator):
+        if getattr(type(est), "_parameter_constraints", None) is None:
+            continue  # not a scikit-learn estimator with declared constraints (deep, swarm: checked elsewhere)
+        try:
+            est._validate_params()  # scikit-learn's validation of its constraints (public by convention)
+        except (ValueError, TypeError) as err:  # scikit-learn's InvalidParameterError is both
+            text = str(err)
+            match = _CONSTRAINT.match(text)
+            if match is None:
+                raise StudyConfigError(f"{prefix}: {text}") from None
+            key = _param_key(prefix, match["param"], given)
+            raise StudyConfigError(f"{key}: must be {match['allowed']} ({match['cls']}), got {match['got']}") from None
+        sizes = est.hidden_layer_sizes if isinstance(est, MLPClassifier | MLPRegressor) else ()
+        if any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in np.atleast_1d(sizes).tolist()):
+            raise StudyConfigError(
+                f"{_param_key(prefix, 'hidden_layer_sizes', given)}: hidden layers need at least one unit each, "
+                f"got {sizes!r}"
+            )
+        if isinstance(est, SVC | NuSVC | SVR | NuSVR) and est.max_iter == -1:
+            c = getattr(est, "C", None)
+            if isinstance(c, int | float) and c > MAX_SVM_C:
+                raise StudyConfigError(
+                    f"{_param_key(prefix, 'C', given)}: C = {c:g} is above {MAX_SVM_C:g}: libsvm does not converge "
+                    "in reasonable time with so weak a regularisation (hours even on a few hundred samples); "
+                    f"give C <= {MAX_SVM_C:g}"
+                )
+
+
+def make_estimator(
+    name: str, params: Mapping[str, Any] | None = None, *, seed: int = 0, where: str | None = None
+) -> BaseEstimator:
+    """Build the bare estimator of a registry entry, its parameters checked.
 
     ``params`` may hold ``preset: <name>`` to start from a named preset;
-    other keys override it. Unknown parameters are a :class:`StudyConfigError`.
+    other keys override it. Unknown parameters, and values outside the
+    estimator's own scikit-learn parameter constraints (``n_estimators: 0``,
+    ``C: -1``, ``max_depth: -1``; checked here, before any data is read,
+    inner estimators of wrappers included), are a :class:`StudyConfigError`
+    naming the key under ``where`` (e.g. ``study.yaml: models.1`` gives
+    ``study.yaml: models.1.params.C: ...``; default ``models: <name>``).
     """
     spec = get_model(name)
-    params = dict(params or {})
+    prefix = where or f"models: {name}"
+    label = f"{where} ({name})" if where else f"models: {name}"
+    given = dict(params or {})
+    params = dict(given)
     preset = params.pop("preset", None)
     if preset is not None:
         if preset not in spec.presets:
             known = ", ".join(spec.presets) or "none"
-            raise StudyConfigError(f"models: {name} has no preset {preset!r} (presets: {known})")
+            raise StudyConfigError(f"{label} has no preset {preset!r} (presets: {known})")
         params = {**spec.presets[preset].params, **params}
-    check_params(spec.factory, params, where=f"models: {name}", skip=["seed", *_INTERNAL_PARAMS])
+    check_params(spec.factory, params, where=label, skip=["seed", *_INTERNAL_PARAMS])
     if spec.requires is not None and importlib.util.find_spec(spec.requires[0]) is None:
         package, extra = spec.requires
-        raise StudyConfigError(f"models: {name} needs {package}; install it with pip install 'susmap[{extra}]'")
+        raise StudyConfigError(f"{label} needs {package}; install it with pip install 'susmap[{extra}]'")
     try:
         estimator = spec.factory(seed=seed, **params)
         if hasattr(estimator, "check_params"):  # the deep models check their settings up front
             estimator.check_params()
     except (TypeError, ValueError) as err:
-        raise StudyConfigError(f"models: {name}: {err}") from None
+        raise StudyConfigError(f"{label}: {err}") from None
+    _check_constraints(estimator, prefix, given)
     return estimator
+
+
+def check_models(models: Iterable[Any], *, seed: int, source: str) -> None:
+    """Build every model of a study once, so a bad name, preset or parameter is refused before any data is read.
+
+    ``models`` are the study's :class:`~susmap.study.ModelConfig` entries; the
+    messages name ``<source>: models.<i>.params.<name>``.
+    """
+    for i, model in enumerate(models):
+        make_estimator(model.name, model.params, seed=seed, where=f"{source}: models.{i}")
+
+
+def check_neighbours(
+    models: Iterable[tuple[str, BaseEstimator]], splits: Iterable[tuple[str, Iterable[tuple[Any, Any]]]]
+) -> None:
+    """Refuse, before any fit, a neighbour model whose ``n_neighbors`` exceeds a training part.
+
+    ``models`` are ``(key, estimator or pipeline)`` with ``key`` the study key of
+    the model (``study.yaml: models.1``); ``splits`` are ``(scheme, (train,
+    test) index pairs)``. Only models with an ``n_neighbors`` parameter are
+    checked, so the splits are drawn only when such a model is present.
+    """
+    wanted = []
+    for key, model in models:
+        ks = [est.n_neighbors for est in inner_estimators(model) if isinstance(getattr(est, "n_neighbors", None), int)]
+        if ks:
+            wanted.append((key, max(ks)))
+    if not wanted:
+        return
+    for scheme, pairs in splits:
+        smallest = min((len(train) for train, _ in pairs), default=None)
+        if smallest is None:
+            continue
+        for key, k in wanted:
+            if k > smallest:
+                raise StudyConfigError(
+                    f"{key}.params.n_neighbors: {k} neighbours, but the smallest training part of scheme "
+                    f"{scheme!r} holds {smallest} samples; give n_neighbors <= {smallest}"
+                )
 
 
 def make_pipeline(

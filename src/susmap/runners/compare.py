@@ -48,10 +48,12 @@ from susmap.analysis import (
     vif_table,
 )
 from susmap.analysis.model_maps import class_shares, optimization_records, plot_class_shares, plot_convergence
+from susmap.models.registry import check_models, check_neighbours
 from susmap.outputs import OutputFolder, write_json
 from susmap.report import Section, write_report
 from susmap.report.tables import comparison_tables, to_markdown, write_tables
 from susmap.runners import require_model_comparison
+from susmap.sampling import inventory_summary
 from susmap.stages import (
     StudyData,
     dask_scheduler,
@@ -190,6 +192,8 @@ def _model_outputs(
 def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
     """Compare every model of ``study`` under every validation scheme; write tables, figures and a report."""
     require_model_comparison(study, "compare")
+    source = str(study.source or "study")
+    check_models(study.models, seed=study.seed, source=source)  # every model parameter, before any data is read
     out_dir = Path(out_dir or study.outputs.directory)
     timer = Timer()
     t_start = time.perf_counter()
@@ -197,7 +201,11 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
     with OutputFolder(out_dir, inputs=input_files(study)) as out, dask_scheduler(study):
         prep = prepare_study_data(study, out, timer)
         labels = val.scheme_labels
-        splitters = study_splitters(study, prep.coords, prep.X, prep.stack)
+        splitters = study_splitters(study, prep.coords, prep.X, prep.stack, times=prep.samples.get("event_time"))
+        check_neighbours(  # k-NN with more neighbours than a training part: refused before any fit
+            [(f"{source}: models.{i}", prep.pipelines[m.display_name]) for i, m in enumerate(study.models)],
+            ((label, splitter.split(prep.design, prep.y)) for label, splitter in splitters),
+        )
         with timer.stage("cross-validation"):
             cv = cross_validate_models(
                 prep.design,
@@ -263,7 +271,9 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
             plot_importance(rf, out.path("rf_importance.png"), title="Random-forest importance (100-500 trees)")
             # the analyses refit every model many times: one repeat of the first scheme's folds is enough
             # on permuted columns and factor subsets: models that read cell values, not factor windows
-            first_label, first_splitter = study_splitters(study, prep.coords, prep.X, prep.stack, n_repeats=1)[0]
+            first_label, first_splitter = study_splitters(
+                study, prep.coords, prep.X, prep.stack, n_repeats=1, times=prep.samples.get("event_time")
+            )[0]
             tabular = prep.tabular()
             if tabular:
                 first_model = next(iter(tabular))
@@ -369,6 +379,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
                 "study": study.name,
                 "factors": ", ".join(prep.names),
                 "samples": f"{prep.counts['events']} events, {prep.counts['non_events']} non-events",
+                "inventory": inventory_summary(prep.counts),
                 "models": ", ".join(prep.pipelines),
                 "schemes": ", ".join(labels),
                 "seed": study.seed,

@@ -18,10 +18,11 @@ import pandas as pd
 from sklearn.base import clone
 
 from susmap.mapping import predict_stack, write_lazy_raster
-from susmap.models import make_estimator
+from susmap.models.registry import check_models, check_neighbours
 from susmap.outputs import OutputFolder
 from susmap.report import cv_summary_table, write_report
 from susmap.runners import Runner, register_runner
+from susmap.sampling import inventory_summary
 from susmap.stages import (
     classify_and_draw,
     dask_scheduler,
@@ -91,20 +92,24 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
     out_dir = Path(out_dir or study.outputs.directory)
     timer = Timer()
     t_start = time.perf_counter()
-    # Fail on model names or parameters before reading any data.
-    for m in study.models:
-        make_estimator(m.name, m.params, seed=study.seed)
+    # Fail on model names or parameters (the estimators' own constraints) before reading any data.
+    check_models(study.models, seed=study.seed, source=str(study.source or "study"))
     with OutputFolder(out_dir, inputs=input_files(study), writes=OUTPUT_FILES) as out, dask_scheduler(study):
         prep = prepare_study_data(study, out, timer)
         stack, samples, counts, names = prep.stack, prep.samples, prep.counts, prep.names
         X, y, coords, pipelines = prep.design, prep.y, prep.coords, prep.pipelines  # noqa: N806
+        splitters = study_splitters(study, coords, prep.X, stack, times=samples.get("event_time"))
+        check_neighbours(  # k-NN with more neighbours than a training part: refused before any fit
+            [(f"{study.source or 'study'}: models.{i}", pipelines[m.display_name]) for i, m in enumerate(study.models)],
+            ((label, splitter.split(X, y)) for label, splitter in splitters),
+        )
         with timer.stage("cross-validation"):
             cv = cross_validate_models(
                 X,
                 y,
                 coords,
                 pipelines,
-                schemes=study_splitters(study, coords, prep.X, stack),
+                schemes=splitters,
                 n_splits=study.validation.folds,
                 n_repeats=study.validation.repeats,
                 threshold=study.validation.threshold,
@@ -162,6 +167,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             f"{stack.grid.crs.to_string()}",
             "factors": ", ".join(names),
             "samples": f"{counts['events']} events, {counts['non_events']} non-events",
+            "inventory": inventory_summary(counts),
             "validation": f"{study.validation.folds}-fold x {study.validation.repeats} repeats: "
             + ", ".join(study.validation.scheme_labels),
             "mapped model": mapped or "mapping disabled",

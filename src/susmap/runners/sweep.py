@@ -28,7 +28,7 @@ from susmap.outputs import OutputFolder
 from susmap.report.tables import to_markdown
 from susmap.runners import require_model_comparison
 from susmap.stages import dask_scheduler, input_files, prepare_study_data, write_provenance
-from susmap.study import Study
+from susmap.study import SEED_MAX, Study
 from susmap.timing import Timer
 
 __all__ = ["SweepResult", "parse_vary", "run_sweep"]
@@ -84,12 +84,21 @@ def run_sweep(
     labels = [m.display_name for m in study.models]
     if model not in labels:
         raise StudyConfigError(f"sweep: the study has no model {model!r} (models: {', '.join(labels)})")
-    cfg = study.models[labels.index(model)]
+    index = labels.index(model)
+    cfg = study.models[index]
+    make_estimator(cfg.name, cfg.params, seed=study.seed, where=f"{study.source or 'study'}: models.{index}")
     for name, values in vary.items():  # every value must build before any data is read
         for value in values:
-            make_estimator(cfg.name, {**cfg.params, name: value}, seed=study.seed)
+            make_estimator(
+                cfg.name, {**cfg.params, name: value}, seed=study.seed, where=f"--vary {name}={value!r}: models.{index}"
+            )
     if repeats < 1 or not 0.0 < test_size < 1.0:
         raise StudyConfigError(f"sweep: repeats must be >= 1 and test_size in (0, 1), got {repeats}, {test_size}")
+    if study.seed + repeats - 1 > SEED_MAX:
+        raise StudyConfigError(
+            f"sweep: the {repeats} repeats use seeds {study.seed} to {study.seed + repeats - 1}, beyond {SEED_MAX} "
+            "(2**32 - 1); give a smaller seed"
+        )
     out_dir = Path(out_dir or study.outputs.directory)
     timer = Timer()
     t0 = time.perf_counter()
