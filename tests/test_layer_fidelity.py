@@ -25,7 +25,7 @@ from affine import Affine
 from typer.testing import CliRunner
 
 import susmap.stack as stack_module
-from conftest import write_raster
+from conftest import CELL, ORIGIN, write_raster
 from susmap.cli import app
 from susmap.errors import AlignmentError, RasterReadError, StudyConfigError
 from susmap.runners import run_study
@@ -297,6 +297,32 @@ def test_auxiliary_layer_is_on_the_grid_but_not_a_factor(tmp_path, template):
         stack.layer("nope")
 
 
+def test_source_area_rule_reads_an_auxiliary_dem(tmp_path, template):
+    """inventory.source_area.elevation_layer may name an auxiliary DEM: same cells as with the DEM as a predictor."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from susmap.inventory import inventory_cells, read_inventory
+    from susmap.study import InventoryConfig
+
+    path_t, _ = template
+    dem = np.repeat(np.linspace(2000, 1000, SHAPE[0], dtype=np.float32)[:, None], SHAPE[1], axis=1)  # north is high
+    p_dem = write_raster(tmp_path / "relief.tif", dem)
+    p_s = write_raster(tmp_path / "slope.tif", _slope())
+    left, top = ORIGIN[0] + 10 * CELL, ORIGIN[1] - 10 * CELL
+    gpd.GeoDataFrame(geometry=[box(left, top - 10 * CELL, left + 10 * CELL, top)], crs="EPSG:32717").to_file(
+        tmp_path / "slides.gpkg"
+    )
+    cfg = InventoryConfig(path=tmp_path / "slides.gpkg", geometry="polygons", source_area={"elevation_layer": "relief"})
+    cells = {}
+    for role in ("auxiliary", "predictor"):
+        stack = _stack(path_t, LayerConfig(name="slope", path=p_s), LayerConfig(name="relief", path=p_dem, role=role))
+        events = inventory_cells(read_inventory(cfg, stack.grid), cfg, stack)
+        cells[role] = sorted(zip(events.rows.tolist(), events.cols.tolist(), strict=True))
+    assert cells["auxiliary"] == cells["predictor"]
+    assert {r for r, _ in cells["auxiliary"]} == set(range(10, 15))  # the upper half of rows 10..19
+
+
 def test_every_layer_auxiliary_is_refused(tmp_path, template):
     path_t, _ = template
     with pytest.raises(StudyConfigError, match=r"every layer is role: auxiliary \(elev\)"):
@@ -397,6 +423,40 @@ def test_explicit_clip_bounds(template, curvature):
     vals = _values(stack.data.data[0])
     np.testing.assert_array_equal(vals, np.clip(curv, np.float32(-0.1), np.float32(0.1)))
     assert stack.outliers["cplan"]["cells"] == int(((curv < np.float32(-0.1)) | (curv > np.float32(0.1))).sum())
+
+
+def test_derived_curvature_spike_is_reported_and_clipped(tmp_path, template, caplog):
+    """A one-cell pit in the DEM makes a plan-curvature spike; ``factors[].clip`` clips it like a layer's."""
+    from susmap.factors.derive import derive_factors
+
+    path_t, _ = template
+    r, c = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    pitted = (1000 + 3 * c + 20 * np.sin(r / 6.0)).astype(np.float32)  # a smooth slope: curvature of a few 0.01
+    pitted[20, 25] -= 40.0
+    p_dem = write_raster(tmp_path / "pitted.tif", pitted)
+    found = {}
+    for clip in (None, "robust"):
+        study = study_from_dict(
+            {
+                "grid": {"template": str(path_t)},
+                "dem": {"path": str(p_dem)},
+                "factors": [{"name": "cplan", "factor": "plan_curvature", "clip": clip}],
+                "inventory": {"path": str(tmp_path / "none.csv"), "x": "x", "y": "y", "crs": "EPSG:32717"},
+            }
+        )
+        derived = derive_factors(study, tmp_path / f"factors_{clip}")
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="susmap"):
+            stack = _stack(path_t, *(d.as_layer() for d in derived))
+        found[clip] = (stack.outliers["cplan"], _values(stack.data.data[0]), caplog.text)
+    report, raw, text = found[None]
+    assert report["cells"] >= 1 and not report["clipped"]
+    assert "layer 'cplan'" in text and "beyond the robust bound" in text and "factors[]" in text
+    report, clipped, text = found["robust"]
+    assert report["clipped"] and "clipped" in text
+    assert np.nanmin(clipped) == np.float32(report["low"]) or np.nanmax(clipped) == np.float32(report["high"])
+    assert np.nanmin(clipped) >= np.float32(report["low"]) and np.nanmax(clipped) <= np.float32(report["high"])
+    assert np.nanmin(raw) < report["low"] or np.nanmax(raw) > report["high"]
 
 
 def test_ordinary_factors_raise_no_outlier_warning(synthetic, caplog):

@@ -727,7 +727,7 @@ def _report_outliers(
         else:
             log.warning(
                 "layer %r: %d %s beyond the robust bound [%.4g, %.4g] of its values (most extreme %.4g); "
-                "check them, or set clip: robust (or clip: [low, high]) on the layer",
+                "check them, or set clip: robust (or clip: [low, high]) on it (layers[] or factors[])",
                 layer.name,
                 below + above,
                 cells,

@@ -251,23 +251,7 @@ class LayerConfig(_Section):
     @field_validator("clip", mode="before")
     @classmethod
     def _clip_form(cls, value: Any) -> Any:
-        if value is None or value == "robust":
-            return value
-        if isinstance(value, list | tuple) and len(value) == 2 and not any(isinstance(v, bool) for v in value):
-            try:
-                return (float(value[0]), float(value[1]))
-            except (TypeError, ValueError):
-                pass
-        raise ValueError(f"clip must be [low, high] (two numbers) or 'robust', got {value!r}")
-
-    @field_validator("clip")
-    @classmethod
-    def _clip_ordered(cls, value: tuple[float, float] | str | None) -> tuple[float, float] | str | None:
-        if isinstance(value, tuple):
-            low, high = value
-            if not (low == low and high == high) or low >= high:  # NaN fails both comparisons
-                raise ValueError(f"clip needs [low, high] with low < high, got [{low:g}, {high:g}]")
-        return value
+        return _clip_value(value)
 
     @model_validator(mode="after")
     def _resampling_fits_kind(self) -> LayerConfig:
@@ -319,6 +303,20 @@ class FactorConfig(_Section):
         "nodata", description="stencils at the border: nodata, or extrapolate the DEM linearly"
     )
     encoding: Encoding = Field("onehot", description="categorical factors: onehot, frequency_ratio or woe")
+    clip: tuple[float, float] | Literal["robust"] | None = Field(
+        None, description="continuous factors: clip values to [low, high], or 'robust' (the reported outlier bound)"
+    )
+
+    @field_validator("clip", mode="before")
+    @classmethod
+    def _clip_form(cls, value: Any) -> Any:
+        return _clip_value(value)
+
+    @model_validator(mode="after")
+    def _clip_fits_kind(self) -> FactorConfig:
+        if self.kind == "categorical" and self.clip is not None:
+            raise ValueError(f"factor {self.name!r} is categorical: its class codes cannot be clipped (remove clip)")
+        return self
 
     @property
     def registry_name(self) -> str:

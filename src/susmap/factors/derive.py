@@ -37,10 +37,11 @@ class DerivedFactor:
     units: str
     description: str
     encoding: str = "onehot"
+    clip: tuple[float, float] | str | None = None
 
     def as_layer(self) -> LayerConfig:
         """The factor as an input layer of the stack (it is on the grid by construction)."""
-        return LayerConfig(name=self.name, path=self.path, kind=self.kind, encoding=self.encoding)
+        return LayerConfig(name=self.name, path=self.path, kind=self.kind, encoding=self.encoding, clip=self.clip)
 
 
 def factor_context(study: Study, *, chunks: int | None = None) -> tuple[FactorContext, Grid]:
@@ -104,7 +105,9 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
                 compress=study.outputs.compress,
             )
         )
-        derived.append(DerivedFactor(f.name, f.registry_name, path, f.kind, units, spec.description, f.encoding))
+        derived.append(
+            DerivedFactor(f.name, f.registry_name, path, f.kind, units, spec.description, f.encoding, f.clip)
+        )
         log.info("factor %s (%s) [%s]%s", f.name, f.registry_name, units, " (whole grid)" if spec.whole_grid else "")
     write_lazy_rasters(targets, grid)
     return derived
