@@ -25,7 +25,7 @@ from susmap.inventory import EventCells
 from susmap.stack import Stack
 from susmap.study import SamplingConfig
 
-__all__ = ["COORD_COLUMNS", "build_samples", "draw_absences", "merge_duplicates"]
+__all__ = ["COORD_COLUMNS", "build_samples", "draw_absences", "inventory_summary", "merge_duplicates"]
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,37 @@ def draw_absences(
     return rows.astype(np.int64), cols.astype(np.int64), np.concatenate(values)
 
 
+#: Counts of :func:`build_samples` that say what became of the inventory, with their wording in the report.
+_SUMMARY = (
+    ("where_excluded", "{} left out by inventory.where"),
+    ("off_grid", "{} points off the grid"),
+    ("polygons_off_grid", "{} polygons off the grid"),
+    ("polygons_centroid_cell", "{} polygons smaller than the rule given their centroid cell"),
+    ("non_source_cells_dropped", "{} cells outside the source areas"),
+    ("source_area_highest_cell", "{} polygons reduced to their highest cell"),
+    ("on_nodata", "{} cells on nodata dropped"),
+    ("events_on_nodata", "{} features lost entirely to nodata"),
+    ("conflicting_cells", "{} cells labelled both 1 and 0"),
+    ("duplicate_cells", "{} repeated cells merged"),
+)
+
+
+def inventory_summary(counts: dict[str, int]) -> str:
+    """One line for the report: features read and what became of them (only the counts that are not 0).
+
+    E.g. ``"3820 features: 12 polygons off the grid, 1070 polygons smaller than the rule given their
+    centroid cell, 44 repeated cells merged"``.
+    """
+    parts = []
+    for key, text in _SUMMARY:
+        if counts.get(key):
+            if key == "duplicate_cells" and counts.get("duplicates_kept"):
+                text = "{} repeated cells kept (inventory.duplicates: keep)"
+            parts.append(text.format(counts[key]))
+    head = f"{counts.get('features', 0)} features"
+    return f"{head}: {', '.join(parts)}" if parts else f"{head}, all sampled"
+
+
 def merge_duplicates(
     events: EventCells,
     width: int,
@@ -180,6 +211,7 @@ def merge_duplicates(
     n_dup = int(flat.size - first.size)
     counts["duplicate_cells"] = n_dup
     if n_dup and duplicates == "keep":
+        counts["duplicates_kept"] = 1
         log.warning(
             "%d events share a cell with an earlier event and were kept as separate samples "
             "(inventory.duplicates: keep; repeated samples inflate cross-validation scores)",

@@ -48,6 +48,7 @@ from susmap.analysis import factor_class_tables
 from susmap.errors import SamplingError, StudyConfigError
 from susmap.outputs import OutputFolder
 from susmap.runners import Runner, register_runner
+from susmap.sampling import inventory_summary
 from susmap.stack import Stack
 from susmap.stages import (
     class_tables_frame,
@@ -423,6 +424,7 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
             "grid": f"{grid.height} x {grid.width} cells of {grid.res[0]:g} m, {grid.crs.to_string()}",
             "inputs": ", ".join(bands),
             "samples": f"{counts['events']} events, {counts['non_events']} non-events",
+            "inventory": inventory_summary(counts),
             "blocks": f"{info['n_blocks']} blocks, {info['n_tasks']} with samples "
             f"({len(result.train_blocks)} meta-train, {len(result.test_blocks)} meta-test)",
             "meta-training": f"{settings.meta_iterations} meta-batches of {settings.meta_batch_size} tasks, "

@@ -22,12 +22,14 @@ def study_splitters(
     stack: Stack,
     *,
     n_repeats: int | None = None,
+    times=None,
 ) -> list[tuple[str, object]]:
     """(label, splitter) of every validation scheme of the study, in the study's order.
 
     ``coords`` are the samples' x/y [m, grid CRS] and ``X`` their factor
     values (for the environmental scheme); ``n_repeats`` overrides the study's
-    repeats (e.g. 1 for fold maps).
+    repeats (e.g. 1 for fold maps); ``times`` are the samples' ``event_time``
+    (for the temporal scheme; None without ``inventory.time_field``).
     """
     val = study.validation
     out = []
@@ -35,6 +37,13 @@ def study_splitters(
         params = cfg.params
         if cfg.regions is not None:
             params = {"block_ids": region_ids(cfg.regions, cfg.region_field, coords, stack)}
+        if cfg.name == "temporal":
+            if study.inventory.time_field is None or times is None:
+                raise StudyConfigError(
+                    f"validation scheme {cfg.display_name!r} (temporal) needs the events' times: set "
+                    "inventory.time_field to the attribute holding each event's date or year"
+                )
+            params = {**params, "times": np.asarray(times)}
         splitter = make_splitter(
             cfg.name,
             coords=coords,

@@ -1,4 +1,4 @@
-"""Cross-validation splitters: random, holdout, spatial, environmental, by region.
+"""Cross-validation splitters: random, holdout, spatial, environmental, by region, temporal.
 
 All are scikit-learn splitters (``split(X, y=None, groups=None)``,
 ``get_n_splits(X=None, y=None, groups=None)``) so they work as ``cv=`` in
@@ -24,12 +24,15 @@ LeaveDiscOut              ``disc``        a disc around a random sample out, plu
 EnvironmentalKFold        ``environmental``  k-means clusters of the standardized factors
                                           (``spcv_env``)
 LeaveOneBlockOut          ``regions``     one fold per user-given region
+TemporalSplit             ``temporal``    train before a date or value, test on the later
+                                          events (one split per repeat)
 ========================  ==============  ==================================================
 
 Spatial folds keep spatially autocorrelated neighbours of a test sample out of
 its training data, so the scores are not inflated by it (Brenning 2012); they
 live in :mod:`susmap.validation.spatial_splitters` and are re-exported here.
-The checks every splitter shares are in :mod:`susmap.validation.fold_checks`.
+The temporal scheme is in :mod:`susmap.validation.temporal`. The checks every
+splitter shares are in :mod:`susmap.validation.fold_checks`.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from susmap.validation.spatial_splitters import (
     RepeatedSpatialKFold,
     SpatialBlockKFold,
 )
+from susmap.validation.temporal import TemporalSplit
 
 __all__ = [
     "SCHEME_PARAMS",
@@ -68,6 +72,7 @@ __all__ = [
     "RepeatedSpatialKFold",
     "SpatialBlockKFold",
     "StratifiedHoldout",
+    "TemporalSplit",
     "check_fold_count",
     "make_splitter",
     "splits_per_repeat",
@@ -253,6 +258,7 @@ SCHEME_PARAMS: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
     "disc": (("radius_m",), {"buffer_m": 0.0}),
     "environmental": ((), {}),
     "regions": (("block_ids",), {}),
+    "temporal": (("times", "split_at"), {}),
 }
 
 
@@ -280,6 +286,8 @@ def make_splitter(
     ``disc``          radius_m, buffer_m (0)      coords, n_splits (discs), n_repeats
     ``environmental`` --                          X (or the X given to split), n_splits, n_repeats
     ``regions``       block_ids                   one fold per region; no repeats
+    ``temporal``      times, split_at             n_repeats (one split each; undated samples
+                                                  shared out at random per repeat)
     ================  ==========================  =====================================================
 
     Raises
@@ -331,4 +339,6 @@ def make_splitter(
         )
     if scheme == "environmental":
         return EnvironmentalKFold(X, n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
+    if scheme == "temporal":
+        return TemporalSplit(p["times"], p["split_at"], n_repeats=n_repeats, random_state=seed)
     return LeaveOneBlockOut(p["block_ids"])
