@@ -403,3 +403,42 @@ def test_cli_factors_list_one_factor_in_full() -> None:
     assert bad.exit_code == 2
     assert bad.stderr.strip().count("\n") == 0
     assert "unknown factor 'slop'" in bad.stderr
+
+
+def test_factors_command_with_edge_faults_and_an_epicentre_in_degrees(make_study, synthetic, tmp_path: Path) -> None:
+    import rasterio
+    import yaml
+    from typer.testing import CliRunner
+
+    from conftest import CELL as C
+    from conftest import ORIGIN
+    from susmap.cli import app
+
+    h, w = synthetic["shape"]
+    x0, y0 = ORIGIN
+    # A fault 300 m beyond the east edge and another crossing the grid's south-west corner.
+    faults = [
+        LineString([(x0 + w * C + 300, y0 + 500), (x0 + w * C + 300, y0 - h * C - 500)]),
+        LineString([(x0 - 200, y0 - h * C + 100), (x0 + 100, y0 - h * C - 200)]),
+    ]
+    gpd.GeoDataFrame(geometry=faults, crs=CRS).to_file(tmp_path / "faults.gpkg")
+    xe, ye = x0 + 250.0, y0 - 1200.0  # the epicentre, 600 m south of the grid
+    lon, lat = lonlat(xe, ye)
+    factors = [
+        {"name": "d_fault", "factor": "distance_to_features", "params": {"path": str(tmp_path / "faults.gpkg")}},
+        {"name": "d_epi", "factor": "distance_to_epicentre", "params": {"x": lon, "y": lat, "crs": "EPSG:4326"}},
+    ]
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(make_study(factors=factors)), encoding="utf-8")
+    out = tmp_path / "f"
+    result = CliRunner().invoke(app, ["-q", "factors", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out / "factors" / "d_fault.tif") as src:
+        d_fault = src.read(1)
+    with rasterio.open(out / "factors" / "d_epi.tif") as src:
+        d_epi = src.read(1)
+    # The east column is 305 m from the east fault (its cells' centres: 300 m + half a cell and the touched cell).
+    assert np.all(d_fault[:, -1] <= 310.0)
+    rows, cols = np.indices((h, w))
+    xc, yc = x0 + (cols + 0.5) * C, y0 - (rows + 0.5) * C
+    np.testing.assert_allclose(d_epi, np.hypot(xc - xe, yc - ye), rtol=1e-5, atol=0.05)
