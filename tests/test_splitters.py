@@ -27,6 +27,7 @@ from susmap.validation.splitters import (
     RepeatedSpatialKFold,
     SpatialBlockKFold,
     StratifiedHoldout,
+    TemporalSplit,
     make_splitter,
     splits_per_repeat,
 )
@@ -382,6 +383,7 @@ def test_make_splitter_builds_every_scheme():
         "disc": ({"radius_m": 300, "buffer_m": 100}, LeaveDiscOut, 6),
         "environmental": ({}, EnvironmentalKFold, 6),
         "regions": ({"block_ids": regions}, LeaveOneBlockOut, 3),
+        "temporal": ({"times": np.linspace(1990, 2019, 60), "split_at": 2010}, TemporalSplit, 2),
     }
     assert set(cases) == set(SCHEME_PARAMS)
     for scheme, (params, cls, n) in cases.items():
