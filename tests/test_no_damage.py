@@ -333,3 +333,46 @@ def _alive(proc: psutil.Process) -> bool:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_workers_of_a_killed_run_end_and_its_leftovers_are_cleaned_by_the_next(make_study, tmp_path):
+    """SIGKILL cannot be caught: the workers notice their orphaning before their next fit and end."""
+    out = tmp_path / "results"
+    before = _previous_outputs(out)
+    study = make_study(
+        models=[{"name": "random_forest", "params": {"n_estimators": 300}}],
+        validation={"schemes": ["random"], "folds": 5, "repeats": 40, "n_jobs": 2},
+    )
+    path = _write_study(tmp_path / "study.yaml", study)
+    proc = subprocess.Popen(
+        [*_susmap(), "-q", "run", str(path), "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        workers = _wait_for_workers(proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    gone_by = time.monotonic() + 20
+    while time.monotonic() < gone_by and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not [w.pid for w in workers if _alive(w)], "worker processes outlived their killed run"
+    assert _leftovers(out)  # a staging folder and the lock of the dead run ...
+    with OutputFolder(out):
+        pass
+    assert not _leftovers(out)  # ... removed by the next run
+    assert _snapshot(out) == before
+
+
+def _wait_for_workers(proc: subprocess.Popen) -> list[psutil.Process]:
+    """The child processes of ``proc`` once its fold workers are up (cross-validation runs)."""
+    main = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(main.children(recursive=True)) >= 2:
+            time.sleep(1.0)
+            return main.children(recursive=True)
+        time.sleep(0.1)
+    raise AssertionError(f"no worker processes seen; exit {proc.poll()}")

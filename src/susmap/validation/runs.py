@@ -27,6 +27,8 @@ import contextlib
 import math
 import os
 import signal
+import socket
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -257,14 +259,41 @@ def _evaluate(pipe, tune, X, y, coords, train, test, threshold, metrics, spatial
     )
 
 
-def _run_batch(jobs, X, y, coords, threshold, metrics, finite) -> list[_Outcome]:  # noqa: N803
+def _run_batch(jobs, X, y, coords, threshold, metrics, finite, parent=None) -> list[_Outcome]:  # noqa: N803
     # X was checked for NaN/inf once (``finite``): skip the per-fit checks, a fifth of a small GLM fit
+    outcomes = []
     with threadpool_limits(limits=1), config_context(assume_finite=finite), warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # convergence and similar, per fit
-        return [
-            _evaluate(pipe, tune, X, y, coords, train, test, threshold, metrics, spatial, seed)
-            for pipe, tune, train, test, spatial, seed in jobs
-        ]
+        _exit_if_orphaned(parent)
+        for pipe, tune, train, test, spatial, seed in jobs:
+            outcomes.append(_evaluate(pipe, tune, X, y, coords, train, test, threshold, metrics, spatial, seed))
+    return outcomes
+
+
+_WATCHED: set[tuple[str, int]] = set()
+
+
+def _exit_if_orphaned(parent: tuple[str, int] | None, poll_s: float = 0.5) -> None:
+    """In a fold worker: end the process as soon as the main process is gone (SIGKILL, no clean-up).
+
+    ``parent`` is the (host, pid) of the process that runs the cross-validation. The first batch a
+    worker on that host receives starts a daemon thread that ends the worker once it is no longer that
+    process's child and that process has ended: busy or idle, the worker does not wait for its batch
+    or its idle timeout (minutes).
+    """
+    if parent is None or parent in _WATCHED:
+        return
+    host, pid = parent
+    if pid == os.getpid() or host != socket.gethostname():
+        return
+    _WATCHED.add(parent)
+
+    def watch() -> None:
+        while os.getppid() == pid or _running(pid):
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="susmap-orphan-watch", daemon=True).start()
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -487,9 +516,10 @@ def cross_validate_models(
     else:
         n_batches = min(len(jobs), 4 * effective_n_jobs(n_jobs))
         bounds = np.linspace(0, len(jobs), n_batches + 1).astype(int)
+        parent = (socket.gethostname(), os.getpid())
         try:
             batches = Parallel(n_jobs=n_jobs, backend=backend)(
-                delayed(_run_batch)(jobs[a:b], *args) for a, b in pairwise(bounds)
+                delayed(_run_batch)(jobs[a:b], *args, parent=parent) for a, b in pairwise(bounds)
             )
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into one by the CLI: no fold worker goes on
             stop_workers(children=False)
