@@ -323,10 +323,23 @@ def test_source_area_rule_reads_an_auxiliary_dem(tmp_path, template):
     assert {r for r, _ in cells["auxiliary"]} == set(range(10, 15))  # the upper half of rows 10..19
 
 
-def test_every_layer_auxiliary_is_refused(tmp_path, template):
+def test_every_layer_auxiliary_is_refused(tmp_path, template, synthetic, make_study):
     path_t, _ = template
     with pytest.raises(StudyConfigError, match=r"every layer is role: auxiliary \(elev\)"):
         _stack(path_t, LayerConfig(name="elev", path=path_t, role="auxiliary"))
+    study = make_study(layers=[{"name": "a", "path": str(synthetic["a"]), "role": "auxiliary"}])
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study), encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "res")])
+    assert result.exit_code == 2
+    assert "study.yaml" in result.stderr and "every layer has role: auxiliary" in result.stderr
+    weights = make_study(
+        layers=[*make_study()["layers"], {"name": "elev", "path": str(synthetic["a"]), "role": "auxiliary"}],
+        meta_blockwise={"weights": {"a": 1.0, "elev": 1.0}},
+    )
+    with pytest.raises(StudyConfigError, match=r"meta_blockwise.weights: \['elev'\] are not factors"):
+        study_from_dict(weights)
+    assert study_from_dict(weights | {"meta_blockwise": {}}).layer_names == ["a", "b"]
 
 
 def test_auxiliary_layer_changes_nothing_a_model_sees(make_study, synthetic, tmp_path):
@@ -365,6 +378,13 @@ def test_hillshade_from_a_named_auxiliary_layer_or_a_raster_file(make_study, syn
     by_path = study_from_dict(make_study(mapping={"hillshade": str(p_dem)}))
     stack = open_stack(by_path.grid, list(by_path.layers), by_path.alignment, count=False)
     np.testing.assert_array_equal(hillshade_dem(by_path, stack), dem)
+    off_grid = write_raster(
+        tmp_path / "topo_shifted.tif", dem, transform=Affine(CELL, 0, ORIGIN[0] + 5 * CELL, 0, -CELL, ORIGIN[1])
+    )
+    shifted = study_from_dict(make_study(mapping={"hillshade": str(off_grid)}))
+    with caplog.at_level(logging.WARNING, logger="susmap"):
+        assert hillshade_dem(shifted, stack) is None  # a map without shading, not a run lost at its last step
+    assert "topo_shifted.tif" in caplog.text and "drawn without hillshade" in caplog.text
     typo = study_from_dict(make_study(mapping={"hillshade": "topoo"}))
     with caplog.at_level(logging.WARNING, logger="susmap"):
         assert hillshade_dem(typo, stack) is None

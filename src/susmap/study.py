@@ -60,6 +60,7 @@ __all__ = [
     "cpu_count",
     "example_study_yaml",
     "load_study",
+    "no_bool",
     "parse_study_yaml",
     "study_from_dict",
 ]
@@ -99,6 +100,13 @@ def cpu_count() -> int:
     import joblib
 
     return max(1, int(joblib.cpu_count()))
+
+
+def no_bool(value: Any) -> Any:
+    """Refuse YAML's ``true``/``yes``/``on`` where a count is expected (pydantic would read them as 1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not a number: give an integer")
+    return value
 
 
 def check_seed(value: int) -> int:
@@ -523,6 +531,11 @@ class ValidationConfig(_Section):
             raise ValueError("scheme names must not repeat (give a 'label' to tell them apart)")
         return value
 
+    @field_validator("folds", "repeats", "n_jobs", mode="before")
+    @classmethod
+    def _counts_not_bool(cls, value: Any) -> Any:
+        return no_bool(value)
+
     @field_validator("n_jobs")
     @classmethod
     def _n_jobs(cls, value: int) -> int:
@@ -581,6 +594,11 @@ class MappingConfig(_Section):
     hillshade: str | None = Field(
         None, description="layer (or raster path) shaded under the map PNG; default: an 'elev'/'dem' layer"
     )
+
+    @field_validator("n_classes", "class_sample", "chunk_size", mode="before")
+    @classmethod
+    def _counts_not_bool(cls, value: Any) -> Any:
+        return no_bool(value)
 
     @field_validator("chunk_size")
     @classmethod
@@ -807,6 +825,11 @@ class ComputeConfig(_Section):
     def _scheduler_form(cls, value: str) -> str:
         return check_scheduler(value)
 
+    @field_validator("num_workers", mode="before")
+    @classmethod
+    def _workers_not_bool(cls, value: Any) -> Any:
+        return no_bool(value)
+
     @field_validator("num_workers")
     @classmethod
     def _workers(cls, value: int | None) -> int | None:
@@ -866,6 +889,10 @@ class Study(_Section):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"layer and factor names must be unique; repeated: {', '.join(dupes)}")
+        if not self.layer_names:
+            raise ValueError(
+                "every layer has role: auxiliary and no factor is derived; a model needs at least one predictor"
+            )
         labels = [m.display_name for m in self.models]
         dupes = sorted({n for n in labels if labels.count(n) > 1})
         if dupes:
@@ -883,10 +910,18 @@ class Study(_Section):
             raise ValueError(f"mapping.model {self.mapping.model!r} is not one of the models: {labels}")
         weights = self.meta_blockwise.weights
         if isinstance(weights, dict):
-            unknown = sorted(set(weights) - set(names))
+            unknown = sorted(set(weights) - set(self.layer_names))
             if unknown:
-                raise ValueError(f"meta_blockwise.weights: {unknown} are not factors ({', '.join(names)})")
+                raise ValueError(
+                    f"meta_blockwise.weights: {unknown} are not factors ({', '.join(self.layer_names)}; "
+                    "auxiliary layers are not)"
+                )
         return self
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed_not_bool(cls, value: Any) -> Any:
+        return no_bool(value)
 
     @field_validator("seed")
     @classmethod
@@ -932,8 +967,8 @@ class Study(_Section):
 
     @property
     def layer_names(self) -> list[str]:
-        """Names of the model's factors: input layers, then derived factors."""
-        return [layer.name for layer in self.layers] + [f.name for f in self.factors]
+        """Names of the model's factors: predictor input layers (not ``role: auxiliary``), then derived factors."""
+        return [layer.name for layer in self.layers if layer.role == "predictor"] + [f.name for f in self.factors]
 
     def resolve_paths(self, base: Path) -> Study:
         """Return a copy with every relative path made absolute against ``base``."""
@@ -1104,6 +1139,7 @@ grid:
   template: dem.tif           # the study grid (CRS, cell size, extent), normally the DEM
   band: 1
   # crs: EPSG:32717           # only if the template has no CRS
+  # nodata: -9999             # only if the template's holes are not tagged as nodata
 
 layers:                       # conditioning factors, each one raster band
   - name: elev
@@ -1117,8 +1153,15 @@ layers:                       # conditioning factors, each one raster band
   #   encoding: onehot        # onehot | frequency_ratio (paper 001 eq. 17) | woe (weights of evidence)
   #   resampling: mode        # nearest | mode for categorical; bilinear | cubic | average for continuous
   #   crs: EPSG:32717         # only if the file has no CRS
+  # - name: curvature
+  #   path: curvature.tif
+  #   nodata: -9999           # overrides the file's nodata tag; 'none': every value is data
+  #   clip: robust            # or [low, high]: clip outliers (the log reports cells beyond a robust bound)
+  # - name: dem_aux
+  #   path: dem.tif
+  #   role: auxiliary         # on the grid for rules and hillshade, never a model input
 
-# dem: {path: dem.tif, band: 1}   # DEM for derived factors (default: the grid template)
+# dem: {path: dem.tif, band: 1}   # DEM for derived factors (default: the grid template); nodata: as for layers
 factors:                      # derived on the grid; see `susmap factors --list`
   - name: plan_curv
     factor: plan_curvature    # registry name (default: the name)
@@ -1136,6 +1179,7 @@ factors:                      # derived on the grid; see `susmap factors --list`
 alignment:                    # layers off the grid are refused unless allowed here
   allow_reproject: false      # another CRS
   allow_resample: false       # another cell size or extent
+  tolerance: 0.001            # origin or cell-size difference read as aligned [fraction of a cell]
 
 inventory:
   path: landslides.csv        # CSV, GeoPackage, Shapefile or GeoJSON

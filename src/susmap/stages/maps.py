@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from susmap.errors import SusmapError
 from susmap.mapping import class_table, classify_raster, compute_breaks, sample_raster
 from susmap.mapping.figures import plot_class_map
 from susmap.outputs import OutputFolder
@@ -71,8 +72,12 @@ def hillshade_dem(study: Study, stack: Stack, max_pixels: int = 1200) -> np.ndar
                 ", ".join(layers),
             )
         return None
-    dem = open_layer(LayerConfig(name="hillshade", path=path), stack.grid, study.alignment, key="mapping.hillshade")
-    return np.asarray(dem[::step, ::step].compute())
+    try:
+        dem = open_layer(LayerConfig(name="hillshade", path=path), stack.grid, study.alignment, key="mapping.hillshade")
+        return np.asarray(dem[::step, ::step].compute())
+    except SusmapError as err:  # a map without shading beats a run lost at its last step
+        log.warning("mapping.hillshade: %s; the map is drawn without hillshade", err)
+        return None
 
 
 def _hillshade_path(study: Study, name: str | None) -> Path | None:
