@@ -143,6 +143,15 @@ BAD_SETTINGS = {
     "label-empty": ({"models": [{"name": "random_forest", "label": ""}]}, ["models.0.label"]),
     "label-too-long": ({"models": [{"name": "random_forest", "label": "r" * 65}]}, ["models.0.label"]),
     "model-name-path": ({"models": [{"name": "../random_forest"}]}, ["models.0.name"]),
+    "seed-true": ({"seed": True}, ["seed: true is not a number"]),
+    "repeats-true": ({"validation": {"repeats": True}}, ["validation.repeats: true is not a number"]),
+    "n_jobs-true": ({"validation": {"n_jobs": True}}, ["validation.n_jobs: true is not a number"]),
+    "chunk_size-yes": ({"mapping": {"chunk_size": True}}, ["mapping.chunk_size: true is not a number"]),
+    "num_workers-true": ({"compute": {"num_workers": True}}, ["compute.num_workers: true is not a number"]),
+    "meta-n_jobs-0": (
+        {"meta_blockwise": {"experiment": {"n_jobs": 0}}},
+        ["meta_blockwise.experiment.n_jobs: 0 processes"],
+    ),
     "scheme-label-path": (
         {"validation": {"schemes": [{"name": "random", "label": "../folds"}]}},
         ["validation.schemes.0.label: '../folds' is not a name"],

@@ -86,3 +86,29 @@ def test_example_yaml_is_valid_and_commented():
     study = study_from_dict(yaml.safe_load(text), base=Path("/data"))
     assert study.grid.template == Path("/data/dem.tif")
     assert [m.name for m in study.models] == ["logistic_regression", "random_forest"]
+
+
+def test_messages_are_plain_sentences_naming_file_and_key(make_study):
+    """No pydantic internals in a message: no '(top level)', no 'Value error,', no union branch tags."""
+    data = make_study(models=[{"name": "logistic_regression"}, {"name": "logistic_regression"}])
+    with pytest.raises(StudyConfigError) as info:
+        study_from_dict(data, where="s.yaml")
+    assert str(info.value) == "s.yaml: model labels must be unique (set 'label'); repeated: logistic_regression"
+    data = make_study(validation={"schemes": [{"name": "blocks", "block_size_m": 500, "label": "b/1"}]})
+    with pytest.raises(StudyConfigError) as info:
+        study_from_dict(data, where="s.yaml")
+    msg = str(info.value)
+    assert msg.startswith("s.yaml: validation.schemes.0.label: 'b/1' is not a name")
+    assert "Value error" not in msg and "literal[" not in msg and "function-after" not in msg and ";" not in msg
+
+
+def test_repeated_key_and_encoding_of_the_study_file(make_study, tmp_path):
+    text = yaml.safe_dump(make_study(), sort_keys=False) + "seed: 3\nseed: 4\n"
+    with pytest.raises(StudyConfigError, match=r"study.yaml:\d+: key 'seed' given twice \(lines \d+ and \d+\)"):
+        load_study(_write(tmp_path, text))
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: Peñas\n".encode("latin-1"))
+    with pytest.raises(StudyConfigError, match=r"latin1.yaml: not UTF-8 \(byte 0xf1 at line 1"):
+        load_study(path)
+    with pytest.raises(StudyConfigError, match=r"is a directory"):
+        load_study(tmp_path)

@@ -667,6 +667,16 @@ class MetaExperimentConfig(_Section):
     rf_trees: PositiveInt = 300
     n_jobs: int = Field(1, description="processes for the repeats and protocols (-1: all cores); same results")
 
+    @field_validator("n_jobs", mode="before")
+    @classmethod
+    def _n_jobs_not_bool(cls, value: Any) -> Any:
+        return no_bool(value)
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _n_jobs(cls, value: int) -> int:
+        return check_n_jobs(value)
+
     @model_validator(mode="after")
     def _areas_for_protocols(self) -> MetaExperimentConfig:
         two_area = [p for p in self.protocols if p != "all"]
