@@ -154,20 +154,99 @@ def _report_study(result) -> None:
 OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (overrides outputs.directory).")]
 
 
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Check the study and print what it would cost (grid, samples, fits, CPU time per model from a "
+        "quick timing, mapping time, memory); write nothing.",
+    ),
+]
+
+
+def _estimate_runner(command: str):
+    """A runner that checks the study and estimates its cost instead of running it (``--dry-run``)."""
+
+    def estimate(study, out):
+        from susmap.stages.estimate import estimate_study
+
+        if command == "compare":
+            from susmap.runners import require_model_comparison
+
+            require_model_comparison(study, "compare")
+        return estimate_study(study, command=command)
+
+    return estimate
+
+
+def _with_estimate(runner):
+    """``runner`` preceded by a logged estimate (fits timed only where the study may be long); warns if it is."""
+
+    def run_estimated(study, out):
+        from susmap.stages.estimate import estimate_study
+
+        est_log = logging.getLogger("susmap.estimate")
+        susmap_log = logging.getLogger("susmap")
+        level = susmap_log.level
+        try:  # quietly: the run itself reports bad input, in its own order
+            susmap_log.setLevel(logging.CRITICAL)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                estimate = estimate_study(study, time_fits=None, budget_s=2.0, open_layers=False)
+        except Exception:  # an estimate never stops a run
+            estimate = None
+        finally:
+            susmap_log.setLevel(level)
+        if estimate is not None:
+            cv = f", CV ~{estimate.cv_wall_s / 60:.1f} min wall" if estimate.cv_wall_s is not None else ""
+            est_log.info(
+                "estimate: %d fits, %d samples, %d cells%s; peak memory ~%.0f MiB (susmap run --dry-run for details)",
+                estimate.fits,
+                estimate.samples,
+                estimate.cells,
+                cv,
+                estimate.peak_memory / 2**20,
+            )
+            for line in estimate.warnings:
+                est_log.warning("%s", line)
+        return runner(study, out)
+
+    return run_estimated
+
+
+def _print_estimate(estimate) -> None:
+    for line in estimate.lines():
+        typer.echo(line)
+
+
 @app.command()
-def run(study_file: Annotated[Path, typer.Argument(help="The study YAML file.")], out: OutOption = None) -> None:
+def run(
+    study_file: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    out: OutOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
     """Run a study end to end: samples, cross-validation, map, classes, report (method: meta-blockwise: paper 004)."""
     from susmap.runners import run_study
 
-    _report_study(_run_study_file(run_study, study_file, out))
+    if dry_run:
+        _print_estimate(_run_study_file(_estimate_runner("run"), study_file, out))
+        return
+    _report_study(_run_study_file(_with_estimate(run_study), study_file, out))
 
 
 @app.command()
-def compare(study_file: Annotated[Path, typer.Argument(help="The study YAML file.")], out: OutOption = None) -> None:
+def compare(
+    study_file: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    out: OutOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
     """All models on the same folds of every scheme: papers' tables, ROC, rate curves, factor analysis."""
     from susmap.report.tables import to_markdown
     from susmap.runners.compare import run_compare
 
+    if dry_run:
+        _print_estimate(_run_study_file(_estimate_runner("compare"), study_file, out))
+        return
     result = _run_study_file(run_compare, study_file, out)
     typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
     for name, table in result.tables.items():
