@@ -18,6 +18,7 @@ import logging
 import struct
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import yaml
@@ -34,6 +35,25 @@ from susmap.stages.maps import hillshade_dem
 from susmap.study import AlignmentConfig, GridConfig, LayerConfig, study_from_dict
 
 SHAPE = (40, 50)
+
+
+@pytest.fixture
+def cli():
+    """Invoke the CLI in-process as a fresh process would: its own log handler on this run's stderr."""
+    logger = logging.getLogger("susmap")
+    handlers, level = logger.handlers[:], logger.level
+    logger.handlers.clear()
+    yield lambda *args: CliRunner().invoke(app, [str(a) for a in args])
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+
+
+def _one_error_line(result) -> str:
+    """Exit 2, and stderr is one ``susmap: error:`` line, no traceback."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("susmap: error:"), result.stderr
+    return lines[0]
 
 
 def _values(arr) -> np.ndarray:
@@ -247,18 +267,21 @@ def test_dem_of_derived_factors_is_checked(tmp_path, template):
     assert np.isnan(_values(ctx.dem.data)[:6, :10]).all()
 
 
-def test_cli_refuses_an_untagged_sentinel_in_one_line(synthetic, make_study, tmp_path):
-    b = np.asarray(rasterio.open(synthetic["b"]).read(1))
+def test_cli_refuses_an_untagged_sentinel_in_one_line(synthetic, make_study, tmp_path, cli):
+    with rasterio.open(synthetic["b"]) as src:
+        b = src.read(1)
     p = write_raster(tmp_path / "b_untagged.tif", _holes(b, -9999.0), nodata=None)
     study = make_study(layers=[{"name": "a", "path": str(synthetic["a"])}, {"name": "b", "path": str(p)}])
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study), encoding="utf-8")
-    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "res")])
-    assert result.exit_code == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("susmap: error:")]
-    assert len(errors) == 1 and "Traceback" not in result.stderr
-    assert "b_untagged.tif" in errors[0] and "-9999" in errors[0] and "layers[].nodata: -9999" in errors[0]
+    line = _one_error_line(cli("run", path, "--out", tmp_path / "res"))
+    assert "b_untagged.tif" in line and "-9999" in line and "layers[].nodata: -9999" in line
     assert not (tmp_path / "res").exists()
+    study["layers"][1]["nodata"] = -9999
+    path.write_text(yaml.safe_dump(study), encoding="utf-8")
+    assert cli("run", path, "--out", tmp_path / "res").exit_code == 0
+    samples = pd.read_csv(tmp_path / "res" / "samples.csv")
+    assert samples["b"].between(0, 1).all()  # no -9999 reached a sample
 
 
 @pytest.mark.parametrize(
@@ -323,16 +346,15 @@ def test_source_area_rule_reads_an_auxiliary_dem(tmp_path, template):
     assert {r for r, _ in cells["auxiliary"]} == set(range(10, 15))  # the upper half of rows 10..19
 
 
-def test_every_layer_auxiliary_is_refused(tmp_path, template, synthetic, make_study):
+def test_every_layer_auxiliary_is_refused(tmp_path, template, synthetic, make_study, cli):
     path_t, _ = template
     with pytest.raises(StudyConfigError, match=r"every layer is role: auxiliary \(elev\)"):
         _stack(path_t, LayerConfig(name="elev", path=path_t, role="auxiliary"))
     study = make_study(layers=[{"name": "a", "path": str(synthetic["a"]), "role": "auxiliary"}])
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study), encoding="utf-8")
-    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "res")])
-    assert result.exit_code == 2
-    assert "study.yaml" in result.stderr and "every layer has role: auxiliary" in result.stderr
+    line = _one_error_line(cli("run", path, "--out", tmp_path / "res"))
+    assert "study.yaml" in line and "every layer has role: auxiliary" in line
     weights = make_study(
         layers=[*make_study()["layers"], {"name": "elev", "path": str(synthetic["a"]), "role": "auxiliary"}],
         meta_blockwise={"weights": {"a": 1.0, "elev": 1.0}},
