@@ -251,8 +251,13 @@ class OutputFolder:
                 f"{self.final}: output folder holds the study's input {inside[0]}{more}; susmap replaces the "
                 "whole output folder, so choose a folder of its own (e.g. a new subfolder)"
             )
-        for name, special in (("current", Path.cwd()), ("home", Path.home())):
-            if _is_within(Path(os.path.realpath(special)), target):
+        try:
+            cwd = os.getcwd()
+        except OSError:  # a deleted current folder
+            cwd = None
+        home = os.path.expanduser("~")  # "~" itself where there is no home folder
+        for name, where in (("current", cwd), ("home", home if home != "~" else None)):
+            if where is not None and _is_within(Path(os.path.realpath(where)), target):
                 raise OutputError(
                     f"{self.final}: output folder is or holds the {name} folder; susmap replaces the whole "
                     "output folder, so choose a folder of its own (e.g. a new subfolder)"
