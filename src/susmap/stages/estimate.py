@@ -42,7 +42,7 @@ import numpy as np
 
 from susmap.errors import SusmapError
 from susmap.grid import Grid, open_raster, parse_crs
-from susmap.inventory import parse_labels, read_inventory
+from susmap.inventory import parse_labels, read_inventory, select_events
 from susmap.models import get_model, make_estimator, make_pipeline
 from susmap.stack import Stack, open_stack
 from susmap.study import ModelConfig, Study
@@ -261,7 +261,7 @@ def _open_lazily(study: Study) -> tuple[Grid, Stack | None]:
 def _sample_count(study: Study, grid: Grid) -> tuple[int, int, str]:
     """Samples a run would draw (events on the grid, plus absences), events among them, and how they were counted."""
     cfg = study.inventory
-    gdf = read_inventory(cfg, grid)
+    gdf = select_events(read_inventory(cfg, grid), cfg).reset_index(drop=True)
     cell_area = abs(grid.res[0] * grid.res[1])
     if cfg.geometry == "points":
         parts = gdf.geometry.explode(index_parts=False)
@@ -270,7 +270,7 @@ def _sample_count(study: Study, grid: Grid) -> tuple[int, int, str]:
         how = f"{len(gdf):,} inventory points, {int(inside.sum()):,} on the grid"
     else:
         cells = np.maximum(1.0, gdf.geometry.area.to_numpy() / cell_area)
-        if cfg.polygon_cells == "source" and cfg.source_area is not None:
+        if cfg.source_area is not None:
             cells = np.maximum(1.0, np.ceil(cells * cfg.source_area.upper_fraction))
         per_feature = np.rint(cells).astype(np.int64)
         how = f"{len(gdf):,} polygons, ~{int(per_feature.sum()):,} cells by area"
@@ -292,7 +292,7 @@ def _splits(study: Study, n_samples: int) -> tuple[int, list[str]]:
     total, notes = 0, []
     for cfg in val.scheme_configs:
         params = cfg.params
-        if cfg.name == "holdout":
+        if cfg.name in ("holdout", "temporal"):
             n, how = val.repeats, f"{val.repeats} repeats"
         elif cfg.name == "buffered_loo":
             n_tests = params.get("n_tests") or getattr(cfg, "n_tests", None)
