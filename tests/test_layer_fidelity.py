@@ -126,6 +126,23 @@ def test_stated_nodata_masks_the_sentinel_cells(tmp_path, template, dtype, senti
     assert stack.n_valid == clean.size - 60
 
 
+@pytest.mark.parametrize("sentinel,stated", [(-9999.0, -9999.0), (-np.finfo(np.float32).max, -3.4e38)])
+def test_stated_nodata_is_kept_out_of_resampling(tmp_path, template, sentinel, stated):
+    """A layer warped onto the grid: its stated holes are nodata, never blended into neighbouring cells."""
+    path_t, _ = template
+    coarse = np.random.default_rng(2).uniform(10, 20, size=(SHAPE[0] // 2, SHAPE[1] // 2)).astype(np.float32)
+    coarse[:5, :5] = sentinel
+    transform = Affine(2 * CELL, 0, ORIGIN[0], 0, -2 * CELL, ORIGIN[1])
+    p = write_raster(tmp_path / "coarse.tif", coarse, transform=transform, nodata=None)
+    allow = AlignmentConfig(allow_resample=True)
+    with pytest.raises(RasterReadError, match=r"coarse\.tif: layer 'c' holds"):
+        _stack(path_t, LayerConfig(name="c", path=p), alignment=allow)
+    stack = _stack(path_t, LayerConfig(name="c", path=p, nodata=stated), alignment=allow)
+    vals = _values(stack.data.data[0])
+    assert np.isnan(vals[:8, :8]).all()
+    assert np.nanmin(vals) >= 10 and np.nanmax(vals) <= 20
+
+
 def test_approximate_float_extreme_masks_the_exact_one(tmp_path, template):
     """``nodata: -3.4e38`` (as a user types it) masks the file's -3.4028235e38 cells."""
     path_t, _ = template

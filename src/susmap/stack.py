@@ -239,6 +239,12 @@ def _nodata_hits(values, value: float):
     return values == np.asarray(value, dtype=values.dtype)
 
 
+def _exact_marker(value: float) -> float:
+    """A stated nodata as GDAL must see it: -3.4e38 as typed is the float32 extreme the file holds."""
+    f32 = float(np.finfo(np.float32).max)
+    return math.copysign(f32, value) if HUGE <= abs(value) <= 1.01 * f32 else value
+
+
 def _fmt_value(value: float) -> str:
     if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
         return str(int(value))
@@ -505,7 +511,7 @@ def _open_layer(
         "resampling": Resampling[layer.resampling_method],
     }
     if checked.nodata is not None:
-        vrt_options["src_nodata"] = None if checked.nodata == "none" else float(checked.nodata)
+        vrt_options["src_nodata"] = None if checked.nodata == "none" else _exact_marker(float(checked.nodata))
     if not has_nodata or checked.nodata is not None:
         # Cells outside the layer's footprint must become nodata, not 0.
         vrt_options["nodata"] = np.nan
