@@ -1198,8 +1198,13 @@ inventory:
   y: y
   crs: EPSG:32717
   label: lslpts               # 0/1 or TRUE/FALSE column; leave out for presence-only
-  # polygon_cells: source     # polygons: all cells, or the upper part (source area)
-  # source_area: {elevation_layer: elev, upper_fraction: 0.5}
+  # polygon_cells: centre     # polygons: centre | all_touched | area_share (min_area_share: 0.5);
+                              # a polygon with no cell by the rule keeps its centroid's cell
+  # source_area: {elevation_layer: elev, upper_fraction: 0.5}   # polygons: the upper part only
+  # where: "Year_obs < 2006"  # keep the features matching this condition on their attributes
+  # time_field: Year_obs      # date or year of each event (for the temporal scheme)
+  # duplicates: merge         # several events on one cell: merge (one sample) | refuse | keep
+  # conflicts: refuse         # a cell labelled both 1 and 0: refuse | event_wins
 
 sampling:                     # presence-only inventories only
   absence_ratio: 1.0          # absences per event cell
@@ -1212,6 +1217,7 @@ models:                       # see `susmap models`
 
 validation:
   schemes: [spatial, random]  # spatial = k-means clusters of the coordinates
+                              # {name: temporal, split_at: 2006}: train on earlier events, test on later
   folds: 5
   repeats: 5
   threshold: 0.5
