@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from susmap.cli import app
 from susmap.errors import InputFileError, StudyConfigError
 from susmap.models import make_estimator
-from susmap.models.registry import MAX_SVM_C, check_models, check_neighbours
+from susmap.models.registry import MAX_SVM_C, check_models, check_neighbours, check_tuning
 from susmap.runners.sweep import run_sweep
 from susmap.study import (
     MAX_FITS,
@@ -255,6 +255,39 @@ def test_valid_parameters_presets_and_wrapped_estimators_build():
     assert make_estimator("ann", {"hidden_units": 3}).hidden_layer_sizes == (3,)
 
 
+TUNING = {
+    "grid-value": ({"rf": {"param_grid": {"n_estimators": [100, 0]}}}, "validation.tuning.rf.param_grid.n_estimators"),
+    "prefixed-name": ({"rf": {"param_grid": {"model__max_depth": [-1]}}}, "param_grid.model__max_depth: must be"),
+    "list-of-grids": (
+        {"rf": {"param_grid": [{"max_depth": [3]}, {"min_samples_leaf": [0]}]}},
+        "param_grid.min_samples_leaf",
+    ),
+    "distribution-list": (
+        {"rf": {"param_distributions": {"max_features": ["sqrt", "most"]}, "n_iter": 2}},
+        "param_distributions.max_features",
+    ),
+    "svm-inner-C": ({"svm": {"param_grid": {"estimator__C": [1.0, 1e30]}}}, "param_grid.estimator__C: C = 1e+30"),
+}
+
+
+@pytest.mark.parametrize("case", list(TUNING))
+def test_tuning_values_are_checked_before_any_data(case):
+    tuning, needle = TUNING[case]
+    models = [{"name": "random_forest", "label": "rf"}, {"name": "support_vector_machine", "label": "svm"}]
+    study = study_from_dict(_base(models=models, validation={"tuning": tuning}))
+    with pytest.raises(StudyConfigError) as info:
+        check_tuning(study.models, study.validation.tuning, seed=0, source="s.yaml")
+    assert str(info.value).startswith("s.yaml: validation.tuning.")
+    assert needle in str(info.value)
+
+
+def test_sane_tuning_passes():
+    models = [{"name": "random_forest", "label": "rf"}]
+    tuning = {"rf": {"param_grid": {"max_depth": [3, None], "model__n_estimators": [10, 50]}}}
+    study = study_from_dict(_base(models=models, validation={"tuning": tuning}))
+    check_tuning(study.models, study.validation.tuning, seed=0, source="s.yaml")
+
+
 def test_neighbours_above_the_smallest_training_part_are_refused():
     knn = make_estimator("k_nearest_neighbors", {"n_neighbors": 90})
     X, y = np.zeros((100, 2)), np.tile([0, 1], 50)  # noqa: N806
@@ -413,6 +446,13 @@ CLI_CASES = {
     "knn-neighbours-above-fold": (
         lambda m: m(models=[{"name": "k_nearest_neighbors", "params": {"n_neighbors": 100}}]),
         ["study.yaml", "models.0.params.n_neighbors: 100 neighbours", "smallest training part"],
+    ),
+    "tuning-value": (
+        lambda m: m(
+            models=[{"name": "random_forest", "label": "rf"}],
+            validation={"folds": 3, "repeats": 1, "tuning": {"rf": {"param_grid": {"n_estimators": [0]}}}},
+        ),
+        ["study.yaml", "validation.tuning.rf.param_grid.n_estimators"],
     ),
     "duplicate-key": (
         lambda m: yaml.safe_dump(m(), sort_keys=False) + "layers: []\n",

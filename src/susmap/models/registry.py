@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
@@ -40,6 +40,7 @@ __all__ = [
     "available_models",
     "check_models",
     "check_neighbours",
+    "check_tuning",
     "get_model",
     "inner_estimators",
     "make_estimator",
@@ -145,8 +146,21 @@ def _param_key(prefix: str, param: str, given: Mapping[str, Any]) -> str:
     return f"{prefix}.params.{name}"
 
 
-def _check_constraints(estimator: BaseEstimator, prefix: str, given: Mapping[str, Any]) -> None:
-    """Check the estimator's (and inner estimators') parameters against scikit-learn's own constraints."""
+def _check_constraints(
+    estimator: BaseEstimator,
+    prefix: str,
+    given: Mapping[str, Any],
+    key_of: Callable[[str], str] | None = None,
+) -> None:
+    """Check the estimator's (and inner estimators') parameters against scikit-learn's own constraints.
+
+    ``key_of(param)`` is the study key named in the message (default: ``<prefix>.params.<name>``).
+    """
+    if key_of is None:
+
+        def key_of(param: str) -> str:
+            return _param_key(prefix, param, given)
+
     for est in inner_estimators(estimator):
         if getattr(type(est), "_parameter_constraints", None) is None:
             continue  # not a scikit-learn estimator with declared constraints (deep, swarm: checked elsewhere)
@@ -157,19 +171,18 @@ def _check_constraints(estimator: BaseEstimator, prefix: str, given: Mapping[str
             match = _CONSTRAINT.match(text)
             if match is None:
                 raise StudyConfigError(f"{prefix}: {text}") from None
-            key = _param_key(prefix, match["param"], given)
+            key = key_of(match["param"])
             raise StudyConfigError(f"{key}: must be {match['allowed']} ({match['cls']}), got {match['got']}") from None
         sizes = est.hidden_layer_sizes if isinstance(est, MLPClassifier | MLPRegressor) else ()
         if any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in np.atleast_1d(sizes).tolist()):
             raise StudyConfigError(
-                f"{_param_key(prefix, 'hidden_layer_sizes', given)}: hidden layers need at least one unit each, "
-                f"got {sizes!r}"
+                f"{key_of('hidden_layer_sizes')}: hidden layers need at least one unit each, got {sizes!r}"
             )
         if isinstance(est, SVC | NuSVC | SVR | NuSVR) and est.max_iter == -1:
             c = getattr(est, "C", None)
             if isinstance(c, int | float) and c > MAX_SVM_C:
                 raise StudyConfigError(
-                    f"{_param_key(prefix, 'C', given)}: C = {c:g} is above {MAX_SVM_C:g}: libsvm does not converge "
+                    f"{key_of('C')}: C = {c:g} is above {MAX_SVM_C:g}: libsvm does not converge "
                     "in reasonable time with so weak a regularisation (hours even on a few hundred samples); "
                     f"give C <= {MAX_SVM_C:g}"
                 )
@@ -221,6 +234,41 @@ def check_models(models: Iterable[Any], *, seed: int, source: str) -> None:
     """
     for i, model in enumerate(models):
         make_estimator(model.name, model.params, seed=seed, where=f"{source}: models.{i}")
+
+
+def check_tuning(models: Iterable[Any], tuning: Mapping[str, Any] | None, *, seed: int, source: str) -> None:
+    """Check every listed value of the study's tuning spaces against the estimators' constraints.
+
+    Run before any data is read: ``validation.tuning.rf.param_grid.n_estimators: [0, 100]`` is refused
+    naming that key, instead of failing inside the first fold. Values drawn from distributions
+    (scipy.stats objects) cannot be listed and are left to the fit; unknown labels and parameter names
+    are left to the cross-validation's own checks, which name them.
+    """
+    by_label = {m.display_name: m for m in models}
+    for label, spec in (tuning or {}).items():
+        cfg = by_label.get(label)
+        if cfg is None or not isinstance(spec, Mapping):
+            continue
+        base = make_estimator(cfg.name, cfg.params, seed=seed)
+        valid = base.get_params(deep=True)
+        for space_key in ("param_grid", "param_distributions"):
+            space = spec.get(space_key)
+            grids = [space] if isinstance(space, Mapping) else space if isinstance(space, list) else []
+            for grid in grids:
+                if not isinstance(grid, Mapping):
+                    continue
+                for name, values in grid.items():
+                    param = str(name).removeprefix("model__")
+                    if param not in valid or not isinstance(values, list | tuple):
+                        continue
+                    key = f"{source}: validation.tuning.{label}.{space_key}.{name}"
+                    for value in values:
+                        candidate = clone(base)
+                        try:
+                            candidate.set_params(**{param: value})
+                        except (TypeError, ValueError):
+                            continue
+                        _check_constraints(candidate, key, {}, key_of=lambda _param, key=key: key)
 
 
 def check_neighbours(

@@ -48,7 +48,7 @@ from susmap.analysis import (
     vif_table,
 )
 from susmap.analysis.model_maps import class_shares, optimization_records, plot_class_shares, plot_convergence
-from susmap.models.registry import check_models, check_neighbours
+from susmap.models.registry import check_models, check_neighbours, check_tuning
 from susmap.outputs import OutputFolder, write_json
 from susmap.report import Section, write_report
 from susmap.report.tables import comparison_tables, to_markdown, write_tables
@@ -194,6 +194,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
     require_model_comparison(study, "compare")
     source = str(study.source or "study")
     check_models(study.models, seed=study.seed, source=source)  # every model parameter, before any data is read
+    check_tuning(study.models, study.validation.tuning, seed=study.seed, source=source)
     out_dir = Path(out_dir or study.outputs.directory)
     timer = Timer()
     t_start = time.perf_counter()

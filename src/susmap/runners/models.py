@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from susmap.mapping import predict_stack, write_lazy_raster
-from susmap.models.registry import check_models, check_neighbours
+from susmap.models.registry import check_models, check_neighbours, check_tuning
 from susmap.outputs import OutputFolder
 from susmap.report import cv_summary_table, write_report
 from susmap.runners import Runner, register_runner
@@ -94,6 +94,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
     t_start = time.perf_counter()
     # Fail on model names or parameters (the estimators' own constraints) before reading any data.
     check_models(study.models, seed=study.seed, source=str(study.source or "study"))
+    check_tuning(study.models, study.validation.tuning, seed=study.seed, source=str(study.source or "study"))
     with OutputFolder(out_dir, inputs=input_files(study), writes=OUTPUT_FILES) as out, dask_scheduler(study):
         prep = prepare_study_data(study, out, timer)
         stack, samples, counts, names = prep.stack, prep.samples, prep.counts, prep.names
