@@ -54,6 +54,23 @@ def test_run_prints_scores_spatial_first(make_study, tmp_path):
     assert (tmp_path / "o" / "probability.tif").exists()
 
 
+def test_run_twice_into_one_folder_replaces_its_own_outputs(make_study, tmp_path):
+    """The second run recognises the first run's outputs (manifest) and swaps in a complete new set."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(make_study()))
+    out = tmp_path / "o"
+    first = runner.invoke(app, ["-q", "run", str(path), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    probability = (out / "probability.tif").read_bytes()
+    manifest = json.loads((out / ".susmap-manifest.json").read_text())["files"]
+    assert {*OUTPUT_FILES, *MAP_FILES} <= set(manifest)
+    second = runner.invoke(app, ["-q", "run", str(path), "--out", str(out)])
+    assert second.exit_code == 0, second.output
+    assert (out / "probability.tif").read_bytes() == probability  # same study, same map
+    assert set(json.loads((out / ".susmap-manifest.json").read_text())["files"]) == set(manifest)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".o.")]  # no staging, old folder, lock
+
+
 @pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
 def test_examples_validate(example):
     study = load_study(example)
