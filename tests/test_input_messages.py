@@ -258,3 +258,17 @@ def test_write_error_other_than_space_is_not_called_a_full_disk(synthetic, make_
     monkeypatch.setattr(writer._OrderedBlockWriter, "__setitem__", broken)
     line = _error_line(*_run(make_study(), synthetic["dir"]), "probability.tif", "cannot write")
     assert "space" not in line
+
+
+def test_full_disk_while_writing_a_table_keeps_earlier_outputs(synthetic, make_study, monkeypatch):
+    import pandas as pd
+
+    real_to_csv = pd.DataFrame.to_csv
+
+    def full_disk_to_csv(self, path=None, *args, **kwargs):
+        if path is not None and Path(path).name == "cv_scores.csv":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_to_csv(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk_to_csv)
+    _error_line(*_run(make_study(), synthetic["dir"]), "no space left", "cv_scores.csv")

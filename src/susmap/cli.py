@@ -10,6 +10,7 @@ number (130, 143, 129) after a one-line message.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import signal
 import sys
@@ -129,6 +130,12 @@ def _run_study_file(runner, study_file: Path | None, out: Path | None):
         return _execute(runner, load_study(study_file), out)
     except SusmapError as err:
         _fail(err)
+    except OSError as err:  # a full disk while writing a table, a figure or the report (GeoTIFFs: the writer)
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        from susmap.mapping.writer import write_failure
+
+        _fail(write_failure(err, [Path(err.filename)] if err.filename else []))
 
 
 def _report_study(result) -> None:
