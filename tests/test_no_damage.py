@@ -33,6 +33,9 @@ from typer.testing import CliRunner
 from susmap.cli import app
 from susmap.errors import OutputError
 from susmap.outputs import MANIFEST_NAME, FolderLock, OutputFolder
+from susmap.runners import run_study
+from susmap.stages import input_files
+from susmap.study import study_from_dict
 
 PREFIX = "susmap: error:"
 
@@ -131,6 +134,20 @@ def test_every_command_refuses_an_output_folder_holding_an_input(make_study, syn
 def test_out_above_an_input_folder_is_refused(make_study, synthetic, tmp_path):
     path = _write_study(tmp_path / "elsewhere" / "study.yaml", make_study())
     _refused(_invoke("run", path, "--out", synthetic["dir"].parent), "input")
+
+
+def test_the_study_reads_are_its_inputs(make_study, synthetic, tmp_path):
+    regions = tmp_path / "zones" / "regions.gpkg"
+    regions.parent.mkdir()
+    regions.write_bytes(b"not read here")
+    scheme = {"name": "regions", "regions": str(regions), "region_field": "name"}
+    study = study_from_dict(make_study(validation={"schemes": [scheme]}))
+    found = {p.resolve() for p in input_files(study)}
+    assert {synthetic["a"], synthetic["b"], synthetic["inventory"], regions} <= found
+    study = study.model_copy(update={"outputs": study.outputs.model_copy(update={"directory": regions.parent})})
+    with pytest.raises(OutputError, match=r"regions\.gpkg"):
+        run_study(study)
+    assert regions.read_bytes() == b"not read here"
 
 
 def test_outputs_directory_dot_is_refused_and_the_study_file_kept(make_study, tmp_path):

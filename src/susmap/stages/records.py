@@ -16,10 +16,14 @@ __all__ = ["input_files", "scores_by_scheme", "write_metrics", "write_provenance
 
 
 def input_files(study: Study) -> list[Path]:
-    """Every file the study reads (grid template, layers, inventory, DEM, files named in factor parameters)."""
+    """Every file the study reads (grid template, layers, inventory, DEM, region polygons of validation
+    schemes, files named in factor parameters, the study file)."""
     paths = [study.grid.template, *(layer.path for layer in study.layers), study.inventory.path]
     if study.dem.path is not None:
         paths.append(study.dem.path)
+    for scheme in study.validation.schemes:
+        if getattr(scheme, "regions", None) is not None:
+            paths.append(scheme.regions)
     base = study.base_dir or Path.cwd()
     for f in study.factors:  # vector files and the like named in factor parameters
         for value in f.params.values():
