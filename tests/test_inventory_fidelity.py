@@ -25,7 +25,7 @@ from susmap.cli import app
 from susmap.errors import InventoryError, StudyConfigError
 from susmap.inventory import inventory_cells, polygon_rule_cells, read_inventory
 from susmap.models import make_pipeline
-from susmap.sampling import build_samples
+from susmap.sampling import build_samples, inventory_summary
 from susmap.stack import open_stack
 from susmap.stages import draw_samples
 from susmap.study import AlignmentConfig, GridConfig, InventoryConfig, LayerConfig, SamplingConfig, study_from_dict
@@ -467,3 +467,21 @@ def test_points_and_multipoints_keep_their_feature_rows(ramp):
     samples, _counts = _samples(ramp["stack"], InventoryConfig(path=path), SamplingConfig())
     events = samples[samples["label"] == 1]
     assert list(events["event_id"]) == [0, 1, 1] and list(events["event_cells"]) == [1, 2, 2]
+
+
+def test_duplicates_keep_and_the_report_line(synthetic):
+    stack = open_stack(
+        GridConfig(template=synthetic["a"]), [LayerConfig(name="a", path=synthetic["a"])], AlignmentConfig()
+    )
+    pts = synthetic["points"]
+    path = synthetic["dir"] / "twice.csv"
+    pd.concat([pts, pts], ignore_index=True).to_csv(path, index=False)
+    cfg = InventoryConfig(path=path, x="x", y="y", crs=UTM17S, label="event", duplicates="keep")
+    samples, counts = _samples(stack, cfg)
+    assert len(samples) == 2 * len(pts) and counts["duplicate_cells"] == len(pts) + 1
+    assert inventory_summary(counts) == f"{2 * len(pts)} features: {counts['duplicate_cells']} repeated cells kept " + (
+        "(inventory.duplicates: keep)"
+    )
+    _, counts = _samples(stack, InventoryConfig(path=path, x="x", y="y", crs=UTM17S, label="event"))
+    assert inventory_summary(counts) == f"{2 * len(pts)} features: {len(pts) + 1} repeated cells merged"
+    assert inventory_summary({"features": 5, "off_grid": 0}) == "5 features, all sampled"

@@ -218,3 +218,23 @@ def test_cli_temporal_without_time_field_exits_2_with_one_line(synthetic, make_s
     assert len(lines) == 1 and lines[0].startswith("susmap: error:") and "inventory.time_field" in lines[0]
     assert "study.yaml" in lines[0]
     assert not out.exists()
+
+
+def test_time_field_from_a_geopackage_date_column(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from susmap.inventory import event_times
+    from susmap.study import InventoryConfig
+
+    path = tmp_path / "dated.gpkg"
+    when = pd.to_datetime(["2001-02-03", None, "2010-12-31"])
+    gpd.GeoDataFrame({"when": when, "year": [2001, 2005, None]}, geometry=[Point(0, 0)] * 3, crs="EPSG:32717").to_file(
+        path
+    )
+    gdf = gpd.read_file(path)
+    times = event_times(gdf, InventoryConfig(path=path, time_field="when"))
+    assert times.dtype == np.dtype("datetime64[ns]") and np.isnat(times[1])
+    np.testing.assert_array_equal(times[[0, 2]], when[[0, 2]].to_numpy())
+    years = event_times(gdf, InventoryConfig(path=path, time_field="year"))
+    assert years.dtype == np.float64 and np.isnan(years[2]) and years[0] == 2001

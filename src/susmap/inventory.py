@@ -408,15 +408,12 @@ def _polygons_to_cells(
     if off_grid:
         log.warning("%d of %d polygons lie off the grid and were dropped", off_grid, n)
     if fallback:
-        how = {"centre": "cover no cell centre", "all_touched": "touch no cell", "area_share": "cover no cell"}[rule]
-        share = f" by at least {cfg.min_area_share:g}" if rule == "area_share" else ""
-        log.info(
-            "%d of %d polygons %s%s of the grid (smaller than a cell) and keep the cell of their centroid",
-            fallback,
-            n,
-            how,
-            share,
-        )
+        how = {
+            "centre": "cover no cell centre of the grid",
+            "all_touched": "touch no cell of the grid",
+            "area_share": f"cover no cell by at least {cfg.min_area_share:g} of its area",
+        }[rule]
+        log.info("%d of %d polygons %s and keep the cell of their centroid", fallback, n, how)
     rows = np.concatenate(rows_out)
     counts["polygon_cells"] = int(rows.size)
     return rows, np.concatenate(cols_out), np.concatenate(pos_out)
