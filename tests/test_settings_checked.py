@@ -298,6 +298,16 @@ def test_neighbours_above_the_smallest_training_part_are_refused():
     check_neighbours([("m", make_estimator("k_nearest_neighbors", {"n_neighbors": 80}))], [("r", KFold(5).split(X))])
 
 
+def test_tuned_neighbours_are_checked_against_the_inner_training_part():
+    knn = make_estimator("k_nearest_neighbors", {"n_neighbors": 5})
+    X, y = np.zeros((100, 2)), np.tile([0, 1], 50)  # noqa: N806
+    tuning = {"s.yaml: models.0": {"param_grid": {"n_neighbors": [5, 70]}, "inner_folds": 3}}
+    with pytest.raises(StudyConfigError, match=r"models\.0: n_neighbors up to 70 .* at most 53 of the 80 samples"):
+        check_neighbours([("s.yaml: models.0", knn)], [("random", KFold(5).split(X, y))], tuning)
+    tuning = {"s.yaml: models.0": {"param_grid": {"model__n_neighbors": [5, 53]}, "inner_folds": 3}}
+    check_neighbours([("s.yaml: models.0", knn)], [("random", KFold(5).split(X, y))], tuning)
+
+
 def test_no_neighbour_model_draws_no_split():
     def boom():
         raise AssertionError("splits drawn without a neighbour model")
@@ -453,6 +463,18 @@ CLI_CASES = {
             validation={"folds": 3, "repeats": 1, "tuning": {"rf": {"param_grid": {"n_estimators": [0]}}}},
         ),
         ["study.yaml", "validation.tuning.rf.param_grid.n_estimators"],
+    ),
+    "knn-tuned-neighbours-above-inner-fold": (
+        lambda m: m(
+            models=[{"name": "k_nearest_neighbors", "label": "knn"}],
+            validation={
+                "folds": 3,
+                "repeats": 1,
+                "schemes": ["random"],
+                "tuning": {"knn": {"param_grid": {"n_neighbors": [5, 79]}, "inner_folds": 3}},
+            },
+        ),
+        ["study.yaml", "models.0: n_neighbors up to 79", "inner folds"],
     ),
     "duplicate-key": (
         lambda m: yaml.safe_dump(m(), sort_keys=False) + "layers: []\n",

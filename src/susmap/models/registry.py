@@ -16,6 +16,7 @@ from the paper. :func:`presets_markdown` writes them all as
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -271,32 +272,67 @@ def check_tuning(models: Iterable[Any], tuning: Mapping[str, Any] | None, *, see
                         _check_constraints(candidate, key, {}, key_of=lambda _param, key=key: key)
 
 
+def _listed_neighbours(spec: Any) -> tuple[list[int], int | None]:
+    """``n_neighbors`` values listed in a tuning spec, and its inner folds (None without tuning)."""
+    if not isinstance(spec, Mapping):
+        return [], None
+    inner = spec.get("inner_folds", 3)
+    inner = inner if isinstance(inner, int) and not isinstance(inner, bool) and inner >= 2 else 3
+    values: list[int] = []
+    for space_key in ("param_grid", "param_distributions"):
+        space = spec.get(space_key)
+        for grid in [space] if isinstance(space, Mapping) else space if isinstance(space, list) else []:
+            if not isinstance(grid, Mapping):
+                continue
+            for name, listed in grid.items():
+                if str(name).rsplit("__", 1)[-1] == "n_neighbors" and isinstance(listed, list | tuple):
+                    values += [v for v in listed if isinstance(v, int) and not isinstance(v, bool)]
+    return values, inner
+
+
 def check_neighbours(
-    models: Iterable[tuple[str, BaseEstimator]], splits: Iterable[tuple[str, Iterable[tuple[Any, Any]]]]
+    models: Iterable[tuple[str, BaseEstimator]],
+    splits: Iterable[tuple[str, Iterable[tuple[Any, Any]]]],
+    tuning: Mapping[str, Any] | None = None,
 ) -> None:
     """Refuse, before any fit, a neighbour model whose ``n_neighbors`` exceeds a training part.
 
     ``models`` are ``(key, estimator or pipeline)`` with ``key`` the study key of
     the model (``study.yaml: models.1``); ``splits`` are ``(scheme, (train,
-    test) index pairs)``. Only models with an ``n_neighbors`` parameter are
-    checked, so the splits are drawn only when such a model is present.
+    test) index pairs)``. ``tuning`` maps a model key to its tuning spec
+    (``validation.tuning[label]``): its listed ``n_neighbors`` values count
+    too, and the training part is then that of the inner folds (the smallest
+    one of a random k-fold split: ``n - ceil(n / inner_folds)``; spatial inner
+    folds may be smaller still). Only models with an ``n_neighbors`` parameter
+    are checked, so the splits are drawn only when such a model is present.
     """
     wanted = []
     for key, model in models:
         ks = [est.n_neighbors for est in inner_estimators(model) if isinstance(getattr(est, "n_neighbors", None), int)]
-        if ks:
-            wanted.append((key, max(ks)))
+        if not ks:
+            continue
+        listed, inner = _listed_neighbours((tuning or {}).get(key))
+        wanted.append((key, max(ks + listed), inner))
     if not wanted:
         return
     for scheme, pairs in splits:
         smallest = min((len(train) for train, _ in pairs), default=None)
         if smallest is None:
             continue
-        for key, k in wanted:
-            if k > smallest:
+        for key, k, inner in wanted:
+            if inner is None:
+                if k > smallest:
+                    raise StudyConfigError(
+                        f"{key}.params.n_neighbors: {k} neighbours, but the smallest training part of scheme "
+                        f"{scheme!r} holds {smallest} samples; give n_neighbors <= {smallest}"
+                    )
+                continue
+            part = smallest - math.ceil(smallest / inner)
+            if k > part:
                 raise StudyConfigError(
-                    f"{key}.params.n_neighbors: {k} neighbours, but the smallest training part of scheme "
-                    f"{scheme!r} holds {smallest} samples; give n_neighbors <= {smallest}"
+                    f"{key}: n_neighbors up to {k} (params and validation.tuning), but tuning's {inner} inner folds "
+                    f"train on at most {part} of the {smallest} samples of the smallest training part of scheme "
+                    f"{scheme!r}; give n_neighbors <= {part}"
                 )
 
 

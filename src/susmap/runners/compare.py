@@ -206,6 +206,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
         check_neighbours(  # k-NN with more neighbours than a training part: refused before any fit
             [(f"{source}: models.{i}", prep.pipelines[m.display_name]) for i, m in enumerate(study.models)],
             ((label, splitter.split(prep.design, prep.y)) for label, splitter in splitters),
+            {f"{source}: models.{i}": val.tuning.get(m.display_name) for i, m in enumerate(study.models)},
         )
         with timer.stage("cross-validation"):
             cv = cross_validate_models(

@@ -103,6 +103,10 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
         check_neighbours(  # k-NN with more neighbours than a training part: refused before any fit
             [(f"{study.source or 'study'}: models.{i}", pipelines[m.display_name]) for i, m in enumerate(study.models)],
             ((label, splitter.split(X, y)) for label, splitter in splitters),
+            {
+                f"{study.source or 'study'}: models.{i}": study.validation.tuning.get(m.display_name)
+                for i, m in enumerate(study.models)
+            },
         )
         with timer.stage("cross-validation"):
             cv = cross_validate_models(
