@@ -325,6 +325,13 @@ def test_sweep_refuses_seeds_beyond_2_32_before_reading_data(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_sweep_refuses_neighbours_above_its_training_part(synthetic, make_study, tmp_path):
+    study = study_from_dict(make_study(models=[{"name": "k_nearest_neighbors", "label": "knn"}]))
+    with pytest.raises(StudyConfigError, match=r"--vary n_neighbors=90: models\.0\.params\.n_neighbors: 90 .* holds"):
+        run_sweep(study, "knn", {"n_neighbors": [5, 90]}, repeats=1, out_dir=tmp_path / "sweep")
+    assert not (tmp_path / "sweep").exists()
+
+
 # --------------------------------------------------------------------------- the YAML file itself
 
 

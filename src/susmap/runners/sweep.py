@@ -13,6 +13,7 @@ so any registry model can be swept, not only the SAE.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import pandas as pd
 from susmap.analysis.framework_sweep import framework_sweep, sweep_table
 from susmap.errors import StudyConfigError
 from susmap.models import make_estimator
+from susmap.models.registry import check_neighbours
 from susmap.outputs import OutputFolder
 from susmap.report.tables import to_markdown
 from susmap.runners import require_model_comparison
@@ -104,6 +106,15 @@ def run_sweep(
     t0 = time.perf_counter()
     with OutputFolder(out_dir, inputs=input_files(study)) as out, dask_scheduler(study):
         prep = prepare_study_data(study, out, timer)
+        n_train = len(prep.y) - math.ceil(test_size * len(prep.y))  # framework_sweep's stratified split
+        check_neighbours(  # k-NN with more neighbours than the training part: refused before any fit
+            [
+                (f"--vary {name}={value!r}: models.{index}", make_estimator(cfg.name, {**cfg.params, name: value}))
+                for name, values in vary.items()
+                for value in values
+            ],
+            [(f"sweep {1 - test_size:.0%}/{test_size:.0%}", [(range(n_train), ())])],
+        )
 
         def build(seed: int, **params):
             return prep.make(cfg.model_copy(update={"params": {**cfg.params, **params}}), prep.names).set_params(
