@@ -89,10 +89,10 @@ def _stops_cleanly():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    stops = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
     previous = {s: signal.getsignal(s) for s in stops}
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGHUP, _raise_stop)
+    for s in stops[1:]:
+        signal.signal(s, _raise_stop)
     try:
         yield
     except KeyboardInterrupt as err:

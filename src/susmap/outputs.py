@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -53,6 +52,11 @@ from types import TracebackType
 from typing import Any
 
 from susmap.errors import OutputError
+
+try:
+    import fcntl
+except ImportError:  # Windows: the pid in the lock file decides
+    fcntl = None
 
 __all__ = ["MANIFEST_NAME", "FolderLock", "OutputFolder", "file_sha256", "package_versions", "write_json"]
 
@@ -119,6 +123,8 @@ class FolderLock:
         while self._fd is None:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
+                if fcntl is None:
+                    raise OSError(errno.ENOLCK, "no flock")
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as err:
                 text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
@@ -365,13 +371,9 @@ class OutputFolder:
                     if not dirs and not files:
                         (staging / Path(folder).relative_to(self._target)).mkdir(parents=True, exist_ok=True)
             write_json(staging / MANIFEST_NAME, {"written_by": "susmap", "files": manifest})
-            blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)  # the swap is not cut in half by Ctrl-C
-            try:
+            with _signals_held():  # the swap is not cut in half by Ctrl-C
                 self._swap(staging)
                 self.staging = None
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         except OSError as err:
             if isinstance(err, OutputError):
                 raise
@@ -408,6 +410,20 @@ class OutputFolder:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._discard()
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Delay SIGINT, SIGTERM and SIGHUP until the block has run (where the platform can)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _walk_files(folder: Path) -> list[Path]:
