@@ -625,21 +625,21 @@ def _count_and_check(
     valid: da.Array,
     bounds: dict[str, tuple[float, float]],
 ) -> tuple[int, dict[str, tuple[float, float, int, int]]]:
-    """One pass over the stack: valid cells, per-layer extremes and cells beyond ``bounds``.
+    """One pass over the stack: valid cells and each layer's extremes; then cells beyond ``bounds``.
 
-    Returns the joint valid count and ``{name: (min, max, below, above)}``
-    of the layers with bounds (within the template's valid area).
+    Only a layer whose extremes lie beyond its bound (or are a nodata
+    marker) is read again, to count those cells within the template's
+    valid area. Returns the joint valid count and ``{name: (min, max,
+    below, above)}`` of the layers with extremes beyond their bounds.
     """
     template_valid = da.isfinite(template)
-    inside = {name: da.where(template_valid, o.data, np.float32(np.nan)) for name, o in opened.items()}
-    names = list(inside)
+    names = list(opened)
     tasks = {
         "per_layer": [da.isfinite(o.data).sum() for o in opened.values()],
         "joint": valid.sum(),
         "template_n": template_valid.sum(),
         "template_range": (da.nanmin(template), da.nanmax(template)),
-        "ranges": [(da.nanmin(a), da.nanmax(a)) for a in inside.values()],
-        "beyond": {n: ((inside[n] < b[0]).sum(), (inside[n] > b[1]).sum()) for n, b in bounds.items()},
+        "ranges": [(da.nanmin(o.data), da.nanmax(o.data)) for o in opened.values()],
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nanmin of a layer without data: NaN, refused below
@@ -651,6 +651,10 @@ def _count_and_check(
         if int(n) == 0:
             layer = by_name[name]
             raise AlignmentError(f"{layer.path}: layer {name!r} is nodata on every cell of the grid")
+
+    def inside(data: da.Array) -> da.Array:
+        return da.where(template_valid, data, np.float32(np.nan))
+
     _refuse_missed_sentinel(
         grid_cfg.template,
         f"the grid template (band {grid_cfg.band})",
@@ -659,20 +663,31 @@ def _count_and_check(
         template_checked,
         got["template_range"],
     )
-    for name, rng in zip(names, got["ranges"], strict=True):
-        layer = by_name[name]
+    ranges = dict(zip(names, got["ranges"], strict=True))
+    for name in names:
         _refuse_missed_sentinel(
-            layer.path, f"layer {name!r}", "layers[].nodata", inside[name], opened[name].checked, rng
+            by_name[name].path,
+            f"layer {name!r}",
+            "layers[].nodata",
+            inside(opened[name].data),
+            opened[name].checked,
+            ranges[name],
         )
     if int(got["joint"]) == 0:
         predictors = [layer.name for layer in layers if layer.role == "predictor"]
         raise AlignmentError(
             "no cell has data in every layer (the layers' valid areas do not overlap): " + ", ".join(predictors)
         )
-    ranges = dict(zip(names, got["ranges"], strict=True))
+    tasks = {}
+    for name, (low, high) in bounds.items():
+        if ranges[name][0] < low or ranges[name][1] > high:
+            data = inside(opened[name].data)
+            tasks[name] = ((data < low).sum(), (data > high).sum(), da.nanmin(data), da.nanmax(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        (beyond,) = dask.compute(tasks)
     extremes = {
-        n: (float(ranges[n][0]), float(ranges[n][1]), int(below), int(above))
-        for n, (below, above) in got["beyond"].items()
+        n: (float(vmin), float(vmax), int(below), int(above)) for n, (below, above, vmin, vmax) in beyond.items()
     }
     return int(got["joint"]), extremes
 
@@ -680,7 +695,11 @@ def _count_and_check(
 def _refuse_missed_sentinel(
     path: Path, what: str, key: str, data: da.Array, checked: _Checked, value_range: tuple[float, float]
 ) -> None:
-    """Refuse a band whose exact extreme is a nodata marker its sample did not hold (counted exactly)."""
+    """Refuse a band whose exact extreme is a nodata marker its sample did not hold (counted exactly).
+
+    ``data`` is the band within the template's valid area: a marker found
+    only outside it reaches no cell of the study and is let be.
+    """
     if not checked.checked:
         return
     for value in value_range:
@@ -690,8 +709,9 @@ def _refuse_missed_sentinel(
         found = find_sentinel(np.append(checked.sample, value), checked.dtype)
         if found is not None and found[0] == value:
             cells = int(_sentinel_hits(data, value).sum().compute())
-            total = int(np.prod(data.shape))
-            raise _sentinel_error(path, what, key, value, cells, total, False, None)
+            if cells:
+                total = int(np.prod(data.shape))
+                raise _sentinel_error(path, what, key, value, cells, total, False, None)
 
 
 def _report_outliers(
