@@ -485,3 +485,16 @@ def test_duplicates_keep_and_the_report_line(synthetic):
     _, counts = _samples(stack, InventoryConfig(path=path, x="x", y="y", crs=UTM17S, label="event"))
     assert inventory_summary(counts) == f"{2 * len(pts)} features: {len(pts) + 1} repeated cells merged"
     assert inventory_summary({"features": 5, "off_grid": 0}) == "5 features, all sampled"
+
+
+def test_features_without_geometry_are_logged(ramp, caplog):
+    path = ramp["dir"] / "holes.geojson"
+    frame = gpd.GeoDataFrame({"no": [0, 1, 2]}, geometry=[_square(5, 5, 2), None, _square(9, 9, 2)], crs=UTM17S)
+    frame.to_file(path, driver="GeoJSON")
+    with caplog.at_level(logging.INFO, logger="susmap"):
+        cells = _cells(ramp["stack"], InventoryConfig(path=path, geometry="polygons"))
+    assert "1 of 3 features of holes.geojson have no geometry and were skipped" in caplog.text
+    assert sorted(set(cells.event_id)) == [0, 1]
+    gpd.GeoDataFrame({"no": [0]}, geometry=[None], crs=UTM17S).to_file(path, driver="GeoJSON")
+    with pytest.raises(InventoryError, match=r"none of the 1 features of the inventory has a geometry"):
+        _cells(ramp["stack"], InventoryConfig(path=path, geometry="polygons"))

@@ -56,7 +56,8 @@ class EventCells:
     label : ndarray of int8 or None
         1 = event, 0 = non-event; None for presence-only inventories.
     event_id : ndarray of int64
-        Index of the feature (row of the inventory file) each cell comes from.
+        Index of the feature each cell comes from: its row in the inventory file (features without a
+        geometry, which are skipped and logged, not counted).
     counts : dict
         How many features were read, dropped off the grid, etc. (for the log and report).
     time : ndarray or None
@@ -151,7 +152,12 @@ def read_inventory(cfg: InventoryConfig, grid: Grid) -> gpd.GeoDataFrame:
             gdf = gdf.set_crs(parse_crs(cfg.crs, key="inventory.crs").to_wkt())
     if len(gdf) == 0:
         raise InventoryError(f"{path}: the inventory holds no features")
-    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+    empty = gdf.geometry.isna() | gdf.geometry.is_empty
+    if empty.all():
+        raise InventoryError(f"{path}: none of the {len(gdf)} features of the inventory has a geometry")
+    if empty.any():
+        log.warning("%d of %d features of %s have no geometry and were skipped", int(empty.sum()), len(gdf), path.name)
+    gdf = gdf[~empty]
     kinds = set(gdf.geom_type.unique())
     wanted = {"points": {"Point", "MultiPoint"}, "polygons": {"Polygon", "MultiPolygon"}}[cfg.geometry]
     if not kinds <= wanted:
@@ -329,7 +335,7 @@ def inventory_cells(gdf: gpd.GeoDataFrame, cfg: InventoryConfig, stack: Stack) -
         )
         if len(gdf) == 0:
             raise InventoryError(f"{path}: no feature matches inventory.where {cfg.where!r} (of {len(every)} features)")
-    feature_ids = gdf.index.to_numpy(dtype=np.int64)  # rows of the file (read_inventory resets the index)
+    feature_ids = gdf.index.to_numpy(dtype=np.int64)  # features of read_inventory (its index is 0 .. n-1)
     gdf = gdf.reset_index(drop=True)
     labels_all = parse_labels(gdf[cfg.label], column=cfg.label, path=path) if cfg.label else None
     times_all = event_times(gdf, cfg) if cfg.time_field else None
