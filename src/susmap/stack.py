@@ -401,7 +401,8 @@ def _read_band(
     if lazy.shape != grid.shape:
         raise AlignmentError(f"{path}: read shape {lazy.shape} does not match the grid {grid.shape}")
     windows = _BandWindows(lazy, Path(path), band, repr(sorted((vrt_options or {}).items(), key=str)))
-    data = da.from_array(windows, chunks=(chunks, chunks), meta=np.empty((0, 0), lazy.dtype))
+    # fancy=False: dask passes plain slices, never index arrays (xarray would index them orthogonally)
+    data = da.from_array(windows, chunks=(chunks, chunks), fancy=False, meta=np.empty((0, 0), lazy.dtype))
     if manual and nodata != "none" and not math.isnan(float(nodata)):
         return da.where(_nodata_hits(data, float(nodata)), np.float32(np.nan), data.astype(np.float32))
     return data.astype(np.float32)
@@ -429,12 +430,21 @@ class _BandWindows:
         try:
             return np.asarray(self.lazy[key].values)
         except (RasterioError, OSError) as err:
-            rows, cols = (k.indices(n) for k, n in zip(key, self.shape, strict=True))
+            rows, cols = (_span(k, n) for k, n in zip(key, self.shape, strict=True))
             cause = (str(err.__cause__ or err).strip() or type(err).__name__).splitlines()[0]
             raise RasterReadError(
-                f"{self.path}: cannot read band {self.band} in the window rows {rows[0]}-{rows[1] - 1}, "
-                f"columns {cols[0]}-{cols[1] - 1} (damaged or truncated file? {cause})"
+                f"{self.path}: cannot read band {self.band} in the window rows {rows}, columns {cols} "
+                f"(damaged or truncated file? {cause})"
             ) from None
+
+
+def _span(key, n: int) -> str:
+    """``first-last`` of the cells an index (a slice, or integers) selects along an axis of length ``n``."""
+    if isinstance(key, slice):
+        start, stop, _ = key.indices(n)
+        return f"{start}-{stop - 1}"
+    idx = np.atleast_1d(np.asarray(key))
+    return f"{int(idx.min())}-{int(idx.max())}" if idx.size else "none"
 
 
 @dataclass
