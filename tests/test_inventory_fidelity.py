@@ -438,7 +438,7 @@ def test_where_filters_features_by_attributes(ramp):
     "where,needle",
     [
         ("Yr < 2006", "'Yr' is not defined"),
-        ("Year_obs <", "cannot be evaluated"),
+        ("Year_obs < '2006' + 1", "cannot be evaluated"),
         ("Year_obs + 1", "not a true/false condition"),
     ],
 )
@@ -498,3 +498,12 @@ def test_features_without_geometry_are_logged(ramp, caplog):
     gpd.GeoDataFrame({"no": [0]}, geometry=[None], crs=UTM17S).to_file(path, driver="GeoJSON")
     with pytest.raises(InventoryError, match=r"none of the 1 features of the inventory has a geometry"):
         _cells(ramp["stack"], InventoryConfig(path=path, geometry="polygons"))
+
+
+def test_where_syntax_is_checked_when_the_study_is_read(synthetic, make_study):
+    study = make_study()
+    study["inventory"]["where"] = "Year_obs <"
+    with pytest.raises(StudyConfigError, match=r"inventory: where 'Year_obs <' is not a condition"):
+        study_from_dict(study)
+    study["inventory"]["where"] = "`Year obs` < 2006 and kind in ['a', 'b']"
+    assert study_from_dict(study).inventory.where.startswith("`Year obs`")

@@ -420,8 +420,18 @@ class InventoryConfig(_Section):
     def _polygon_keys(self) -> InventoryConfig:
         if self.geometry == "points" and self.source_area is not None:
             raise ValueError("source_area applies to polygon inventories (geometry: polygons) only")
-        if self.where is not None and not self.where.strip():
-            raise ValueError("where is empty; give an expression such as 'Year_obs < 2006', or leave it out")
+        if self.where is not None:
+            if not self.where.strip():
+                raise ValueError("where is empty; give an expression such as 'Year_obs < 2006', or leave it out")
+            import ast
+
+            try:  # syntax only, before any data is read; the columns are checked on the inventory
+                ast.parse(re.sub(r"`[^`]*`", "_column", self.where.strip()), mode="eval")
+            except SyntaxError as err:
+                raise ValueError(
+                    f"where {self.where!r} is not a condition ({err.msg}); e.g. 'Year_obs < 2006', "
+                    "`column name` in backticks"
+                ) from None
         return self
 
 
