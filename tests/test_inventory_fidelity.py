@@ -9,6 +9,7 @@ points labelled both 0 and 1 accepted.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import geopandas as gpd
@@ -507,3 +508,39 @@ def test_where_syntax_is_checked_when_the_study_is_read(synthetic, make_study):
         study_from_dict(study)
     study["inventory"]["where"] = "`Year obs` < 2006 and kind in ['a', 'b']"
     assert study_from_dict(study).inventory.where.startswith("`Year obs`")
+
+
+@pytest.mark.usefixtures("_fresh_cli_logger")
+def test_study_with_polygons_smaller_than_a_cell_keeps_every_polygon(synthetic, make_study):
+    """The whole run: every small landslide polygon is a sample in samples.csv, and the report says how."""
+    rng = np.random.default_rng(9)
+    geoms = []
+    for row, col in zip(rng.uniform(5, 58, 40), rng.uniform(40, 78, 40), strict=True):  # the high-'a' half
+        geoms.append(_square(np.floor(row) + 0.05, np.floor(col) + 0.05, 0.4))  # no cell centre inside
+    path = _write_polygons(synthetic["dir"] / "small_slides.gpkg", geoms)
+    study = make_study(
+        inventory={"path": str(path), "geometry": "polygons"},
+        sampling={"absence_ratio": 1.0, "buffer_m": 10.0},
+        mapping={"enabled": False},
+    )
+    study_file = synthetic["dir"] / "study.yaml"
+    study_file.write_text(yaml.safe_dump(study, sort_keys=False), encoding="utf-8")
+    out = synthetic["dir"] / "results"
+    result = CliRunner().invoke(app, ["run", str(study_file), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    samples = pd.read_csv(out / "samples.csv")
+    events = samples[samples["label"] == 1]
+    merged = _merged_ids(geoms, _grid_of(synthetic["a"]))
+    assert set(events["event_id"]) == set(range(len(geoms))) - merged
+    assert len(events) == len(geoms) - len(merged) and (events["event_cells"] == 1).all()
+    counts = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["samples"]
+    assert counts["polygons_centroid_cell"] == len(geoms) and counts["duplicate_cells"] == len(merged)
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert f"{len(geoms)} polygons without a cell by the rule kept by their centroid cell" in report
+
+
+def _grid_of(path):
+    from susmap.grid import Grid, open_raster
+
+    with open_raster(path) as src:
+        return Grid.from_dataset(src)
