@@ -575,7 +575,9 @@ def estimate_study(
         notes.append("valid cells of derived factors are not known before they are derived")
     outer, scheme_notes = _splits(study, n_samples)
     first_cfg = study.validation.scheme_configs[0]
-    first_splits = study.validation.folds if first_cfg.name not in ("holdout", "buffered_loo", "regions") else 1
+    first_splits = (
+        study.validation.folds if first_cfg.name not in ("holdout", "buffered_loo", "regions", "temporal") else 1
+    )
     folds = max(2, study.validation.folds)
     n_train = max(2, round(n_samples * (folds - 1) / folds))
     if time_fits is None:
