@@ -577,3 +577,21 @@ def test_ecuador_inventory_repeated_three_times_gives_the_same_cv_scores(tmp_pat
     pd.testing.assert_frame_equal(cv1, cv3)
     assert c3["duplicate_cells"] == c1["duplicate_cells"] + 2 * len(lsl)
     assert cv1["auroc"].mean() < 0.95  # not the inflated score of repeated points
+
+
+def test_invalid_polygons_are_repaired_and_counted(ramp, caplog):
+    x0, y0 = _corner(10, 10)
+    side = 4 * CELL
+    bow_tie = shapely.Polygon([(x0, y0), (x0 + side, y0 - side), (x0 + side, y0), (x0, y0 - side)])
+    flat = shapely.Polygon([(x0, y0 - 20 * CELL), (x0 + side, y0 - 20 * CELL), (x0 + 2 * side, y0 - 20 * CELL)])
+    assert not bow_tie.is_valid
+    path = _write_polygons(ramp["dir"] / "bad.gpkg", [bow_tie, _square(30, 30, 2), flat])
+    for rule in ("centre", "area_share"):
+        with caplog.at_level(logging.INFO, logger="susmap"):
+            cells = _cells(ramp["stack"], InventoryConfig(path=path, geometry="polygons", polygon_cells=rule))
+        assert cells.counts["polygons_repaired"] >= 1 and cells.counts["polygons_without_area"] == 1
+        assert set(cells.event_id) == {0, 1}
+        assert "have invalid geometry (self-intersections) and were repaired" in caplog.text
+        assert "1 of 3 polygons have no area" in caplog.text
+    _, counts = _samples(ramp["stack"], InventoryConfig(path=path, geometry="polygons"), SamplingConfig())
+    assert "invalid polygons repaired" in inventory_summary(counts)

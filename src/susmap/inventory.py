@@ -322,6 +322,8 @@ def inventory_cells(gdf: gpd.GeoDataFrame, cfg: InventoryConfig, stack: Stack) -
     grid = stack.grid
     path = Path(cfg.path)
     counts = {"features": len(gdf)}
+    if cfg.geometry == "polygons":
+        gdf = _repaired(gdf, path, counts)
     every = gdf
     gdf = select_events(gdf, cfg)
     if cfg.where is not None:
@@ -385,6 +387,28 @@ def inventory_cells(gdf: gpd.GeoDataFrame, cfg: InventoryConfig, stack: Stack) -
     )
 
 
+def _repaired(gdf: gpd.GeoDataFrame, path: Path, counts: dict[str, int]) -> gpd.GeoDataFrame:
+    """Polygons with invalid geometry (self-intersections, bow ties) made valid, their polygonal part kept."""
+    invalid = ~gdf.geometry.is_valid.to_numpy()
+    counts["polygons_repaired"] = int(invalid.sum())
+    if not invalid.any():
+        return gdf
+    fixed = []
+    for geom in shapely.make_valid(gdf.geometry.to_numpy()[invalid]):
+        parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+        fixed.append(shapely.union_all(parts) if parts else shapely.Polygon())
+    log.warning(
+        "%d polygons of %s have invalid geometry (self-intersections) and were repaired (made valid)",
+        int(invalid.sum()),
+        path.name,
+    )
+    gdf = gdf.copy()
+    geometry = gdf.geometry.to_numpy().copy()
+    geometry[invalid] = fixed
+    gdf[gdf.geometry.name] = gpd.GeoSeries(geometry, index=gdf.index, crs=gdf.crs)
+    return gdf
+
+
 def _polygons_to_cells(
     gdf: gpd.GeoDataFrame, cfg: InventoryConfig, grid: Grid, counts: dict[str, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -392,9 +416,12 @@ def _polygons_to_cells(
     path = Path(cfg.path)
     rule = cfg.polygon_cells
     rows_out, cols_out, pos_out = [], [], []
-    fallback = off_grid = 0
+    fallback = off_grid = no_area = 0
     grid_box = box(*grid.bounds)
     for i, geom in enumerate(gdf.geometry):
+        if geom.is_empty or geom.area <= 0:
+            no_area += 1
+            continue
         r, c = polygon_rule_cells(geom, grid, rule, cfg.min_area_share)
         if r.size == 0:
             cell = _centroid_cell(geom, grid, grid_box)
@@ -408,9 +435,13 @@ def _polygons_to_cells(
         pos_out.append(np.full(r.size, i, dtype=np.int64))
     counts["polygons_off_grid"] = off_grid
     counts["polygons_centroid_cell"] = fallback
+    counts["polygons_without_area"] = no_area
     n = len(gdf)
+    if no_area:
+        log.warning("%d of %d polygons have no area (collapsed to a line or point) and were dropped", no_area, n)
     if not rows_out:
-        raise InventoryError(f"{path}: no polygon of the inventory lies on the study grid ({n} polygons, all off it)")
+        why = f"{off_grid} off it" + (f", {no_area} without area" if no_area else "")
+        raise InventoryError(f"{path}: no polygon of the inventory lies on the study grid ({n} polygons: {why})")
     if off_grid:
         log.warning("%d of %d polygons lie off the grid and were dropped", off_grid, n)
     if fallback:

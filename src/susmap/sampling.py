@@ -129,6 +129,8 @@ _SUMMARY = (
     ("where_excluded", "{} left out by inventory.where"),
     ("off_grid", "{} points off the grid"),
     ("polygons_off_grid", "{} polygons off the grid"),
+    ("polygons_repaired", "{} invalid polygons repaired"),
+    ("polygons_without_area", "{} polygons without area"),
     ("polygons_centroid_cell", "{} polygons without a cell by the rule kept by their centroid cell"),
     ("non_source_cells_dropped", "{} cells outside the source areas"),
     ("source_area_highest_cell", "{} polygons reduced to their highest cell"),
