@@ -93,6 +93,10 @@ BAD_SETTINGS = {
         {"validation": {"repeats": 10**9}},
         ["validation:", "1,000,000,000 repeats", "model fits", f"more than {MAX_FITS:,}", "lower validation.repeats"],
     ),
+    "repeats-1e9-yaml-text": (
+        {"validation": {"repeats": "1e9"}},
+        ["validation.repeats: '1e9' is text to YAML", "write 1000000000"],
+    ),
     "repeats-1e9-float": ({"validation": {"repeats": 1e9}}, ["validation:", "model fits"]),
     "folds-1e6": ({"validation": {"folds": 10**6, "repeats": 1}}, ["validation:", "1,000,000 folds"]),
     "tuning-grid-too-large": (
@@ -210,6 +214,7 @@ BAD_PARAMS = {
     "n_estimators-text": ("random_forest", {"n_estimators": "many"}, ["params.n_estimators", "int in the range [1"]),
     "n_estimators-0": ("random_forest", {"n_estimators": 0}, ["params.n_estimators", "got 0"]),
     "svm-C-negative": ("support_vector_machine", {"C": -1}, ["params.C", "(0.0, inf]", "SVC"]),
+    "svm-C-1e30-yaml-text": ("support_vector_machine", {"C": "1e30"}, ["params.C", "YAML reads 1e30 as text"]),
     "svm-C-1e30": ("support_vector_machine", {"C": 1e30}, ["params.C", "libsvm does not converge", "C <= 1e+06"]),
     "max_depth-negative": ("decision_tree", {"max_depth": -1}, ["params.max_depth", "or None", "got -1"]),
     "rf-max_depth-negative": ("random_forest", {"max_depth": -1}, ["params.max_depth"]),

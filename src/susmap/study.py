@@ -63,6 +63,7 @@ __all__ = [
     "no_bool",
     "parse_study_yaml",
     "study_from_dict",
+    "yaml_text_number",
 ]
 
 Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode"]
@@ -107,6 +108,17 @@ def no_bool(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError(f"{str(value).lower()} is not a number: give an integer")
     return value
+
+
+def yaml_text_number(value: Any) -> float | None:
+    """The number in a string YAML left as text (``1e9``: YAML 1.1 wants ``1.0e+9``), else None."""
+    if not isinstance(value, str) or "e" not in value.lower():
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def check_seed(value: int) -> int:
@@ -1026,6 +1038,9 @@ def _format_validation_error(err: ValidationError, where: str) -> str:
             msg = "unknown key"
         elif item["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
+        elif item["type"] == "int_parsing" and float(yaml_text_number(item.get("input")) or 0.5).is_integer():
+            number = yaml_text_number(item["input"])
+            msg = f"{item['input']!r} is text to YAML (an exponent needs a dot: 1.0e+9); write {number:.0f}"
         lines.append(f"{where}: {key}: {msg}" if key else f"{where}: {msg}")
     return "; ".join(lines)
 

@@ -34,6 +34,7 @@ from susmap.errors import StudyConfigError
 from susmap.models.windows import WindowSource
 from susmap.presets import Preset
 from susmap.registry import Registry, check_params
+from susmap.study import yaml_text_number
 
 __all__ = [
     "MAX_SVM_C",
@@ -173,7 +174,13 @@ def _check_constraints(
             if match is None:
                 raise StudyConfigError(f"{prefix}: {text}") from None
             key = key_of(match["param"])
-            raise StudyConfigError(f"{key}: must be {match['allowed']} ({match['cls']}), got {match['got']}") from None
+            hint = ""
+            got = getattr(est, match["param"], None)
+            if isinstance(got, str) and yaml_text_number(got) is not None:
+                hint = f" (YAML reads {got} as text: an exponent needs a dot, as in {yaml_text_number(got):.1e})"
+            raise StudyConfigError(
+                f"{key}: must be {match['allowed']} ({match['cls']}), got {match['got']}{hint}"
+            ) from None
         sizes = est.hidden_layer_sizes if isinstance(est, MLPClassifier | MLPRegressor) else ()
         if any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in np.atleast_1d(sizes).tolist()):
             raise StudyConfigError(
