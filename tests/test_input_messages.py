@@ -272,3 +272,48 @@ def test_full_disk_while_writing_a_table_keeps_earlier_outputs(synthetic, make_s
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk_to_csv)
     _error_line(*_run(make_study(), synthetic["dir"]), "no space left", "cv_scores.csv")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs (needs the right to mount; skipped elsewhere), unmounted after the test."""
+    import shutil
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True, check=False)
+
+
+def test_real_full_disk_on_a_rerun_keeps_the_earlier_outputs(synthetic, make_study, small_disk):
+    """A rerun into an output folder on a disk too small for its staged files: one line, old outputs intact."""
+    import shutil
+
+    out = small_disk / "results"
+    path = synthetic["dir"] / "study.yaml"
+    path.write_text(yaml.safe_dump(make_study(), sort_keys=False), encoding="utf-8")
+    logging.getLogger("susmap").handlers.clear()
+    free_before = shutil.disk_usage(small_disk).free
+    first = CliRunner().invoke(app, ["run", str(path), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    run_bytes = free_before - shutil.disk_usage(small_disk).free
+    earlier = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # leave room for about 85 % of a run's files: the rerun fails late, after the sample tables
+    filler = small_disk / "filler.bin"
+    filler.write_bytes(b"\0" * max(0, shutil.disk_usage(small_disk).free - int(0.85 * run_bytes)))
+    logging.getLogger("susmap").handlers.clear()
+    second = CliRunner().invoke(app, ["run", str(path), "--out", str(out)])
+    assert second.exit_code == 2, second.output
+    lines = second.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(PREFIX), second.stderr
+    assert f"no space left on {small_disk}" in lines[0], lines[0]
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == earlier
+    assert not [p for p in small_disk.iterdir() if ".partial-" in p.name]

@@ -126,8 +126,10 @@ def _run_study_file(runner, study_file: Path | None, out: Path | None):
     """Load a study file and run it; bad input exits with status 2 and one line."""
     from susmap.study import load_study
 
+    study = None
     try:
-        return _execute(runner, load_study(study_file), out)
+        study = load_study(study_file)
+        return _execute(runner, study, out)
     except SusmapError as err:
         _fail(err)
     except OSError as err:  # a full disk while writing a table, a figure or the report (GeoTIFFs: the writer)
@@ -135,7 +137,8 @@ def _run_study_file(runner, study_file: Path | None, out: Path | None):
             raise
         from susmap.mapping.writer import write_failure
 
-        _fail(write_failure(err, [Path(err.filename)] if err.filename else []))
+        folder = out or (study.outputs.directory if study is not None else None)
+        _fail(write_failure(err, [Path(err.filename)] if err.filename else [], folder=folder))
 
 
 def _report_study(result) -> None:

@@ -86,18 +86,19 @@ def _mount_point(path: Path) -> Path:
     return folder
 
 
-def write_failure(err: BaseException, paths: Sequence[Path]) -> OutputError:
+def write_failure(err: BaseException, paths: Sequence[Path], *, folder: Path | None = None) -> OutputError:
     """One-line :class:`OutputError` for a failed write of ``paths``: a full disk named as such.
 
     A full disk reads ``no space left on <mount point> (<free> free) while
     writing <file>``; any other failure ``<file>: cannot write (<cause>)``.
+    ``folder`` (the output folder) locates the disk when no path is known.
     """
     paths = [Path(p) for p in paths]
     names = ", ".join(p.name for p in paths) or "the outputs"
     text = " ".join(str(e) for e in (err, err.__cause__) if e is not None)
     full = getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(k in text.lower() for k in _NO_SPACE)
     if full:
-        where = _mount_point(paths[0].parent if paths else Path.cwd())
+        where = _mount_point(paths[0].parent if paths else Path(folder or Path.cwd()))
         try:
             free = shutil.disk_usage(where).free
             room = f" ({free / 2**20:.1f} MiB free)"
