@@ -1168,7 +1168,7 @@ _EXAMPLE = """\
 # susmap study: one file describes a whole susceptibility study.
 # Relative paths are resolved against the folder of this file.
 name: my-study
-seed: 42                      # same seed, same samples, folds, models and map
+seed: 42                      # same seed, same samples, folds, models and map (0 to 4294967295)
 
 grid:
   template: dem.tif           # the study grid (CRS, cell size, extent), normally the DEM
@@ -1238,7 +1238,8 @@ sampling:                     # presence-only inventories only
 models:                       # see `susmap models`
   - name: logistic_regression
   - name: random_forest
-    params: {n_estimators: 500}
+    params: {n_estimators: 500}  # checked against the model's own limits when the study is loaded
+    # label: rf                 # name in tables and output files: letters, digits, _ - . +
 
 validation:
   schemes: [spatial, random]  # spatial = k-means clusters of the coordinates
@@ -1260,14 +1261,14 @@ mapping:
   model: best                 # a model label, or best by mean AUROC of the first scheme
   classification: natural_breaks   # natural_breaks | quantile | equal_interval
   n_classes: 5
-  chunk_size: 512             # rows/cols per prediction block
+  chunk_size: 512             # rows/cols per prediction block (16 or more)
   # hillshade: elev           # layer shaded under the map PNG
 
 outputs:
   directory: susmap-output
 
 compute:
-  scheduler: threads          # threads | synchronous | tcp://scheduler:8786
+  scheduler: threads          # threads | synchronous | tcp://scheduler:8786 (or host:8786, tls://...)
 """
 
 
