@@ -34,7 +34,7 @@ from rasterio.windows import Window
 from susmap.errors import OutputError, SusmapError
 from susmap.grid import Grid
 
-__all__ = ["RasterTarget", "geotiff_profile", "write_failure", "write_lazy_raster", "write_lazy_rasters"]
+__all__ = ["NEARLY_FULL", "RasterTarget", "geotiff_profile", "write_failure", "write_lazy_raster", "write_lazy_rasters"]
 
 
 COMPRESSION = {
@@ -73,6 +73,8 @@ def geotiff_profile(grid: Grid, dtype: str, nodata: float | int, *, tile: int = 
     return profile
 
 
+#: Free bytes below which a failed write with an unclear cause is put down to a full disk.
+NEARLY_FULL = 1 << 20
 _NO_SPACE = ("no space left", "free disk space", "disk full", "not enough space", "quota exceeded")
 
 
@@ -86,19 +88,27 @@ def _mount_point(path: Path) -> Path:
     return folder
 
 
-def write_failure(err: BaseException, paths: Sequence[Path], *, folder: Path | None = None) -> OutputError:
+def write_failure(
+    err: BaseException, paths: Sequence[Path], *, folder: Path | None = None, check_space: bool = False
+) -> OutputError:
     """One-line :class:`OutputError` for a failed write of ``paths``: a full disk named as such.
 
     A full disk reads ``no space left on <mount point> (<free> free) while
     writing <file>``; any other failure ``<file>: cannot write (<cause>)``.
     ``folder`` (the output folder) locates the disk when no path is known.
+    ``check_space``: also call it a full disk when less than
+    :data:`NEARLY_FULL` bytes are free there (GDAL's GeoPackage driver
+    reports a full disk as an SQLite error, not as ENOSPC).
     """
     paths = [Path(p) for p in paths]
     names = ", ".join(p.name for p in paths) or "the outputs"
     text = " ".join(str(e) for e in (err, err.__cause__) if e is not None)
+    where = _mount_point(paths[0].parent if paths else Path(folder or Path.cwd()))
     full = getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(k in text.lower() for k in _NO_SPACE)
+    if check_space and not full:
+        with contextlib.suppress(OSError):
+            full = shutil.disk_usage(where).free < NEARLY_FULL
     if full:
-        where = _mount_point(paths[0].parent if paths else Path(folder or Path.cwd()))
         try:
             free = shutil.disk_usage(where).free
             room = f" ({free / 2**20:.1f} MiB free)"

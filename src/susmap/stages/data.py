@@ -18,6 +18,7 @@ import pandas as pd
 from susmap.analysis import class_area_counts, factor_class_tables
 from susmap.factors.derive import derive_factors
 from susmap.inventory import inventory_cells, read_inventory
+from susmap.mapping.writer import write_failure
 from susmap.models import get_model, make_estimator, make_pipeline
 from susmap.models.windows import WindowSource
 from susmap.outputs import OutputFolder
@@ -135,9 +136,14 @@ def stack_and_samples(study: Study, out: OutputFolder, timer: Timer) -> tuple[St
 def write_samples(samples: pd.DataFrame, stack: Stack, out: OutputFolder) -> None:
     """``samples.csv`` and ``samples.gpkg`` (points in the grid's CRS)."""
     samples.to_csv(out.path("samples.csv"), index=False)
-    gpd.GeoDataFrame(
+    path = out.path("samples.gpkg")
+    frame = gpd.GeoDataFrame(
         samples, geometry=gpd.points_from_xy(samples["x"], samples["y"]), crs=stack.grid.crs.to_wkt()
-    ).to_file(out.path("samples.gpkg"), driver="GPKG", layer="samples")
+    )
+    try:
+        frame.to_file(path, driver="GPKG", layer="samples")
+    except Exception as err:  # GDAL reports a full disk as an SQLite error here
+        raise write_failure(err, [path], check_space=True) from err
 
 
 def class_tables_frame(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
