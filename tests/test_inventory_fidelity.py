@@ -595,3 +595,83 @@ def test_invalid_polygons_are_repaired_and_counted(ramp, caplog):
         assert "1 of 3 polygons have no area" in caplog.text
     _, counts = _samples(ramp["stack"], InventoryConfig(path=path, geometry="polygons"), SamplingConfig())
     assert "invalid polygons repaired" in inventory_summary(counts)
+
+
+# --------------------------------------------------------------------------- bad inventory settings on the command line
+
+
+def _inventory_with(synthetic, name: str, frame: pd.DataFrame) -> str:
+    path = synthetic["dir"] / name
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def _dated(synthetic) -> pd.DataFrame:
+    return synthetic["points"].assign(Year_obs=np.arange(len(synthetic["points"])) % 20 + 1995)
+
+
+BAD_INVENTORY = {
+    "duplicates-refused": (
+        lambda s: {
+            "path": _inventory_with(s, "dup.csv", pd.concat([s["points"], s["points"].iloc[:3]])),
+            "duplicates": "refuse",
+        },
+        None,
+        ["dup.csv", "inventory.duplicates"],
+    ),
+    "conflicting-labels": (
+        lambda s: {"path": _inventory_with(s, "conf.csv", _conflicting(s))},
+        None,
+        ["conf.csv", "labelled both 1 and 0", "inventory.conflicts"],
+    ),
+    "where-unknown-column": (
+        lambda s: {"where": "Yr < 2006"},
+        None,
+        ["inventory.where", "'Yr'", "columns: x, y, event"],
+    ),
+    "where-bad-syntax": (lambda s: {"where": "Year_obs <<< 3"}, None, ["study.yaml", "inventory", "where"]),
+    "where-keeps-nothing": (
+        lambda s: {"path": _inventory_with(s, "dated.csv", _dated(s)), "where": "Year_obs > 3000"},
+        None,
+        ["dated.csv", "no feature matches inventory.where"],
+    ),
+    "time-field-missing": (
+        lambda s: {"time_field": "Year_obs"},
+        {"schemes": [{"name": "temporal", "split_at": 2005}]},
+        ["inventory.time_field", "'Year_obs' not found"],
+    ),
+    "temporal-without-time-field": (
+        lambda s: {},
+        {"schemes": [{"name": "temporal", "split_at": 2005}]},
+        ["study.yaml", "inventory.time_field"],
+    ),
+    "temporal-split-after-every-event": (
+        lambda s: {"path": _inventory_with(s, "dated.csv", _dated(s)), "time_field": "Year_obs"},
+        {"schemes": [{"name": "temporal", "split_at": 2050}]},
+        ["temporal", "split_at 2050", "1995 to 2014"],
+    ),
+    "temporal-date-against-years": (
+        lambda s: {"path": _inventory_with(s, "dated.csv", _dated(s)), "time_field": "Year_obs"},
+        {"schemes": [{"name": "temporal", "split_at": "May 2005"}]},
+        ["split_at", "'May 2005'", "numbers"],
+    ),
+    "polygon-rule-unknown": (lambda s: {"polygon_cells": "centroid"}, None, ["study.yaml", "polygon_cells"]),
+    "area-share-zero": (lambda s: {"min_area_share": 0}, None, ["study.yaml", "min_area_share"]),
+    "source-area-on-points": (
+        lambda s: {"source_area": {"elevation_layer": "a"}},
+        None,
+        ["study.yaml", "source_area applies to polygon inventories"],
+    ),
+}
+
+
+@pytest.mark.usefixtures("_fresh_cli_logger")
+@pytest.mark.parametrize("case", list(BAD_INVENTORY))
+def test_bad_inventory_settings_exit_2_with_one_line(case, synthetic, make_study):
+    inventory, validation, needles = BAD_INVENTORY[case]
+    study = make_study()
+    study["inventory"].update(inventory(synthetic))
+    if validation is not None:
+        study["validation"] = {**study["validation"], **validation}
+    result, out = _run_cli(synthetic["dir"], study)
+    _assert_one_line_exit_2(result, out, needles)
