@@ -300,90 +300,22 @@ def _susmap() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "susmap.cli"]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_during_cross_validation_stops_every_worker_and_damages_nothing(make_study, tmp_path, signum):
-    out = tmp_path / "results"
-    before = _previous_outputs(out)
+def _start_slow_run(make_study, tmp_path: Path, out: Path) -> tuple[subprocess.Popen, Path]:
+    """``susmap run`` in a subprocess on a study whose cross-validation (2 worker processes) takes minutes."""
     study = make_study(
         models=[{"name": "random_forest", "params": {"n_estimators": 300}}],
         validation={"schemes": ["random"], "folds": 5, "repeats": 40, "n_jobs": 2},
     )
     path = _write_study(tmp_path / "study.yaml", study)
-    proc = subprocess.Popen(
-        [*_susmap(), "-q", "run", str(path), "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    main = psutil.Process(proc.pid)
-    workers: list[psutil.Process] = []
-    deadline = time.monotonic() + 90
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            workers = main.children(recursive=True)
-            if len(workers) >= 2:  # the fold workers are up (cross-validation runs)
-                break
-            time.sleep(0.1)
-        assert len(workers) >= 2, f"no worker processes seen; exit {proc.poll()}"
-        time.sleep(1.0)
-        workers = main.children(recursive=True)
-        assert (tmp_path / ".results.lock").exists() and any(
-            p.name.startswith(".results.partial-") for p in tmp_path.iterdir()
+    log = tmp_path / "stderr.txt"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            [*_susmap(), "-q", "run", str(path), "--out", str(out)], stdout=subprocess.DEVNULL, stderr=err
         )
-        proc.send_signal(signum)
-        _, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 128 + signum, stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and signal.Signals(signum).name in lines[0], stderr
-    gone_by = time.monotonic() + 5
-    while time.monotonic() < gone_by and any(_alive(w) for w in workers):
-        time.sleep(0.1)
-    assert not [w.pid for w in workers if _alive(w)], "worker processes outlived the run"
-    assert _snapshot(out) == before
-    assert not _leftovers(out)
+    return proc, log
 
 
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def test_workers_of_a_killed_run_end_and_its_leftovers_are_cleaned_by_the_next(make_study, tmp_path):
-    """SIGKILL cannot be caught: the workers notice their orphaning before their next fit and end."""
-    out = tmp_path / "results"
-    before = _previous_outputs(out)
-    study = make_study(
-        models=[{"name": "random_forest", "params": {"n_estimators": 300}}],
-        validation={"schemes": ["random"], "folds": 5, "repeats": 40, "n_jobs": 2},
-    )
-    path = _write_study(tmp_path / "study.yaml", study)
-    proc = subprocess.Popen(
-        [*_susmap(), "-q", "run", str(path), "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        workers = _wait_for_workers(proc)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    gone_by = time.monotonic() + 20
-    while time.monotonic() < gone_by and any(_alive(w) for w in workers):
-        time.sleep(0.2)
-    assert not [w.pid for w in workers if _alive(w)], "worker processes outlived their killed run"
-    assert _leftovers(out)  # a staging folder and the lock of the dead run ...
-    with OutputFolder(out):
-        pass
-    assert not _leftovers(out)  # ... removed by the next run
-    assert _snapshot(out) == before
-
-
-def _wait_for_workers(proc: subprocess.Popen) -> list[psutil.Process]:
+def _wait_for_workers(proc: subprocess.Popen, log: Path) -> list[psutil.Process]:
     """The child processes of ``proc`` once its fold workers are up (cross-validation runs)."""
     main = psutil.Process(proc.pid)
     deadline = time.monotonic() + 90
@@ -392,4 +324,64 @@ def _wait_for_workers(proc: subprocess.Popen) -> list[psutil.Process]:
             time.sleep(1.0)
             return main.children(recursive=True)
         time.sleep(0.1)
-    raise AssertionError(f"no worker processes seen; exit {proc.poll()}")
+    raise AssertionError(f"no worker processes seen; exit {proc.poll()}: {log.read_text(errors='replace')[-2000:]}")
+
+
+def _wait_gone(workers: list[psutil.Process], seconds: float) -> list[int]:
+    """Pids of ``workers`` still alive after up to ``seconds``."""
+    gone_by = time.monotonic() + seconds
+    while time.monotonic() < gone_by and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    return [w.pid for w in workers if _alive(w)]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_cross_validation_stops_every_worker_and_damages_nothing(make_study, tmp_path, signum):
+    out = tmp_path / "results"
+    before = _previous_outputs(out)
+    proc, log = _start_slow_run(make_study, tmp_path, out)
+    try:
+        workers = _wait_for_workers(proc, log)
+        assert (tmp_path / ".results.lock").exists()
+        assert any(p.name.startswith(".results.partial-") for p in tmp_path.iterdir())
+        proc.send_signal(signum)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = log.read_text()
+    assert proc.returncode == 128 + signum, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and signal.Signals(signum).name in lines[0], stderr
+    assert not _wait_gone(workers, 5), "worker processes outlived the run"
+    assert _snapshot(out) == before
+    assert not _leftovers(out)
+
+
+def test_workers_of_a_killed_run_end_and_its_leftovers_are_cleaned_by_the_next(make_study, tmp_path):
+    """SIGKILL cannot be caught: the workers notice their orphaning within a second and end."""
+    out = tmp_path / "results"
+    before = _previous_outputs(out)
+    proc, log = _start_slow_run(make_study, tmp_path, out)
+    try:
+        workers = _wait_for_workers(proc, log)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not _wait_gone(workers, 20), "worker processes outlived their killed run"
+    assert _leftovers(out)  # a staging folder and the lock of the dead run ...
+    with OutputFolder(out):
+        pass
+    assert not _leftovers(out)  # ... removed by the next run
+    assert _snapshot(out) == before
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
