@@ -143,7 +143,7 @@ class TemporalSplit(Splitter):
             first, last = t[known].min(), t[known].max()
             side = "before" if not earlier.any() else "at or after"
             raise SamplingError(
-                f"validation scheme {scheme!r}: no dated sample {side} split_at {self.split_at} "
+                f"validation scheme {scheme!r}: no dated sample {side} split_at {_show(self.split_at)} "
                 f"(times run from {_show(first)} to {_show(last)})"
             )
         share = later.sum() / known.sum()
@@ -159,7 +159,7 @@ class TemporalSplit(Splitter):
                 classes = np.unique(y[mask])
                 if np.unique(y).size > 1 and classes.size < np.unique(y).size:
                     raise SamplingError(
-                        f"validation scheme {scheme!r}: split_at {self.split_at} leaves the {part} part with "
+                        f"validation scheme {scheme!r}: split_at {_show(self.split_at)} leaves the {part} part with "
                         f"class {classes[0]} only ({int(mask.sum())} samples); move split_at"
                     )
             out[r] = test
@@ -175,6 +175,9 @@ class TemporalSplit(Splitter):
 
 
 def _show(value) -> str:
+    """A time or ``split_at`` as a person writes it: 2006-01-01, 2006 (not 2006.0)."""
     if isinstance(value, np.datetime64):
         return str(np.datetime_as_string(value, unit="D"))
-    return f"{value:g}"
+    if isinstance(value, Real) and not isinstance(value, bool):
+        return f"{value:g}"
+    return str(value)
