@@ -168,6 +168,15 @@ def test_out_at_the_current_folder_is_refused(make_study, tmp_path, monkeypatch)
     assert not list(work.iterdir())
 
 
+def test_a_mount_point_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    out = tmp_path / "disk"
+    out.mkdir()
+    monkeypatch.setattr("os.path.ismount", lambda p: Path(p) == out)
+    with pytest.raises(OutputError, match="mount point"), OutputFolder(out):
+        pass
+    assert not _leftovers(out) and not list(out.iterdir())
+
+
 def test_a_users_file_of_an_output_name_is_refused_up_front(make_study, tmp_path):
     out = tmp_path / "results"
     out.mkdir()

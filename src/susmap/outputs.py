@@ -249,6 +249,11 @@ class OutputFolder:
         target = self._target
         if target.exists() and not target.is_dir():
             raise OutputError(f"{self.final}: output folder is an existing file; name a folder")
+        if target.is_dir() and os.path.ismount(target):
+            raise OutputError(
+                f"{self.final}: output folder is a mount point, which cannot be replaced by a rename; "
+                "name a folder inside it"
+            )
         inside = [p for p in self.inputs if _is_within(Path(os.path.realpath(p)), target)]
         if inside:  # name first an input this run would overwrite (samples.csv, study.yaml ...)
             inside.sort(key=lambda p: Path(os.path.realpath(p)).relative_to(target).as_posix() not in self.writes)
