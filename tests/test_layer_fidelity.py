@@ -585,7 +585,11 @@ def test_offset_beyond_tolerance_prints_the_difference(tmp_path):
 def test_half_metre_offset_is_refused_by_default_and_accepted_with_a_wider_tolerance(tmp_path):
     p_t, _ = _utm_raster(tmp_path / "t.tif")
     p_l, data = _utm_raster(tmp_path / "l.tif", dy=-0.5)
-    with pytest.raises(AlignmentError, match=r"l.tif.*off by \(0, -0.5\) m = \(0, -0.0167\) cells"):
+    words = (
+        r"l\.tif.*origin \(339254, 3846699\.5\) instead of \(339254, 3846700\), "
+        r"off by \(0, -0\.5\) m = \(0, -0\.0167\) cells"
+    )
+    with pytest.raises(AlignmentError, match=words):
         _stack(p_t, LayerConfig(name="l", path=p_l))
     stack = _stack(p_t, LayerConfig(name="l", path=p_l), alignment=AlignmentConfig(tolerance=0.02))
     np.testing.assert_array_equal(_values(stack.data.data[0]), data)

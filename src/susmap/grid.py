@@ -167,8 +167,13 @@ def _fmt_pair(pair: tuple[float, float], digits: int = 6) -> str:
 
 
 def _fmt_apart(found: tuple[float, float], expected: tuple[float, float]) -> str:
-    """``found instead of expected`` with the fewest digits (at least 6) that tell every differing value apart."""
-    for digits in range(6, 18):
+    """``found instead of expected`` with the fewest digits that tell every differing value apart.
+
+    At least 6 significant digits, and never fewer than a coordinate's whole
+    part (3846700, not 3.8467e+06).
+    """
+    whole = max(len(str(int(abs(v)))) for v in (*found, *expected) if np.isfinite(v))
+    for digits in range(max(6, whole), 18):
         if all(
             f"{a:.{digits}g}" != f"{b:.{digits}g}" for a, b in zip(found, expected, strict=True) if float(a) != float(b)
         ):
