@@ -387,11 +387,18 @@ def test_auxiliary_layer_changes_nothing_a_model_sees(make_study, synthetic, tmp
     dem = (np.cumsum(rng.normal(size=synthetic["shape"]), axis=1) * 3 + 500).astype(np.float32)
     p_dem = write_raster(tmp_path / "elevation.tif", dem)
     plain = study_from_dict(make_study(outputs={"directory": str(tmp_path / "plain")}))
-    layers = [*make_study()["layers"], {"name": "elevation", "path": str(p_dem), "role": "auxiliary"}]
+    geology = np.repeat(np.array([1, 2, 3, 4], dtype=np.int16), synthetic["shape"][1] // 4)[None, :]
+    p_geo = write_raster(tmp_path / "geology.tif", geology.repeat(synthetic["shape"][0], axis=0), nodata=0)
+    layers = [
+        *make_study()["layers"],
+        {"name": "elevation", "path": str(p_dem), "role": "auxiliary"},
+        {"name": "geology", "path": str(p_geo), "role": "auxiliary", "kind": "categorical"}
+        | {"encoding": "frequency_ratio"},
+    ]
     with_aux = study_from_dict(make_study(layers=layers, outputs={"directory": str(tmp_path / "aux")}))
     r_plain, r_aux = run_study(plain), run_study(with_aux)
     assert (tmp_path / "plain" / "probability.tif").read_bytes() == (tmp_path / "aux" / "probability.tif").read_bytes()
-    assert "elevation" not in r_aux.samples.columns
+    assert "elevation" not in r_aux.samples.columns and "geology" not in r_aux.samples.columns
     assert list(r_aux.samples.columns) == list(r_plain.samples.columns)
     m_plain = json.loads((tmp_path / "plain" / "metrics.json").read_text())
     m_aux = json.loads((tmp_path / "aux" / "metrics.json").read_text())

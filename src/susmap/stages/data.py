@@ -166,7 +166,7 @@ def prepare_study_data(study: Study, out: OutputFolder, timer: Timer) -> StudyDa
     names = stack.names
     with timer.stage("windows"):
         windows = window_source(study, stack, samples)
-    encodings = study.encodings
+    encodings = {f: e for f, e in study.encodings.items() if f in names}  # auxiliary layers are never encoded
     # label-free class areas over the whole raster, for frequency-ratio encoding (paper 001 eq. 17)
     area_shares = {f: class_area_counts(stack, f) for f, e in encodings.items() if e == "frequency_ratio"}
 
