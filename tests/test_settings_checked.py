@@ -72,6 +72,10 @@ BAD_SETTINGS = {
         {"seed": SEED_MAX, "method": "meta-blockwise", "meta_blockwise": {"experiment": {"repeats": 3}}},
         ["seed: the experiment's repeats use seeds", "give a smaller seed"],
     ),
+    "meta-repeats-1e9": (
+        {"method": "meta-blockwise", "meta_blockwise": {"experiment": {"repeats": 10**9}}},
+        ["meta_blockwise.experiment: 1,000,000,000 repeats", "trainings"],
+    ),
     "n_jobs-0": ({"validation": {"n_jobs": 0}}, ["validation.n_jobs: 0 processes", "-1 for all"]),
     "n_jobs-above-cores": ({"validation": {"n_jobs": CORES + 1}}, ["validation.n_jobs", f"{CORES} cores"]),
     "n_jobs-below-minus-cores": ({"validation": {"n_jobs": -CORES - 1}}, ["validation.n_jobs", f"has {CORES}"]),

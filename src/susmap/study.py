@@ -983,7 +983,15 @@ class Study(_Section):
                 f"give at most {side}"
             )
         if self.method == "meta-blockwise":
-            last = self.seed + self.meta_blockwise.experiment.repeats - 1
+            exp = self.meta_blockwise.experiment
+            runs = exp.repeats * len(exp.protocols) * len(exp.methods) * len(exp.shots)
+            if exp.enabled and runs > MAX_FITS:
+                raise ValueError(
+                    f"meta_blockwise.experiment: {exp.repeats:,} repeats x {len(exp.protocols)} protocol(s) x "
+                    f"{len(exp.methods)} method(s) x {len(exp.shots)} shot count(s) = {runs:,} trainings, more than "
+                    f"{MAX_FITS:,}; lower meta_blockwise.experiment.repeats"
+                )
+            last = self.seed + exp.repeats - 1
             if last > SEED_MAX:
                 raise ValueError(
                     f"seed: the experiment's repeats use seeds {self.seed} to {last}, beyond {SEED_MAX} (2**32 - 1); "
