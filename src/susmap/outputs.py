@@ -237,12 +237,15 @@ class OutputFolder:
                 probe = self._target / f".susmap-probe-{token}"
                 probe.touch()
                 probe.unlink()
+        except OutputError:
+            self._discard()
+            raise
         except OSError as err:
-            if isinstance(err, OutputError):
-                self._discard()
-                raise
             self._discard()
             raise OutputError(f"{self.final}: output folder not writable ({err.strerror or err})") from None
+        except BaseException:  # an interrupt while entering: no lock or staging folder left behind
+            self._discard()
+            raise
         return self
 
     def _check_place(self) -> None:
