@@ -555,12 +555,12 @@ def open_stack(
 
     With ``count=True`` the stack is read once to count valid cells per layer
     and jointly; a layer (or the combination) without a single valid cell is
-    an error that names it. The same pass counts, per continuous predictor,
-    the cells beyond its robust bound (or its clip bounds) and finds its
-    extremes: a warning names the factor, the count, the bound and the most
-    extreme value (an info line when they are clipped), recorded in
-    :attr:`Stack.outliers`; an untagged nodata marker the sample missed is
-    refused like one it found.
+    an error that names it. The same pass finds each layer's extremes: an
+    untagged nodata marker the sample missed is refused like one it found,
+    and a continuous predictor whose extremes pass its robust bound (or its
+    clip bounds) is read once more to count those cells: a warning names the
+    factor, the count, the bound and the most extreme value (an info line
+    when they are clipped), recorded in :attr:`Stack.outliers`.
 
     Raises
     ------
