@@ -64,6 +64,7 @@ def test_dry_run_prints_the_cost_and_writes_nothing(synthetic, make_study):
     assert "samples   120 " in out
     # spatial + random, 3 folds x 1 repeat, + the final fit of the mapped model
     assert "fits      7 in all" in out and "spatial 3 folds x 1 repeats, random 3 folds x 1 repeats" in out
+    assert "+ the final fit of the best model" in out and "6 CV fits + 0 other" in out
     assert "logistic_regression" in out and "per fit" in out and "cells/s" in out
     assert "CV time" in out and "map time" in out and "memory    peak" in out
     assert "WARNING" not in out

@@ -113,6 +113,7 @@ class StudyEstimate:
     memory: dict[str, float] = field(default_factory=dict)
     timed: bool = True
     notes: list[str] = field(default_factory=list)
+    best_final_fit: bool = False  # mapping.model: best: one final fit, of the model that wins the CV
 
     @property
     def cells(self) -> int:
@@ -124,7 +125,7 @@ class StudyEstimate:
 
     @property
     def fits(self) -> int:
-        return sum(m.fits for m in self.models)
+        return sum(m.fits for m in self.models) + int(self.best_final_fit and bool(self.models))
 
     @property
     def cv_cpu_s(self) -> float | None:
@@ -172,7 +173,8 @@ class StudyEstimate:
             f"samples   {self.samples:,} ({self.sample_note})",
         ]
         if self.models:
-            out.append(f"fits      {self.fits:,} in all: {self.folds_note}")
+            final = " + the final fit of the best model" if self.best_final_fit else ""
+            out.append(f"fits      {self.fits:,} in all: {self.folds_note}{final}")
         for m in self.models:
             parts = [f"  {m.label:<24} {m.cv_fits:>6,} CV fits + {m.other_fits} other"]
             if m.fit_s is not None:
@@ -500,7 +502,7 @@ def _other_fits(study: Study, command: str, label: str, tabular: bool, n_factors
                 extra += first_splits  # permutation importance (held-out folds of one repeat)
         return extra
     mapping = study.mapping
-    return int(mapping.enabled and mapping.model in ("best", label))
+    return int(mapping.enabled and mapping.model == label)  # "best": counted once, in StudyEstimate.fits
 
 
 def _memory(study: Study, grid: Grid, n_factors: int, n_samples: int, workers: int) -> dict[str, float]:
@@ -623,6 +625,7 @@ def estimate_study(
         sample_note=sample_note,
         folds_note=", ".join(scheme_notes) + f" per model; training folds of ~{n_train:,} samples",
         models=models,
+        best_final_fit=command == "run" and study.mapping.enabled and study.mapping.model == "best",
         cv_processes=cv_processes,
         map_workers=int(map_workers),
         mapped=mapped,
