@@ -180,3 +180,18 @@ def test_format_duration():
     assert format_duration(450) == "7.5 min"
     assert format_duration(3 * 3600) == "3.0 h"
     assert format_duration(4 * 86400) == "4.0 days"
+
+
+def test_dry_run_of_a_meta_blockwise_study_reports_grid_samples_and_memory(tmp_path):
+    folder = tmp_path / "meta"
+    made = CliRunner().invoke(
+        app, ["synthetic", str(folder), "--size", "32", "--samples", "40", "--method", "meta-blockwise"]
+    )
+    assert made.exit_code == 0, made.output
+    before = _tree(tmp_path)
+    result = CliRunner().invoke(app, ["run", "--dry-run", str(folder / "study.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "32 x 32 = 1,024 cells" in result.stdout and "samples   40 " in result.stdout
+    assert "method meta-blockwise: its fits are not estimated" in result.stdout
+    assert "memory    peak" in result.stdout
+    assert _tree(tmp_path) == before
