@@ -195,3 +195,12 @@ def test_dry_run_of_a_meta_blockwise_study_reports_grid_samples_and_memory(tmp_p
     assert "method meta-blockwise: its fits are not estimated" in result.stdout
     assert "memory    peak" in result.stdout
     assert _tree(tmp_path) == before
+
+
+def test_a_fit_over_the_time_cap_is_left_behind_and_gives_a_lower_bound(synthetic, make_study):
+    study = _study(synthetic, make_study, models=[{"name": "random_forest", "params": {"n_estimators": 800}}])
+    est = estimate_study(study, budget_s=0.05)
+    (cost,) = est.models
+    assert cost.lower_bound and cost.fit_s is not None and cost.fit_s >= 0.05
+    assert cost.predict_cells_per_s is None
+    assert ">= " in "\n".join(est.lines())

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -383,11 +384,27 @@ class _Timer:
         pipe = self.build()
         if iterations:
             pipe.set_params(**{f"{pipe.steps[-1][0]}__{k}": v for k, v in iterations.items()})
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                pipe.fit(X, y)
+            except BaseException as err:  # handed to the caller below
+                failure.append(err)
+
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pipe.fit(X, y)
+            # a daemon thread: a fit that outlasts the budget is left behind (it ends with the process)
+            worker = threading.Thread(target=work, name="susmap-estimate-fit", daemon=True)
+            worker.start()
+            worker.join(timeout=max(0.05, self.deadline - t0))
         took = time.perf_counter() - t0
+        if worker.is_alive():  # over the budget: ``took`` is a lower bound
+            self.over = True
+            return took
+        if failure:
+            raise failure[0]
         self.fitted, self.X = pipe, X
         if time.perf_counter() > self.deadline:
             self.over = True
