@@ -16,13 +16,14 @@ from __future__ import annotations
 import datetime
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from susmap.errors import StudyConfigError
+from susmap.errors import StudyConfigError, SusmapWarning
 
 __all__ = [
     "CLASS_SAMPLE_PER_CLASS",
@@ -129,19 +130,27 @@ def check_seed(value: int) -> int:
 
 
 def check_n_jobs(value: int) -> int:
-    """Process counts with joblib's meaning: 1..cores, -1 for all cores, -k for all but k - 1."""
+    """Process counts with joblib's meaning: 1..cores, -1 for all cores, -k for all but k - 1.
+
+    0 is refused. A count beyond this machine's cores (a study written on a
+    larger machine) runs, with a warning: more processes than cores only add
+    memory, and -k beyond the cores leaves one process.
+    """
     cores = cpu_count()
     if value == 0:
         raise ValueError(f"0 processes: give 1 to {cores}, -1 for all {cores} cores, or -k for all cores but k - 1")
     if value > cores:
-        raise ValueError(
-            f"{value} processes on a machine with {cores} cores: more than one per core only multiplies memory; "
-            "give -1 for all cores"
+        warnings.warn(
+            f"n_jobs: {value} processes on a machine with {cores} cores: more than one per core only adds "
+            "memory; -1 uses all cores wherever the study runs",
+            SusmapWarning,
+            stacklevel=2,
         )
-    if value < -cores:
-        raise ValueError(
-            f"{value} means all cores but {-value - 1}, and this machine has {cores}: give -1 for all cores "
-            f"or 1 to {cores}"
+    elif value < -cores:
+        warnings.warn(
+            f"n_jobs: {value} means all cores but {-value - 1}, and this machine has {cores}: one process runs",
+            SusmapWarning,
+            stacklevel=2,
         )
     return value
 
@@ -868,9 +877,13 @@ class ComputeConfig(_Section):
         if value is None:
             return value
         cores = cpu_count()
-        if not 1 <= value <= cores:
-            raise ValueError(
-                f"{value} threads: give 1 to {cores} (the cores of this machine), or leave it out for one per core"
+        if value < 1:
+            raise ValueError(f"{value} threads: give 1 or more (this machine has {cores} cores), or leave it out")
+        if value > cores:
+            warnings.warn(
+                f"compute.num_workers: {value} threads on a machine with {cores} cores: the extra threads only wait",
+                SusmapWarning,
+                stacklevel=2,
             )
         return value
 
