@@ -326,6 +326,29 @@ def test_factors_command_correlation_holds_continuous_factors_only(make_study, s
     assert summary.loc["slope", "association"] == "pearson"
 
 
+def test_factors_command_leaves_auxiliary_layers_out_of_the_associations(make_study, synthetic, tmp_path: Path) -> None:
+    import pandas as pd
+    import yaml
+    from typer.testing import CliRunner
+
+    from susmap.cli import app
+
+    layers = [
+        {"name": "a", "path": str(synthetic["a"])},
+        {"name": "b", "path": str(synthetic["b"]), "role": "auxiliary"},
+    ]
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(make_study(layers=layers, factors=[{"name": "slope"}])), encoding="utf-8")
+    out = tmp_path / "f"
+    result = CliRunner().invoke(app, ["-q", "factors", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    corr = pd.read_csv(out / "factor_correlation.csv", index_col=0)
+    assert list(corr.index) == ["a", "slope"]
+    summary = pd.read_csv(out / "factor_summary.csv").set_index("factor")
+    assert summary.loc["b", "role"] == "auxiliary" and summary.loc["b", "association"] == "none: auxiliary layer"
+    assert summary.loc["a", "role"] == "predictor"
+
+
 # --------------------------------------------------------------------------- d) every parameter documented
 
 

@@ -68,13 +68,22 @@ def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
                 arrays[d.name] = open_layer(d.as_layer(), ctx.grid, study.alignment, chunks=study.mapping.chunk_size)
                 meta[d.name] = {"source": d.factor, "kind": d.kind, "units": d.units, "description": d.description}
             kinds = {name: m["kind"] for name, m in meta.items()}
+            auxiliary = {layer.name for layer in study.layers if layer.role == "auxiliary"}
             moments = factor_moments(arrays)
             summary = factor_statistics(arrays, meta, moments)
-            corr = correlation_matrix(arrays, moments, kinds)
-            cats = categorical_names(list(arrays), kinds)
-            cramers = cramers_v_matrix(arrays, kinds) if len(cats) >= 2 else None
+            # associations between the model's inputs only: auxiliary layers (rules, masks, hillshade) are summarised
+            predictors = {name: arr for name, arr in arrays.items() if name not in auxiliary}
+            # (an extra pass over the predictors only when auxiliary layers would change the joint cells)
+            corr = correlation_matrix(predictors, None if auxiliary else moments, kinds)
+            cats = categorical_names(list(predictors), kinds)
+            cramers = cramers_v_matrix(predictors, kinds) if len(cats) >= 2 else None
+            summary["role"] = ["auxiliary" if name in auxiliary else "predictor" for name in summary["factor"]]
             summary["association"] = [
-                ("cramers_v" if len(cats) >= 2 else "none: the only categorical factor") if name in cats else "pearson"
+                "none: auxiliary layer"
+                if name in auxiliary
+                else ("cramers_v" if len(cats) >= 2 else "none: the only categorical factor")
+                if name in cats
+                else "pearson"
                 for name in summary["factor"]
             ]
             summary.to_csv(out.path("factor_summary.csv"), index=False)
