@@ -1049,7 +1049,12 @@ def _format_validation_error(err: ValidationError, where: str) -> str:
     items = err.errors()
     # a union (a scheme as a name or a mapping): keep the branch that matches the input's form
     if len(items) > 1:
-        items = [i for i in items if not (i["type"] == "literal_error" and isinstance(i.get("input"), dict))] or items
+        items = [
+            i
+            for i in items
+            if not (i["type"] == "literal_error" and isinstance(i.get("input"), dict))
+            and not (i["type"] in ("model_type", "dict_type") and isinstance(i.get("input"), str))
+        ] or items
     lines = []
     for item in items:
         # pydantic's union branch tags (``literal[...]``, ``function-after[...]``) are no study keys
@@ -1059,6 +1064,8 @@ def _format_validation_error(err: ValidationError, where: str) -> str:
             msg = "unknown key"
         elif item["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
+        elif item["type"] == "literal_error":
+            msg = f"{msg}, not {item.get('input')!r}"
         elif item["type"] == "int_parsing" and float(yaml_text_number(item.get("input")) or 0.5).is_integer():
             number = yaml_text_number(item["input"])
             msg = f"{item['input']!r} is text to YAML (an exponent needs a dot: 1.0e+9); write {number:.0f}"
