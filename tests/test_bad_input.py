@@ -28,19 +28,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from affine import Affine
 from typer.testing import CliRunner
 
+from cli_checks import (
+    KEEP_BYTES,
+    PREFIX,
+    assert_error,
+    assert_no_staging,
+    assert_one_line,
+    assert_untouched,
+    existing_out,
+    invoke,
+    write_study,
+)
 from conftest import CELL, ORIGIN, write_raster
-from susmap.cli import app
 from susmap.errors import InputFileError
 from susmap.outputs import OutputFolder
 from susmap.runners.models import MAP_FILES, OUTPUT_FILES
-
-KEEP_BYTES = b"results of an earlier run \x00\xff\n"
-PREFIX = "susmap: error:"
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -64,55 +69,6 @@ def _fresh_cli_logger():
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
-
-
-def _invoke(runner: CliRunner, *args: str):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def _write_study(path: Path, study: dict | str) -> Path:
-    text = study if isinstance(study, str) else yaml.safe_dump(study, sort_keys=False)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _existing_out(parent: Path, name: str = "results") -> Path:
-    out = parent / name
-    out.mkdir()
-    (out / "keep.txt").write_bytes(KEEP_BYTES)
-    return out
-
-
-def _assert_untouched(out: Path) -> None:
-    """``out`` holds exactly ``keep.txt`` with its bytes; no staging folder beside it."""
-    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
-    assert (out / "keep.txt").read_bytes() == KEEP_BYTES
-    _assert_no_staging(out)
-
-
-def _assert_no_staging(out: Path) -> None:
-    leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.partial-")]
-    assert leftovers == [], f"staging folder left behind: {leftovers}"
-
-
-def _assert_error(code: int, stderr: str, needles: list[str], exception: BaseException | None = None) -> str:
-    """Exit 2, no traceback, one ``susmap: error:`` line naming every needle; returns that line."""
-    assert code == 2, f"exit status {code}, expected 2; stderr:\n{stderr}"
-    assert exception is None or isinstance(exception, SystemExit), f"exception escaped: {exception!r}"
-    assert "Traceback" not in stderr, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith(PREFIX)]
-    assert len(errors) == 1, f"expected one {PREFIX!r} line; stderr:\n{stderr}"
-    for needle in needles:
-        assert needle in errors[0], f"{needle!r} not named in: {errors[0]}"
-    return errors[0]
-
-
-def _assert_one_line(stderr: str) -> None:
-    """stderr is the error line and nothing else (checked last, after the output folder)."""
-    lines = stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(PREFIX), (
-        f"stderr should be one line starting with {PREFIX!r}, got {len(lines)}:\n{stderr}"
-    )
 
 
 def _text_file(path: Path, text: str = "this is not a raster\n") -> Path:
@@ -263,7 +219,7 @@ def _build(case: str, synthetic: dict, make_study: Callable) -> tuple[Path, list
     study, needles = CASES[case](synthetic, make_study)
     if study is None:
         return synthetic["dir"] / "nope_study.yaml", needles
-    return _write_study(synthetic["dir"] / "study.yaml", study), needles
+    return write_study(synthetic["dir"] / "study.yaml", study), needles
 
 
 # --------------------------------------------------------------------------- tests
@@ -272,22 +228,22 @@ def _build(case: str, synthetic: dict, make_study: Callable) -> tuple[Path, list
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_exits_2_with_one_line_and_keeps_output(case, synthetic, make_study, runner):
     study_file, needles = _build(case, synthetic, make_study)
-    out = _existing_out(synthetic["dir"])
-    result = _invoke(runner, "run", study_file, "--out", out)
-    _assert_error(result.exit_code, result.stderr, needles, result.exception)
+    out = existing_out(synthetic["dir"])
+    result = invoke(runner, "run", study_file, "--out", out)
+    assert_error(result.exit_code, result.stderr, needles, result.exception)
     assert PREFIX not in result.stdout
-    _assert_untouched(out)
-    _assert_one_line(result.stderr)
+    assert_untouched(out)
+    assert_one_line(result.stderr)
 
 
 @pytest.mark.parametrize("case", ["missing-layer", "folds-more-than-rarer-class"])
 def test_bad_input_does_not_create_a_new_output_folder(case, synthetic, make_study, runner):
     study_file, needles = _build(case, synthetic, make_study)
     out = synthetic["dir"] / "fresh_results"
-    result = _invoke(runner, "run", study_file, "--out", out)
-    _assert_error(result.exit_code, result.stderr, needles, result.exception)
+    result = invoke(runner, "run", study_file, "--out", out)
+    assert_error(result.exit_code, result.stderr, needles, result.exception)
     assert not out.exists(), f"{out} created by a failed run: {list(out.iterdir())}"
-    _assert_no_staging(out)
+    assert_no_staging(out)
 
 
 @pytest.mark.parametrize("via", ["--out", "outputs.directory"])
@@ -297,25 +253,25 @@ def test_output_folder_not_writable(blocked, via, synthetic, make_study, runner)
     blocker.write_bytes(KEEP_BYTES)
     out = blocker / "results" if blocked == "parent-is-a-file" else blocker
     if via == "--out":
-        study_file = _write_study(synthetic["dir"] / "study.yaml", make_study())
-        result = _invoke(runner, "run", study_file, "--out", out)
+        study_file = write_study(synthetic["dir"] / "study.yaml", make_study())
+        result = invoke(runner, "run", study_file, "--out", out)
     else:
-        study_file = _write_study(synthetic["dir"] / "study.yaml", make_study(outputs={"directory": str(out)}))
-        result = _invoke(runner, "run", study_file)
-    _assert_error(result.exit_code, result.stderr, [str(out)], result.exception)
+        study_file = write_study(synthetic["dir"] / "study.yaml", make_study(outputs={"directory": str(out)}))
+        result = invoke(runner, "run", study_file)
+    assert_error(result.exit_code, result.stderr, [str(out)], result.exception)
     assert blocker.is_file() and blocker.read_bytes() == KEEP_BYTES
     assert not [p.name for p in synthetic["dir"].iterdir() if ".partial-" in p.name]
-    _assert_one_line(result.stderr)
+    assert_one_line(result.stderr)
 
 
 def test_valid_run_adds_and_replaces_files_and_keeps_others(synthetic, make_study, runner):
     """Positive control: an earlier run's outputs are replaced; unrelated files stay."""
-    study_file = _write_study(synthetic["dir"] / "study.yaml", make_study())
-    out = _existing_out(synthetic["dir"])
+    study_file = write_study(synthetic["dir"] / "study.yaml", make_study())
+    out = existing_out(synthetic["dir"])
     with OutputFolder(out) as earlier:  # a stale output of an earlier run (listed in its manifest)
         earlier.path("metrics.json").write_text("stale", encoding="utf-8")
         earlier.commit()
-    result = _invoke(runner, "run", study_file, "--out", out)
+    result = invoke(runner, "run", study_file, "--out", out)
     assert result.exit_code == 0, result.output
     assert result.exception is None
     assert PREFIX not in result.stderr
@@ -323,19 +279,19 @@ def test_valid_run_adds_and_replaces_files_and_keeps_others(synthetic, make_stud
     assert {*OUTPUT_FILES, *MAP_FILES} | {"keep.txt"} <= names
     assert (out / "keep.txt").read_bytes() == KEEP_BYTES
     assert "scores" in json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    _assert_no_staging(out)
+    assert_no_staging(out)
     assert f"to {out}" in result.stdout
 
 
 def test_debug_lets_the_exception_propagate(synthetic, make_study, runner):
     study_file, _ = _build("missing-layer", synthetic, make_study)
-    out = _existing_out(synthetic["dir"])
-    result = _invoke(runner, "--debug", "run", study_file, "--out", out)
+    out = existing_out(synthetic["dir"])
+    result = invoke(runner, "--debug", "run", study_file, "--out", out)
     assert result.exit_code != 2
     assert isinstance(result.exception, InputFileError)
     assert "nope_b.tif" in str(result.exception)
     assert PREFIX not in result.stderr
-    _assert_untouched(out)
+    assert_untouched(out)
 
 
 # --------------------------------------------------------------------------- real process
@@ -355,18 +311,18 @@ def _run_process(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("case", ["crs-other-utm-zone", "yaml-bad-indentation"])
 def test_real_process_stderr_is_one_line(case, synthetic, make_study):
     study_file, needles = _build(case, synthetic, make_study)
-    out = _existing_out(synthetic["dir"])
+    out = existing_out(synthetic["dir"])
     proc = _run_process("run", study_file.name, "--out", out.name, cwd=synthetic["dir"])
-    _assert_error(proc.returncode, proc.stderr, needles)
-    _assert_untouched(out)
-    _assert_one_line(proc.stderr)
+    assert_error(proc.returncode, proc.stderr, needles)
+    assert_untouched(out)
+    assert_one_line(proc.stderr)
 
 
 def test_real_process_debug_shows_traceback(synthetic, make_study):
     study_file, _ = _build("missing-layer", synthetic, make_study)
-    out = _existing_out(synthetic["dir"])
+    out = existing_out(synthetic["dir"])
     proc = _run_process("--debug", "run", study_file, "--out", out, cwd=synthetic["dir"])
     assert proc.returncode not in (0, 2), proc.stderr
     assert "Traceback (most recent call last)" in proc.stderr
     assert "InputFileError" in proc.stderr and "nope_b.tif" in proc.stderr
-    _assert_untouched(out)
+    assert_untouched(out)
