@@ -101,6 +101,18 @@ def test_dry_run_warns_before_a_long_cross_validation(synthetic, make_study, mon
     assert "logistic_regression" in warning[0]
 
 
+def test_dry_run_times_a_read_pass_and_warns_before_a_grid_too_large_to_read(synthetic, make_study, monkeypatch):
+    path = _study_file(synthetic["dir"], make_study())
+    quiet = CliRunner().invoke(app, ["run", "--dry-run", str(path)])
+    assert quiet.exit_code == 0, quiet.output
+    assert any(line.startswith("read      ~") and "2 layer(s)" in line for line in quiet.stdout.splitlines())
+    assert not [line for line in quiet.stdout.splitlines() if line.startswith("WARNING")]
+    monkeypatch.setattr(estimate_module, "LONG_READ_S", 1e-9)
+    result = CliRunner().invoke(app, ["run", "--dry-run", str(path)])
+    warning = [line for line in result.stdout.splitlines() if line.startswith("WARNING")]
+    assert len(warning) == 1 and "one pass over the 4,800 cells of the 2 layer(s)" in warning[0]
+
+
 def test_plain_run_logs_the_estimate_and_keeps_its_outputs(synthetic, make_study, monkeypatch):
     """The estimate (here timed and warning) changes nothing a run writes but its log."""
     path = _study_file(synthetic["dir"], make_study(mapping={"chunk_size": 32, "class_sample": 2000}))

@@ -209,6 +209,8 @@ def _with_estimate(runner):
             susmap_log.setLevel(level)
         if estimate is not None:
             cv = f", CV ~{estimate.cv_wall_s / 60:.1f} min wall" if estimate.cv_wall_s is not None else ""
+            if estimate.read_pass_s is not None:
+                cv += f", ~{estimate.read_pass_s / 60:.1f} min per read of the layers"
             est_log.info(
                 "estimate: %d fits, %d samples, %d cells%s; peak memory ~%.0f MiB (susmap run --dry-run for details)",
                 estimate.fits,

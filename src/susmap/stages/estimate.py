@@ -18,6 +18,9 @@ their headers and a few small windows, then
   iterations; each model gets a few seconds at most (a fit that runs over
   stops the timing, the estimate is then a lower bound);
 - measures prediction throughput on a block of cells for the mapping time;
+- times reading a few chunk-sized windows of the grid template for the time
+  of one pass over every layer (the stack's checks make one, the map
+  another): a grid too large to read in an hour gets a warning;
 - adds up peak memory: prediction blocks in flight, the writer's band of
   rows, the sample table and whole-grid factors.
 
@@ -40,6 +43,7 @@ from pathlib import Path
 
 import dask
 import numpy as np
+from rasterio.windows import Window
 
 from susmap.errors import SusmapError
 from susmap.grid import Grid, open_raster, parse_crs
@@ -48,12 +52,14 @@ from susmap.models import get_model, make_estimator, make_pipeline
 from susmap.stack import Stack, open_stack
 from susmap.study import ModelConfig, Study
 
-__all__ = ["LONG_CV_S", "TIMED_FITS", "ModelCost", "StudyEstimate", "estimate_study", "format_duration"]
+__all__ = ["LONG_CV_S", "LONG_READ_S", "TIMED_FITS", "ModelCost", "StudyEstimate", "estimate_study", "format_duration"]
 
 log = logging.getLogger(__name__)
 
 #: Cross-validation wall time [s] above which the estimate warns.
 LONG_CV_S = 3600.0
+#: Wall time [s] of one read pass over the layers above which the estimate warns.
+LONG_READ_S = 3600.0
 #: Fits from which a plain run times its models (``time_fits=None``).
 TIMED_FITS = 100
 #: Parameters counting training iterations (scaled when timing a fit).
@@ -64,6 +70,8 @@ _TIMING_SAMPLES = 200
 _SYNTHETIC_CLASSES = 6
 #: Bytes per cell that whole-grid factors hold (flow routing peaks, see docs/DESIGN.md "Memory").
 _WHOLE_GRID_BYTES_PER_CELL = 40
+#: Scheduling cost of one dask task [s] (a chunk of one layer read and checked).
+_TASK_OVERHEAD_S = 1e-3
 #: The mapping writer's band of block rows (susmap.mapping.writer.write_lazy_rasters).
 _WRITER_BAND_BYTES = 512e6
 
@@ -115,6 +123,9 @@ class StudyEstimate:
     timed: bool = True
     notes: list[str] = field(default_factory=list)
     best_final_fit: bool = False  # mapping.model: best: one final fit, of the model that wins the CV
+    read_cells_per_s: float | None = None  # reading one layer, measured on the template
+    layers: int = 1  # rasters read per pass (predictor and auxiliary layers)
+    chunk_size: int = 512  # cells per side of one read task (mapping.chunk_size)
 
     @property
     def cells(self) -> int:
@@ -147,12 +158,29 @@ class StudyEstimate:
         return self.valid_cells / min(rates) / max(1, self.map_workers)
 
     @property
+    def read_pass_s(self) -> float | None:
+        """Wall time of one pass over every cell of every layer (measured read rate, one thread per core)."""
+        if not self.read_cells_per_s:
+            return None
+        side = self.chunk_size
+        tasks = math.ceil(self.grid.height / side) * math.ceil(self.grid.width / side) * self.layers
+        reading = self.cells * self.layers / self.read_cells_per_s
+        return (reading + tasks * _TASK_OVERHEAD_S) / max(1, self.map_workers)
+
+    @property
     def peak_memory(self) -> float:
         return float(sum(self.memory.values()))
 
     @property
     def warnings(self) -> list[str]:
         out = []
+        read = self.read_pass_s
+        if read is not None and read > LONG_READ_S:
+            out.append(
+                f"one pass over the {self.cells:,} cells of the {self.layers} layer(s) would take about "
+                f"{format_duration(read)} (the stack's checks make one, the map another); check the grid's size "
+                "and cell size, or cut the study area"
+            )
         wall = self.cv_wall_s
         if wall is not None and wall > LONG_CV_S:
             slow = max(self.models, key=lambda m: m.cv_cpu_s or 0.0)
@@ -195,6 +223,11 @@ class StudyEstimate:
             )
         elif not self.timed:
             out.append("CV time   not timed (--dry-run times one small fit of each model)")
+        if self.read_pass_s is not None:
+            out.append(
+                f"read      ~{format_duration(self.read_pass_s)} per pass over {self.layers} layer(s) "
+                f"({self.read_cells_per_s:,.0f} cells/s per layer on the template, {self.map_workers} thread(s))"
+            )
         if self.map_s is not None:
             which = self.mapped or "the best model (chosen after CV)"
             out.append(
@@ -250,6 +283,25 @@ def _valid_share(stack: Stack, windows: int = 6, side: int = 16) -> float:
     valid = [np.isfinite(np.asarray(b)).all(axis=0) for b in blocks]
     total = sum(v.size for v in valid)
     return float(sum(int(v.sum()) for v in valid) / total) if total else 1.0
+
+
+def _read_rate(study: Study, grid: Grid, windows: int = 3) -> float | None:
+    """Cells per second of reading the template's first band, from ``windows`` chunk-sized windows (the slowest)."""
+    side = study.mapping.chunk_size
+    h, w = grid.shape
+    rates = []
+    try:
+        with open_raster(study.grid.template) as src:
+            for k in range(windows):
+                r0 = (h - min(side, h)) * k // max(1, windows - 1)
+                c0 = (w - min(side, w)) * k // max(1, windows - 1)
+                window = Window(c0, r0, min(side, w), min(side, h))
+                t0 = time.perf_counter()
+                src.read(1, window=window)
+                rates.append(window.width * window.height / max(time.perf_counter() - t0, 1e-6))
+    except Exception:  # a read rate is a nicety: the run itself reports unreadable files
+        return None
+    return float(min(rates)) if rates else None
 
 
 def _open_lazily(study: Study) -> tuple[Grid, Stack | None]:
@@ -647,6 +699,9 @@ def estimate_study(
         map_workers=int(map_workers),
         mapped=mapped,
         memory=_memory(study, grid, len(names), n_samples, int(map_workers)),
+        read_cells_per_s=_read_rate(study, grid),
+        layers=max(1, len(study.layers)),
+        chunk_size=study.mapping.chunk_size,
         timed=time_fits,
         notes=notes,
     )
