@@ -102,6 +102,21 @@ def _previous_outputs(out: Path) -> dict[str, str]:
     return _snapshot(out)
 
 
+def test_folders_a_run_leaves_empty_do_not_reach_the_output(tmp_path):
+    out = tmp_path / "out"
+    (out / "mine" / "empty").mkdir(parents=True)  # the user's empty folders stay
+    with OutputFolder(out) as folder:
+        folder.path("metrics.json").write_text("{}\n")
+        folder.path("histories/.keep").parent.mkdir(parents=True, exist_ok=True)  # a model without a history
+        (folder.path("formulas/nested/.keep").parent).mkdir(parents=True, exist_ok=True)
+        folder.commit()
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.name != ".susmap-manifest.json") == [
+        "metrics.json",
+        "mine",
+        "mine/empty",
+    ]
+
+
 # --------------------------------------------------------------------------- inputs are never outputs
 
 

@@ -366,6 +366,9 @@ class OutputFolder:
         staging = self.staging
         try:
             new = {p.relative_to(staging).as_posix(): p for p in sorted(staging.rglob("*")) if p.is_file()}
+            for folder, _, _ in os.walk(staging, topdown=False):  # folders a run made but left empty
+                if Path(folder) != staging and not any(Path(folder).iterdir()):
+                    Path(folder).rmdir()
             manifest = {rel: {"bytes": (st := p.stat()).st_size, "mtime_ns": st.st_mtime_ns} for rel, p in new.items()}
             legacy = self._manifest() is None and self._legacy()
             for rel, src in self._foreign().items():
