@@ -51,6 +51,24 @@ def write_raster(
     return path
 
 
+@pytest.fixture(autouse=True)
+def fresh_cli_logger():
+    """Let every test's CLI invocation install its own log handler, as a fresh process would.
+
+    The CLI callback adds a stderr handler to the ``susmap`` logger only when
+    it has none; in one pytest process the first handler would stay bound to
+    the first runner's (closed) stream.
+    """
+    import logging
+
+    logger = logging.getLogger("susmap")
+    handlers, level = logger.handlers[:], logger.level
+    logger.handlers.clear()
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+
+
 def cell_centre(row: float, col: float) -> tuple[float, float]:
     return ORIGIN[0] + (col + 0.5) * CELL, ORIGIN[1] - (row + 0.5) * CELL
 

@@ -19,7 +19,6 @@ user sees them.
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 from collections.abc import Callable
@@ -48,22 +47,6 @@ from susmap.outputs import OutputFolder
 from susmap.runners.models import MAP_FILES, OUTPUT_FILES
 
 # --------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cli_logger():
-    """Let every invocation install its own log handler, as a fresh process would.
-
-    The CLI callback adds a stderr handler to the ``susmap`` logger only when
-    it has none; in one pytest process the first handler would stay bound to
-    the first runner's (closed) stream.
-    """
-    logger = logging.getLogger("susmap")
-    handlers, level = logger.handlers[:], logger.level
-    logger.handlers.clear()
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 @pytest.fixture

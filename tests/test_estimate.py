@@ -8,7 +8,6 @@ plain run logs the same estimate first and its outputs do not change.
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
@@ -22,17 +21,6 @@ from susmap.stages.estimate import estimate_study, format_duration
 from susmap.study import study_from_dict
 
 PREFIX = "susmap: error:"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cli_logger():
-    """Each invocation installs its own log handler, as a fresh process would."""
-    logger = logging.getLogger("susmap")
-    handlers, level = logger.handlers[:], logger.level
-    logger.handlers.clear()
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 def _study_file(tmp: Path, study: dict) -> Path:

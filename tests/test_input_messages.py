@@ -26,17 +26,6 @@ PREFIX = "susmap: error:"
 KEEP = b"an earlier result \x00\xff\n"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cli_logger():
-    """Each invocation installs its own log handler, as a fresh process would."""
-    logger = logging.getLogger("susmap")
-    handlers, level = logger.handlers[:], logger.level
-    logger.handlers.clear()
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-
-
 def _run(study: dict | Path, tmp: Path) -> tuple[int, str, Path]:
     """``susmap run`` on ``study`` into a folder holding an earlier file; (exit code, stderr, out)."""
     if isinstance(study, dict):

@@ -391,17 +391,6 @@ def _assert_one_line_exit_2(result, out, needles):
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
 
 
-@pytest.fixture
-def _fresh_cli_logger():
-    logger = logging.getLogger("susmap")
-    handlers, level = logger.handlers[:], logger.level
-    logger.handlers.clear()
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-
-
-@pytest.mark.usefixtures("_fresh_cli_logger")
 def test_cli_refuses_conflicting_labels_with_one_line(synthetic, make_study):
     path = synthetic["dir"] / "conflict.csv"
     _conflicting(synthetic).to_csv(path, index=False)
@@ -411,7 +400,6 @@ def test_cli_refuses_conflicting_labels_with_one_line(synthetic, make_study):
     _assert_one_line_exit_2(result, out, ["conflict.csv", "4 cell(s)", "'event'", "inventory.conflicts"])
 
 
-@pytest.mark.usefixtures("_fresh_cli_logger")
 def test_cli_refuses_a_bad_where_with_one_line(synthetic, make_study):
     study = make_study()
     study["inventory"]["where"] = "Year_obs < 2006"
@@ -510,7 +498,6 @@ def test_where_syntax_is_checked_when_the_study_is_read(synthetic, make_study):
     assert study_from_dict(study).inventory.where.startswith("`Year obs`")
 
 
-@pytest.mark.usefixtures("_fresh_cli_logger")
 def test_study_with_polygons_smaller_than_a_cell_keeps_every_polygon(synthetic, make_study):
     """The whole run: every small landslide polygon is a sample in samples.csv, and the report says how."""
     rng = np.random.default_rng(9)
@@ -665,7 +652,6 @@ BAD_INVENTORY = {
 }
 
 
-@pytest.mark.usefixtures("_fresh_cli_logger")
 @pytest.mark.parametrize("case", list(BAD_INVENTORY))
 def test_bad_inventory_settings_exit_2_with_one_line(case, synthetic, make_study):
     inventory, validation, needles = BAD_INVENTORY[case]

@@ -17,7 +17,6 @@ The rules (see :mod:`susmap.outputs`):
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import signal
 import subprocess
@@ -38,17 +37,6 @@ from susmap.stages import input_files
 from susmap.study import study_from_dict
 
 PREFIX = "susmap: error:"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cli_logger():
-    """Each invocation installs its own log handler, as a fresh process would."""
-    logger = logging.getLogger("susmap")
-    handlers, level = logger.handlers[:], logger.level
-    logger.handlers.clear()
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 def _invoke(*args):

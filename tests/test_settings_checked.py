@@ -512,19 +512,6 @@ CLI_CASES = {
 }
 
 
-@pytest.fixture
-def _cli_logger():
-    import logging
-
-    logger = logging.getLogger("susmap")
-    handlers, level = logger.handlers[:], logger.level
-    logger.handlers.clear()
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-
-
-@pytest.mark.usefixtures("_cli_logger")
 @pytest.mark.parametrize("case", list(CLI_CASES))
 def test_cli_exits_2_with_one_line_and_keeps_outputs(case, synthetic, make_study):
     build, needles = CLI_CASES[case]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 import numpy as np
 import pandas as pd
@@ -196,17 +195,6 @@ def test_temporal_scheme_without_time_field_is_refused_at_load(synthetic):
         study_from_dict(study)
 
 
-@pytest.fixture
-def _fresh_cli_logger():
-    logger = logging.getLogger("susmap")
-    handlers, level = logger.handlers[:], logger.level
-    logger.handlers.clear()
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-
-
-@pytest.mark.usefixtures("_fresh_cli_logger")
 def test_cli_temporal_without_time_field_exits_2_with_one_line(synthetic, make_study):
     study = make_study(validation={"schemes": [{"name": "temporal", "split_at": 2008}]})
     study_file = synthetic["dir"] / "study.yaml"
