@@ -337,6 +337,47 @@ def test_auxiliary_layer_is_on_the_grid_but_not_a_factor(tmp_path, template):
         stack.layer("nope")
 
 
+def test_mask_layer_bounds_the_study_area(tmp_path, template):
+    """role: mask: cells with no data or 0 in the mask are NaN in every factor (no sample, no prediction)."""
+    path_t, _ = template
+    slope = _slope()
+    p_s = write_raster(tmp_path / "slope.tif", slope)
+    area = np.ones(SHAPE, dtype=np.uint8)
+    area[:, :5] = 0  # a lake
+    area[-3:, :] = 255  # outside the province (the file's nodata)
+    p_m = write_raster(tmp_path / "area.tif", area, nodata=255)
+    stack = _stack(path_t, LayerConfig(name="slope", path=p_s), LayerConfig(name="area", path=p_m, role="mask"))
+    assert stack.names == ["slope"] and stack.auxiliary["area"].attrs["role"] == "mask"
+    values = _values(stack.data.data)[0]
+    inside = area == 1
+    np.testing.assert_array_equal(values[inside], slope[inside])
+    assert np.isnan(values[~inside]).all()
+    assert stack.n_valid == int(inside.sum())
+
+
+def test_a_study_with_a_mask_maps_inside_it_only(make_study, synthetic, tmp_path):
+    h, w = synthetic["shape"]
+    area = np.ones((h, w), dtype=np.uint8)
+    area[:, w // 2 :] = 0
+    mask = write_raster(tmp_path / "area.tif", area, nodata=None)
+    layers = [
+        {"name": "a", "path": str(synthetic["a"])},
+        {"name": "b", "path": str(synthetic["b"])},
+        {"name": "area", "path": str(mask), "role": "mask", "nodata": "none"},
+    ]
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump(make_study(layers=layers)), encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["-q", "run", str(study), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out / "probability.tif") as src:
+        prob = src.read(1)
+    assert np.isnan(prob[:, w // 2 :]).all() and np.isfinite(prob[4:, 4 : w // 2]).all()
+    samples = pd.read_csv(out / "samples.csv")
+    assert (samples["col"] < w // 2).all()
+    assert "area" not in samples.columns
+
+
 def test_source_area_rule_reads_an_auxiliary_dem(tmp_path, template):
     """inventory.source_area.elevation_layer may name an auxiliary DEM: same cells as with the DEM as a predictor."""
     import geopandas as gpd
@@ -365,13 +406,13 @@ def test_source_area_rule_reads_an_auxiliary_dem(tmp_path, template):
 
 def test_every_layer_auxiliary_is_refused(tmp_path, template, synthetic, make_study, cli):
     path_t, _ = template
-    with pytest.raises(StudyConfigError, match=r"every layer is role: auxiliary \(elev\)"):
+    with pytest.raises(StudyConfigError, match=r"every layer is role: auxiliary or mask \(elev\)"):
         _stack(path_t, LayerConfig(name="elev", path=path_t, role="auxiliary"))
     study = make_study(layers=[{"name": "a", "path": str(synthetic["a"]), "role": "auxiliary"}])
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study), encoding="utf-8")
     line = _one_error_line(cli("run", path, "--out", tmp_path / "res"))
-    assert "study.yaml" in line and "every layer has role: auxiliary" in line
+    assert "study.yaml" in line and "every layer has role: auxiliary or mask" in line
     weights = make_study(
         layers=[*make_study()["layers"], {"name": "elev", "path": str(synthetic["a"]), "role": "auxiliary"}],
         meta_blockwise={"weights": {"a": 1.0, "elev": 1.0}},

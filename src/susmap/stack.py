@@ -9,9 +9,11 @@ refused otherwise with the mismatch named; a layer within
 ``alignment.tolerance`` of a cell of the grid is read cell for cell.
 
 Layers with ``role: auxiliary`` (a DEM for the source-area rule or the map's
-hillshade, a mask) are opened on the grid beside the stack, in
+hillshade) or ``role: mask`` are opened on the grid beside the stack, in
 :attr:`Stack.auxiliary`, and are not factors: :attr:`Stack.names` are the
-predictors only.
+predictors only. A mask's cells with no data or the value 0 are outside the
+study area: every factor is NaN there, so no sample and no prediction falls
+on them.
 
 Values are checked before they are used, cheaply: a sample of each band (the
 whole band when it has at most :data:`SAMPLE_CELLS` cells, else a regular
@@ -569,7 +571,7 @@ def open_stack(
     predictors = [layer for layer in layers if layer.role == "predictor"]
     if not predictors:
         raise StudyConfigError(
-            f"layers: every layer is role: auxiliary ({', '.join(layer.name for layer in layers) or 'none'}); "
+            f"layers: every layer is role: auxiliary or mask ({', '.join(layer.name for layer in layers) or 'none'}); "
             "a model needs at least one predictor layer or derived factor"
         )
     grid, template, template_checked = _open_template(grid_cfg)
@@ -587,8 +589,13 @@ def open_stack(
                 arr = da.clip(arr, np.float32(clip[0]), np.float32(clip[1]))
         arrays.append(arr)
     data = da.stack(arrays, axis=0)
-    # A cell is valid only where the template and every predictor have data; elsewhere all factors are NaN.
+    # A cell is valid only where the template and every predictor have data, inside every mask (finite, not 0);
+    # elsewhere all factors are NaN.
     valid = template_valid & da.isfinite(data).all(axis=0)
+    for layer in layers:
+        if layer.role == "mask":
+            mask = opened[layer.name].data
+            valid = valid & da.isfinite(mask) & (mask != 0)
     data = da.where(valid[None, :, :], data, np.float32(np.nan))
     data = data.rechunk({0: -1, 1: chunks, 2: chunks})
     x, y = grid.coords()
@@ -606,10 +613,10 @@ def open_stack(
             dims=("y", "x"),
             coords={"y": y, "x": x},
             name=layer.name,
-            attrs={"kind": layer.kind, "role": "auxiliary"},
+            attrs={"kind": layer.kind, "role": layer.role},
         )
         for layer in layers
-        if layer.role == "auxiliary"
+        if layer.role in ("auxiliary", "mask")
     }
     stack = Stack(
         grid=grid,
@@ -684,9 +691,10 @@ def _count_and_check(
             ranges[name],
         )
     if int(got["joint"]) == 0:
-        predictors = [layer.name for layer in layers if layer.role == "predictor"]
+        involved = [layer.name for layer in layers if layer.role == "predictor"]
+        involved += [f"{layer.name} (mask)" for layer in layers if layer.role == "mask"]
         raise AlignmentError(
-            "no cell has data in every layer (the layers' valid areas do not overlap): " + ", ".join(predictors)
+            "no cell has data in every layer (the layers' valid areas do not overlap): " + ", ".join(involved)
         )
     tasks = {}
     for name, (low, high) in bounds.items():

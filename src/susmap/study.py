@@ -240,6 +240,9 @@ class LayerConfig(_Section):
     hillshade (the DEM of ``inventory.source_area``, ``mapping.hillshade``)
     without making it a model input: it is in no sample factor column, design
     matrix or map prediction, and its nodata masks no cell of the predictors.
+    ``role: mask`` is an auxiliary layer that bounds the study area: its
+    cells with no data or the value 0 (water, glacier, outside the
+    province) get no sample and no prediction, as nodata cells do.
 
     ``nodata`` overrides the file's nodata tag; a file holding an untagged
     sentinel (-9999, -32768, ±3.4e38, the integer type's extreme) is refused
@@ -257,8 +260,10 @@ class LayerConfig(_Section):
     )
     crs: str | None = Field(None, description="CRS to assume when the file has none")
     encoding: Encoding = Field("onehot", description="categorical layers: onehot, frequency_ratio or woe")
-    role: Literal["predictor", "auxiliary"] = Field(
-        "predictor", description="predictor: a model input; auxiliary: for rules, masks and hillshade only"
+    role: Literal["predictor", "auxiliary", "mask"] = Field(
+        "predictor",
+        description="predictor: a model input; auxiliary: for rules and hillshade only; "
+        "mask: cells with no data or 0 are outside the study area",
     )
     nodata: Nodata = Field(None, description=_NODATA_HELP)
     clip: tuple[float, float] | Literal["robust"] | None = Field(
@@ -936,7 +941,7 @@ class Study(_Section):
             raise ValueError(f"layer and factor names must be unique; repeated: {', '.join(dupes)}")
         if not self.layer_names:
             raise ValueError(
-                "every layer has role: auxiliary and no factor is derived; a model needs at least one predictor"
+                "every layer has role: auxiliary or mask and no factor is derived; a model needs at least one predictor"
             )
         labels = [m.display_name for m in self.models]
         dupes = sorted({n for n in labels if labels.count(n) > 1})
@@ -1020,7 +1025,7 @@ class Study(_Section):
 
     @property
     def layer_names(self) -> list[str]:
-        """Names of the model's factors: predictor input layers (not ``role: auxiliary``), then derived factors."""
+        """Names of the model's factors: predictor input layers (not auxiliary or mask), then derived factors."""
         return [layer.name for layer in self.layers if layer.role == "predictor"] + [f.name for f in self.factors]
 
     def resolve_paths(self, base: Path) -> Study:
@@ -1223,6 +1228,9 @@ layers:                       # conditioning factors, each one raster band
   # - name: dem_aux
   #   path: dem.tif
   #   role: auxiliary         # on the grid for rules and hillshade, never a model input
+  # - name: study_area
+  #   path: province.tif
+  #   role: mask              # cells with no data or 0 (lakes, outside the province): no sample, no prediction
 
 # dem: {path: dem.tif, band: 1}   # DEM for derived factors (default: the grid template); nodata: as for layers
 factors:                      # derived on the grid; see `susmap factors --list`

@@ -68,7 +68,7 @@ def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
                 arrays[d.name] = open_layer(d.as_layer(), ctx.grid, study.alignment, chunks=study.mapping.chunk_size)
                 meta[d.name] = {"source": d.factor, "kind": d.kind, "units": d.units, "description": d.description}
             kinds = {name: m["kind"] for name, m in meta.items()}
-            auxiliary = {layer.name for layer in study.layers if layer.role == "auxiliary"}
+            auxiliary = {layer.name: layer.role for layer in study.layers if layer.role != "predictor"}
             moments = factor_moments(arrays)
             summary = factor_statistics(arrays, meta, moments)
             # associations between the model's inputs only: auxiliary layers (rules, masks, hillshade) are summarised
@@ -77,9 +77,9 @@ def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
             corr = correlation_matrix(predictors, None if auxiliary else moments, kinds)
             cats = categorical_names(list(predictors), kinds)
             cramers = cramers_v_matrix(predictors, kinds) if len(cats) >= 2 else None
-            summary["role"] = ["auxiliary" if name in auxiliary else "predictor" for name in summary["factor"]]
+            summary["role"] = [auxiliary.get(name, "predictor") for name in summary["factor"]]
             summary["association"] = [
-                "none: auxiliary layer"
+                f"none: {auxiliary[name]} layer"
                 if name in auxiliary
                 else ("cramers_v" if len(cats) >= 2 else "none: the only categorical factor")
                 if name in cats
