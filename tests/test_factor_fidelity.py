@@ -465,3 +465,30 @@ def test_factors_command_with_edge_faults_and_an_epicentre_in_degrees(make_study
     rows, cols = np.indices((h, w))
     xc, yc = x0 + (cols + 0.5) * C, y0 - (rows + 0.5) * C
     np.testing.assert_allclose(d_epi, np.hypot(xc - xe, yc - ye), rtol=1e-5, atol=0.05)
+
+
+# --------------------------------------------------------------------------- whole-grid factors and memory
+
+
+def test_whole_grid_factors_on_a_grid_too_large_for_memory_are_refused(make_study, synthetic, tmp_path, monkeypatch):
+    import yaml
+    from typer.testing import CliRunner
+
+    import susmap.factors.derive as derive_module
+    from cli_checks import assert_error, assert_untouched, existing_out
+    from susmap.cli import app
+
+    h, w = synthetic["shape"]
+    monkeypatch.setattr(derive_module, "physical_memory", lambda: h * w * 10)  # a quarter of what routing needs
+    study = make_study(dem={"path": str(synthetic["a"])}, factors=[{"name": "acc", "factor": "flow_accumulation"}])
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study), encoding="utf-8")
+    out = existing_out(tmp_path)
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(out)])
+    assert_error(result.exit_code, result.stderr, ["factors: acc hold the whole grid in memory", f"{h:,} x {w:,}"])
+    assert_untouched(out)
+    # stencil factors stream in chunks: no such limit
+    monkeypatch.setattr(derive_module, "physical_memory", lambda: 1)
+    study["factors"] = [{"name": "s", "factor": "slope"}]
+    path.write_text(yaml.safe_dump(study), encoding="utf-8")
+    assert CliRunner().invoke(app, ["-q", "run", str(path), "--out", str(tmp_path / "ok")]).exit_code == 0

@@ -9,19 +9,21 @@ memory by their own functions.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import xarray as xr
 
-from susmap.factors.registry import FactorContext, compute_factor, get_factor
+from susmap.errors import StudyConfigError
+from susmap.factors.registry import WHOLE_GRID_BYTES_PER_CELL, FactorContext, compute_factor, get_factor
 from susmap.factors.terrain import PLANNED_OUTPUTS_KEY, derivative_output
 from susmap.grid import Grid
 from susmap.mapping.writer import RasterTarget, write_lazy_rasters
 from susmap.stack import open_grid, open_layer
 from susmap.study import LayerConfig, Study
 
-__all__ = ["DerivedFactor", "derive_factors", "factor_context"]
+__all__ = ["DerivedFactor", "check_whole_grid_memory", "derive_factors", "factor_context", "physical_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
     for f in study.factors:  # fail on names before any work
         get_factor(f.registry_name)
     ctx, grid = factor_context(study, chunks=chunks)
+    check_whole_grid_memory(study, grid)
     folder.mkdir(parents=True, exist_ok=True)
     # slope, aspect and curvatures share one derivative pass: tell it which outputs the study wants
     ctx.cache[PLANNED_OUTPUTS_KEY] = {
@@ -111,6 +114,35 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
         log.info("factor %s (%s) [%s]%s", f.name, f.registry_name, units, " (whole grid)" if spec.whole_grid else "")
     write_lazy_rasters(targets, grid)
     return derived
+
+
+def physical_memory() -> int | None:
+    """This machine's physical memory [bytes], or None where the platform does not say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_whole_grid_memory(study: Study, grid: Grid, memory: int | None = None) -> None:
+    """Refuse whole-grid factors (flow routing, distance transforms) on a grid this machine cannot hold.
+
+    They hold about :data:`~susmap.factors.registry.WHOLE_GRID_BYTES_PER_CELL`
+    bytes per cell at once; a grid needing more than the physical memory is
+    refused before anything is computed, with the estimate.
+    """
+    whole = [f.name for f in study.factors if get_factor(f.registry_name).whole_grid]
+    memory = physical_memory() if memory is None else memory
+    if not whole or memory is None:
+        return
+    cells = grid.height * grid.width
+    need = cells * WHOLE_GRID_BYTES_PER_CELL
+    if need > memory:
+        raise StudyConfigError(
+            f"factors: {', '.join(whole)} hold the whole grid in memory: {grid.height:,} x {grid.width:,} cells "
+            f"need about {need / 2**30:,.0f} GiB and this machine has {memory / 2**30:,.0f} GiB; cut the study "
+            "area, coarsen the grid, or derive these factors elsewhere and give them as layers"
+        )
 
 
 def _as_dask(arr: xr.DataArray, chunks: int):

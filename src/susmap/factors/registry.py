@@ -45,6 +45,7 @@ from susmap.grid import Grid
 from susmap.registry import Registry, check_params
 
 __all__ = [
+    "WHOLE_GRID_BYTES_PER_CELL",
     "FactorContext",
     "FactorParam",
     "FactorSpec",
@@ -57,6 +58,10 @@ __all__ = [
     "register_factor",
     "to_dataarray",
 ]
+
+#: Peak memory of the whole-grid factors [bytes per cell]: flow routing holds about 4 GB for a
+#: 10,000 x 10,000 DEM (docs/DESIGN.md, "Memory"); used to refuse a grid they cannot hold.
+WHOLE_GRID_BYTES_PER_CELL = 40
 
 
 # Points and features given to a factor must lie within max(PLAUSIBLE_DISTANCE [m], PLAUSIBLE_DIAGONALS grid

@@ -46,6 +46,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from susmap.errors import SusmapError
+from susmap.factors.registry import WHOLE_GRID_BYTES_PER_CELL
 from susmap.grid import Grid, open_raster, parse_crs
 from susmap.inventory import parse_labels, read_inventory, select_events
 from susmap.models import get_model, make_estimator, make_pipeline
@@ -68,8 +69,6 @@ _ITERATION_PARAMS = ("epochs", "pretrain_epochs", "iterations")
 _TIMING_SAMPLES = 200
 #: Classes given to each synthetic categorical factor.
 _SYNTHETIC_CLASSES = 6
-#: Bytes per cell that whole-grid factors hold (flow routing peaks, see docs/DESIGN.md "Memory").
-_WHOLE_GRID_BYTES_PER_CELL = 40
 #: Scheduling cost of one dask task [s] (a chunk of one layer read and checked).
 _TASK_OVERHEAD_S = 1e-3
 #: The mapping writer's band of block rows (susmap.mapping.writer.write_lazy_rasters).
@@ -585,7 +584,7 @@ def _memory(study: Study, grid: Grid, n_factors: int, n_samples: int, workers: i
     }
     whole = _whole_grid_factors(study)
     if whole:
-        memory["whole-grid factors"] = float(cells * _WHOLE_GRID_BYTES_PER_CELL)
+        memory["whole-grid factors"] = float(cells * WHOLE_GRID_BYTES_PER_CELL)
     return memory
 
 
