@@ -517,3 +517,17 @@ def test_pooled_scores_and_leave_one_out():
         assert row["auroc"] == pytest.approx(roc_auc_score(grp["label"], grp["prob"]), rel=1e-12)
         hits = (grp["prob"] >= grp["threshold"]) == (grp["label"] == 1)
         assert row["accuracy"] == pytest.approx(hits.mean(), rel=1e-12)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_setting_a_fold_cannot_take_is_one_message_naming_the_model(n_jobs):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from susmap.errors import ModelFitError
+
+    X, y, coords = _data(60)  # noqa: N806
+    pipes = {"lr": LogisticRegression(), "knn-big": KNeighborsClassifier(n_neighbors=55)}
+    with pytest.raises(
+        ModelFitError, match=r"models: 'knn-big' cannot be fitted on a random training fold of 4\d samples"
+    ):
+        cross_validate_models(X, y, coords, pipes, schemes=["random"], n_splits=5, n_repeats=1, n_jobs=n_jobs)

@@ -13,6 +13,7 @@ __all__ = [
     "AlignmentError",
     "InputFileError",
     "InventoryError",
+    "ModelFitError",
     "OutputError",
     "RasterReadError",
     "SamplingError",
@@ -48,6 +49,10 @@ class InventoryError(SusmapError, ValueError):
 
 class SamplingError(SusmapError, ValueError):
     """Samples cannot be drawn or are too few for the requested validation."""
+
+
+class ModelFitError(SusmapError, ValueError):
+    """A model cannot be fitted on the data it is given (a setting a training fold cannot take)."""
 
 
 class OutputError(SusmapError, PermissionError):

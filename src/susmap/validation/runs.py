@@ -56,7 +56,7 @@ from sklearn.model_selection import (
 )
 from threadpoolctl import threadpool_limits
 
-from susmap.errors import StudyConfigError, SusmapWarning
+from susmap.errors import ModelFitError, StudyConfigError, SusmapError, SusmapWarning
 from susmap.validation.metrics import (
     METRIC_NAMES,
     is_higher_better,
@@ -265,8 +265,17 @@ def _run_batch(jobs, X, y, coords, threshold, metrics, finite, parent=None) -> l
     with threadpool_limits(limits=1), config_context(assume_finite=finite), warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # convergence and similar, per fit
         _exit_if_orphaned(parent)
-        for pipe, tune, train, test, spatial, seed in jobs:
-            outcomes.append(_evaluate(pipe, tune, X, y, coords, train, test, threshold, metrics, spatial, seed))
+        for label, scheme, pipe, tune, train, test, spatial, seed in jobs:
+            try:
+                outcomes.append(_evaluate(pipe, tune, X, y, coords, train, test, threshold, metrics, spatial, seed))
+            except SusmapError:
+                raise
+            except ValueError as err:  # a setting the fold cannot take (k-NN's k above its size, ...)
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise ModelFitError(
+                    f"models: {label!r} cannot be fitted on a {scheme} training fold of {len(train)} samples "
+                    f"({first}); change its parameters or the validation"
+                ) from err
     return outcomes
 
 
@@ -505,7 +514,7 @@ def cross_validate_models(
                 if tune is not None and inner_spatial and coords is None:
                     raise StudyConfigError(f"tuning of {label!r}: spatial inner folds need the sample coordinates")
                 keys.append((scheme, label, repeat, fold, len(train), len(test)))
-                jobs.append((pipe, tune, train, test, inner_spatial, inner_seed))
+                jobs.append((label, scheme, pipe, tune, train, test, inner_spatial, inner_seed))
                 tests.append(test)
         fold_ids[scheme] = ids
 
