@@ -6,30 +6,35 @@ DEMO_OUT ?= demo-output
 
 .PHONY: setup demo test test-all lint bench clean
 
-$(BIN)/susmap: pyproject.toml
+# The core (what the demo needs) and, on top, the extras the tests use (pytest, ruff, torch CPU, mealpy, ...).
+$(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --prefer-binary -e .
+	touch $@
+
+$(VENV)/.extras: $(VENV)/.core
 	$(BIN)/pip install --quiet --prefer-binary -e '.[test,deep]'
 	touch $@
 
-setup: $(BIN)/susmap
+setup: $(VENV)/.extras
 
-demo: setup
+demo: $(VENV)/.core
 	$(BIN)/susmap demo $(DEMO_OUT)
 
-test: setup
+test: $(VENV)/.extras
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -m "not slow"
 
-test-all: setup
+test-all: $(VENV)/.extras
 	$(BIN)/pytest -q
 
-lint: setup
+lint: $(VENV)/.extras
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-bench: setup
+bench: $(VENV)/.core
 	$(BIN)/python benchmarks/bench_predict.py
 
 clean:
