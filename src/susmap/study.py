@@ -619,6 +619,12 @@ class MappingConfig(_Section):
 
     enabled: bool = True
     model: str = Field("best", description="model label to map, or 'best' by mean AUROC of the first scheme")
+    models: list[str] | Literal["all"] | None = Field(
+        None,
+        min_length=1,
+        description="model labels (or 'all') each also mapped into maps/<label>/ beside the top-level map of "
+        "'model', with the same classification; maps.png compares them when 2 or more",
+    )
     classification: Literal["natural_breaks", "quantile", "equal_interval"] = "natural_breaks"
     n_classes: int = Field(5, ge=2, le=10)
     class_sample: PositiveInt = Field(
@@ -645,6 +651,14 @@ class MappingConfig(_Section):
                 f"overhead, so tiny blocks run for hours; give at least {MIN_CHUNK_SIZE} (default 512)"
             )
         return value
+
+    def models_to_map(self, labels: list[str]) -> list[str]:
+        """The labels ``models`` asks to map into ``maps/<label>/`` (study order for 'all'); [] when not set."""
+        if self.models is None:
+            return []
+        if self.models == "all":
+            return list(labels)
+        return list(dict.fromkeys(self.models))
 
     @model_validator(mode="after")
     def _class_sample_fits(self) -> MappingConfig:
@@ -958,6 +972,12 @@ class Study(_Section):
             )
         if self.mapping.model != "best" and self.mapping.model not in labels:
             raise ValueError(f"mapping.model {self.mapping.model!r} is not one of the models: {labels}")
+        unknown = [m for m in self.mapping.models or [] if m not in labels] if self.mapping.models != "all" else []
+        if unknown:
+            raise ValueError(
+                f"mapping.models: {', '.join(map(repr, unknown))} not among the study's model labels "
+                f"({', '.join(labels)}); give labels of models or 'all'"
+            )
         weights = self.meta_blockwise.weights
         if isinstance(weights, dict):
             unknown = sorted(set(weights) - set(self.layer_names))

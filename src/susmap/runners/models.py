@@ -2,7 +2,12 @@
 
 The study's registry models are cross-validated on the same folds under
 every validation scheme; one (``mapping.model``, or the best by AUROC of the
-first scheme) is fitted on all samples and mapped. Each step is a call into
+first scheme) is fitted on all samples and mapped at the top level of the
+output folder. ``mapping.models`` (labels, or ``all``) adds one map per model
+in ``maps/<label>/`` (the same four files, classified the same way), and
+``maps.png`` side by side when 2 or more; the top-level map is unchanged by
+it (when listed, its model is mapped into its folder too, from the same fit).
+Each step is a call into
 :mod:`susmap.stages`; everything is staged and moved into the output folder
 at the end (:class:`susmap.outputs.OutputFolder`).
 """
@@ -20,7 +25,7 @@ from sklearn.base import clone
 from susmap.mapping import predict_stack, write_lazy_raster
 from susmap.models.registry import check_models, check_neighbours, check_tuning
 from susmap.outputs import OutputFolder
-from susmap.report import cv_summary_table, write_report
+from susmap.report import Section, cv_summary_table, write_report
 from susmap.runners import Runner, register_runner
 from susmap.sampling import inventory_summary
 from susmap.stages import (
@@ -37,6 +42,7 @@ from susmap.stages import (
     write_provenance,
     write_samples,
 )
+from susmap.stages.maps import ModelMap, map_models
 from susmap.study import Study
 from susmap.timing import Timer
 from susmap.validation import METRIC_NAMES, cross_validate_models
@@ -82,7 +88,8 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
     ``metrics.json``, ``probability.tif`` (float32, NaN nodata),
     ``classes.tif`` (uint8, 0 nodata), ``class_table.csv``,
     ``susceptibility_map.png``, ``report.html``, ``provenance.json``,
-    ``study.yaml`` (the resolved study).
+    ``study.yaml`` (the resolved study); with ``mapping.models``,
+    ``maps/<label>/`` (the four map files per model) and ``maps.png``.
 
     Raises
     ------
@@ -130,6 +137,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             cv.summary.to_csv(out.path("cv_summary.csv"), index=False)
 
         mapped, table, edges, n_mapped = None, None, None, None
+        model_maps: list[ModelMap] = []
         if study.mapping.enabled:
             mapped = pick_mapped_model(study, cv.summary)
             spec = next(m for m in study.models if m.display_name == mapped)
@@ -152,6 +160,17 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 study, stack, samples, out, timer, f"{study.name}: susceptibility ({mapped})"
             )
 
+            def fitted(label: str, top=model):
+                if label == mapped:
+                    return top
+                with timer.stage("fit"):
+                    other = clone(pipelines[label]).fit(X, y)
+                    write_history(other, out.path("histories/.keep").parent, label)
+                    write_model_formula(other, names, out.path("formulas/.keep").parent, label)
+                return other
+
+            model_maps = map_models(study, stack, samples, out, timer, fitted)
+
         metrics = {
             "validation": {
                 "schemes": study.validation.scheme_labels,
@@ -163,6 +182,17 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             "samples": counts,
             "mapped_model": mapped,
         }
+        if model_maps:
+            metrics["maps"] = {
+                m.label: {
+                    "folder": m.folder,
+                    "method": study.mapping.classification,
+                    "edges": [float(e) for e in m.edges],
+                    "mapped_cells": m.n_mapped,
+                    "table": m.table.to_dict(orient="records"),
+                }
+                for m in model_maps
+            }
         write_metrics(out, study, metrics, table, edges, n_mapped)
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
         files = [*sorted(p.name for p in out.staging.iterdir()), "report.html", "provenance.json"]
@@ -187,6 +217,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             class_table=table,
             map_png="susceptibility_map.png" if table is not None else None,
             files=files,
+            sections=[_maps_section(model_maps)] if model_maps else (),
         )
         write_provenance(out.path("provenance.json"), study, timer.timings, samples=counts)
         committed = out.commit()
@@ -198,6 +229,17 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
         class_table=table,
         mapped_model=mapped,
         timings=timer.timings,
+    )
+
+
+def _maps_section(model_maps: list[ModelMap]) -> Section:
+    """The report's section on the maps of ``mapping.models``: each model's class table, and ``maps.png``."""
+    return Section(
+        heading="Maps per model",
+        note="mapping.models: each model fitted on all samples and mapped into its folder, classified the same way "
+        "(breaks from its own probabilities).",
+        tables=[(f"{m.label} ({m.folder})", m.table) for m in model_maps],
+        images=["maps.png"] if len(model_maps) >= 2 else [],
     )
 
 

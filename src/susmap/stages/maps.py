@@ -9,13 +9,17 @@ Shared by every runner that maps: :func:`classify_and_draw` turns the
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from susmap.errors import SusmapError
-from susmap.mapping import class_table, classify_raster, compute_breaks, sample_raster
+from susmap.mapping import class_table, classify_raster, compute_breaks, predict_stack, sample_raster, write_lazy_raster
+from susmap.mapping.comparison import plot_maps_comparison
 from susmap.mapping.figures import plot_class_map
 from susmap.outputs import OutputFolder
 from susmap.stack import Stack, open_layer
@@ -24,8 +28,11 @@ from susmap.timing import Timer
 
 __all__ = [
     "HILLSHADE_NAMES",
+    "ModelMap",
     "classify_and_draw",
     "hillshade_dem",
+    "map_folder",
+    "map_models",
     "pick_mapped_model",
     "write_history",
     "write_model_formula",
@@ -99,24 +106,26 @@ def classify_and_draw(
     title: str,
     *,
     boundaries: np.ndarray | None = None,
+    folder: str = "",
 ) -> tuple[pd.DataFrame, np.ndarray, int]:
     """Classify ``probability.tif`` into ``classes.tif``, ``class_table.csv`` and ``susceptibility_map.png``.
 
     Class edges follow ``mapping.classification`` on a sample of the mapped
     cells; the class table counts the events of ``samples`` per class (a
     success rate when those events trained the model). ``boundaries`` (block
-    ids, 0 = none) are drawn as lines on the PNG.
+    ids, 0 = none) are drawn as lines on the PNG. ``folder`` (e.g. ``maps/rf/``,
+    with its trailing slash) is where these files are, relative to the output folder.
 
     Returns the class table, the class edges and the number of mapped cells.
     """
-    prob_path = out.path("probability.tif")
+    prob_path = out.path(f"{folder}probability.tif")
     with timer.stage("classify"):
         sample, vmin, vmax, n_mapped = sample_raster(prob_path, study.mapping.class_sample, seed=study.seed)
         edges = compute_breaks(study.mapping.classification, sample, study.mapping.n_classes, vmin=vmin, vmax=vmax)
         ev = samples[samples["label"] == 1]
         cells, ev_classes = classify_raster(
             prob_path,
-            out.path("classes.tif"),
+            out.path(f"{folder}classes.tif"),
             edges,
             stack.grid,
             event_rows=ev["row"].to_numpy(),
@@ -124,17 +133,81 @@ def classify_and_draw(
             compress=study.outputs.compress,
         )
         table = class_table(cells, ev_classes, edges, stack.grid.cell_area)
-        table.to_csv(out.path("class_table.csv"), index=False)
+        table.to_csv(out.path(f"{folder}class_table.csv"), index=False)
     with timer.stage("figure"):
         plot_class_map(
-            out.path("classes.tif"),
-            out.path("susceptibility_map.png"),
+            out.path(f"{folder}classes.tif"),
+            out.path(f"{folder}susceptibility_map.png"),
             dem=hillshade_dem(study, stack),
             title=f"{title}, {study.mapping.classification.replace('_', ' ')}",
             events_xy=(ev["x"].to_numpy(), ev["y"].to_numpy()),
             boundaries=boundaries,
         )
     return table, edges, n_mapped
+
+
+@dataclass
+class ModelMap:
+    """One model's map under ``maps/<label>/``: its folder (relative, with a trailing slash) and classes."""
+
+    label: str
+    folder: str
+    table: pd.DataFrame
+    edges: np.ndarray
+    n_mapped: int
+
+
+def map_folder(label: str) -> str:
+    """``maps/<label>/``, the label made safe as a folder name."""
+    return f"maps/{re.sub(r'[^A-Za-z0-9_.+-]+', '_', label).strip('.') or 'model'}/"
+
+
+def map_models(
+    study: Study,
+    stack: Stack,
+    samples: pd.DataFrame,
+    out: OutputFolder,
+    timer: Timer,
+    fitted: Callable[[str], object],
+) -> list[ModelMap]:
+    """Map every model of ``mapping.models`` into ``maps/<label>/``, and ``maps.png`` when 2 or more.
+
+    Each folder holds ``probability.tif``, ``classes.tif``, ``class_table.csv``
+    and ``susceptibility_map.png``, classified like the top-level map
+    (``mapping.classification``, ``n_classes``, breaks from each model's own
+    probabilities). ``fitted(label)`` gives the model fitted on all samples.
+    The top-level map (``mapping.model``) is left as it is.
+    """
+    labels = study.mapping.models_to_map([m.display_name for m in study.models])
+    maps: list[ModelMap] = []
+    for label in labels:
+        folder = map_folder(label)
+        log.info("mapping %s into %s", label, folder)
+        model = fitted(label)
+        with timer.stage("predict map"):
+            write_lazy_raster(
+                out.path(f"{folder}probability.tif"),
+                predict_stack(stack, model),
+                stack.grid,
+                description=f"susceptibility: probability of an event ({label})",
+                tags={"model": label, "units": "probability [0-1]"},
+                compress=study.outputs.compress,
+            )
+        table, edges, n_mapped = classify_and_draw(
+            study, stack, samples, out, timer, f"{study.name}: susceptibility ({label})", folder=folder
+        )
+        maps.append(ModelMap(label, folder, table, edges, n_mapped))
+    if len(maps) >= 2:
+        ev = samples[samples["label"] == 1]
+        with timer.stage("figure"):
+            plot_maps_comparison(
+                {m.label: out.path(f"{m.folder}classes.tif") for m in maps},
+                out.path("maps.png"),
+                dem=hillshade_dem(study, stack, max_pixels=600),
+                title=f"{study.name}: susceptibility by model, {study.mapping.classification.replace('_', ' ')}",
+                events_xy=(ev["x"].to_numpy(), ev["y"].to_numpy()),
+            )
+    return maps
 
 
 def write_history(model, folder: Path, label: str) -> list[Path]:
