@@ -60,6 +60,7 @@ from susmap.stages import (
     write_provenance,
     write_samples,
 )
+from susmap.stages.gis import GIS_FILES, write_gis_package
 from susmap.study import Study
 from susmap.timing import Timer
 
@@ -80,7 +81,7 @@ META_FILES = (
     "meta_validation.csv",
 )
 #: Files of the map (``mapping.enabled``) and of the few-shot comparison (``meta_blockwise.experiment.enabled``).
-META_MAP_FILES = ("probability.tif", "classes.tif", "class_table.csv", "susceptibility_map.png")
+META_MAP_FILES = ("probability.tif", "classes.tif", "class_table.csv", "susceptibility_map.png", *GIS_FILES)
 META_EXPERIMENT_FILES = ("few_shot.csv", "few_shot_table.csv", "few_shot_table.md", "few_shot_runs.csv", "few_shot.png")
 
 #: A categorical factor with more classes than this is refused (one input band per class).
@@ -391,6 +392,8 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
                 f"{study.name}: block-wise meta-learning ({int(block_ids.max())} blocks)",
                 boundaries=block_ids,
             )
+            with timer.stage("gis styles and project"):
+                write_gis_package(study, stack, samples, out, edges)
 
         few, few_table = None, None
         if cfg.experiment.enabled:

@@ -42,6 +42,7 @@ from susmap.stages import (
     write_provenance,
     write_samples,
 )
+from susmap.stages.gis import GIS_FILES, write_gis_package
 from susmap.stages.maps import ModelMap, map_models
 from susmap.study import Study
 from susmap.timing import Timer
@@ -64,7 +65,7 @@ OUTPUT_FILES = (
     "study.yaml",
 )
 #: Files a run with mapping enabled adds.
-MAP_FILES = ("probability.tif", "classes.tif", "class_table.csv", "susceptibility_map.png")
+MAP_FILES = ("probability.tif", "classes.tif", "class_table.csv", "susceptibility_map.png", *GIS_FILES)
 
 
 @dataclass
@@ -159,6 +160,8 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             table, edges, n_mapped = classify_and_draw(
                 study, stack, samples, out, timer, f"{study.name}: susceptibility ({mapped})"
             )
+            with timer.stage("gis styles and project"):
+                write_gis_package(study, stack, samples, out, edges)
 
             def fitted(label: str, top=model):
                 if label == mapped:
