@@ -1,12 +1,17 @@
 """Classify a probability raster and tabulate its classes.
 
 Works strip by strip on the written probability GeoTIFF, so memory holds one
-strip of rows at a time whatever the map's size.
+strip of rows at a time whatever the map's size. ``classes.tif`` is a
+Cloud-Optimized GeoTIFF (mode overviews) with a colour table and, in its
+``.aux.xml`` sidecar (GDAL's PAM), a raster attribute table: class value,
+name, lower and upper probability, colour; both from
+:mod:`susmap.mapping.palette`, like the PNG legend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +22,19 @@ from rasterio.windows import Window
 from susmap.grid import Grid
 from susmap.mapping.breaks import class_names
 from susmap.mapping.frequency_ratio import frequency_ratio_table
-from susmap.mapping.writer import geotiff_profile
+from susmap.mapping.palette import class_colors, class_rgba, hex_to_rgba
+from susmap.mapping.writer import PART_COMPRESS, cloud_optimize, geotiff_profile, part_path, remove_part
 
-__all__ = ["CLASS_NODATA", "assign_classes", "class_table", "classify_raster", "sample_raster"]
+__all__ = [
+    "CLASS_NODATA",
+    "assign_classes",
+    "class_rat_xml",
+    "class_table",
+    "classify_raster",
+    "read_class_rat",
+    "sample_raster",
+    "write_class_rat",
+]
 
 CLASS_NODATA = 0
 
@@ -102,17 +117,100 @@ def classify_raster(
     event_rows = np.asarray(event_rows)
     event_cols = np.asarray(event_cols)
     event_classes = np.zeros(event_rows.size, dtype=np.uint8)
-    profile = geotiff_profile(grid, "uint8", CLASS_NODATA, compress=compress)
-    with rasterio.open(prob_path) as src, rasterio.open(out_path, "w", **profile) as dst:
-        dst.set_band_description(1, "susceptibility class")
-        dst.update_tags(classes=", ".join(f"{i}={n}" for i, n in enumerate(class_names(k), 1)))
-        for r0, strip in _strips(src, _strip_rows(src.width)):
-            cls = assign_classes(strip, edges)
-            cells += np.bincount(cls.ravel(), minlength=k + 1)
-            sel = (event_rows >= r0) & (event_rows < r0 + strip.shape[0])
-            event_classes[sel] = cls[event_rows[sel] - r0, event_cols[sel]]
-            dst.write(cls, 1, window=Window(0, r0, src.width, strip.shape[0]))
+    profile = geotiff_profile(grid, "uint8", CLASS_NODATA, compress=PART_COMPRESS)
+    out_path = Path(out_path)
+    part = part_path(out_path)
+    try:
+        with rasterio.open(prob_path) as src, rasterio.open(part, "w", **profile) as dst:
+            dst.set_band_description(1, "susceptibility class")
+            dst.update_tags(classes=", ".join(f"{i}={n}" for i, n in enumerate(class_names(k), 1)))
+            dst.write_colormap(1, class_rgba(k))
+            for r0, strip in _strips(src, _strip_rows(src.width)):
+                cls = assign_classes(strip, edges)
+                cells += np.bincount(cls.ravel(), minlength=k + 1)
+                sel = (event_rows >= r0) & (event_rows < r0 + strip.shape[0])
+                event_classes[sel] = cls[event_rows[sel] - r0, event_cols[sel]]
+                dst.write(cls, 1, window=Window(0, r0, src.width, strip.shape[0]))
+        cloud_optimize(part, out_path, compress=compress, resampling="mode")
+    finally:
+        remove_part(out_path)
+    write_class_rat(out_path, edges)
     return cells[1:], event_classes
+
+
+#: Columns of the class raster attribute table: (name, GDAL field type, GDAL field usage).
+#: Types: 0 integer, 1 real, 2 string; usages: 0 generic, 2 name, 5 min-max (the pixel value), 6-9 red-alpha.
+RAT_FIELDS = (
+    ("value", 0, 5),
+    ("name", 2, 2),
+    ("lower", 1, 0),
+    ("upper", 1, 0),
+    ("color", 2, 0),
+    ("red", 0, 6),
+    ("green", 0, 7),
+    ("blue", 0, 8),
+    ("alpha", 0, 9),
+)
+
+
+def class_rat_xml(edges: np.ndarray, names: Sequence[str] | None = None, colors: Sequence[str] | None = None) -> str:
+    """GDAL PAM XML (``<PAMDataset>``) holding the thematic raster attribute table of a k-class raster.
+
+    One row per class 1..k: value, name, lower and upper probability edge,
+    colour (``#rrggbb``) and its red, green, blue, alpha (0-255). Names and
+    colours default to :func:`~susmap.mapping.breaks.class_names` and
+    :func:`~susmap.mapping.palette.class_colors`. The text depends only on
+    its arguments (reruns give the same bytes).
+    """
+    edges = np.asarray(edges, dtype=float)
+    k = len(edges) - 1
+    names = list(names) if names is not None else class_names(k)
+    colors = list(colors) if colors is not None else class_colors(k)
+    if len(names) != k or len(colors) != k:
+        raise ValueError(f"{k} classes need {k} names and colours, not {len(names)} and {len(colors)}")
+    root = ET.Element("PAMDataset")
+    band = ET.SubElement(root, "PAMRasterBand", band="1")
+    rat = ET.SubElement(band, "GDALRasterAttributeTable", tableType="thematic")
+    for i, (name, ftype, usage) in enumerate(RAT_FIELDS):
+        fd = ET.SubElement(rat, "FieldDefn", index=str(i))
+        ET.SubElement(fd, "Name").text = name
+        ET.SubElement(fd, "Type").text = str(ftype)
+        ET.SubElement(fd, "Usage").text = str(usage)
+    for i in range(k):
+        rgba = hex_to_rgba(colors[i])
+        values = [i + 1, names[i], repr(float(edges[i])), repr(float(edges[i + 1])), colors[i], *rgba]
+        row = ET.SubElement(rat, "Row", index=str(i))
+        for v in values:
+            ET.SubElement(row, "F").text = str(v)
+    ET.indent(root, space="  ")
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_class_rat(path: Path, edges: np.ndarray, names: Sequence[str] | None = None, colors=None) -> Path:
+    """Write the raster attribute table of class raster ``path`` as its PAM sidecar ``<path>.aux.xml``.
+
+    GDAL (``gdalinfo``, QGIS) reads it with the raster. Returns the sidecar's path.
+    """
+    sidecar = Path(f"{path}.aux.xml")
+    sidecar.write_text(class_rat_xml(edges, names, colors), encoding="utf-8")
+    return sidecar
+
+
+def read_class_rat(path: Path) -> pd.DataFrame:
+    """The raster attribute table of class raster ``path`` (from ``<path>.aux.xml``), one row per class."""
+    sidecar = Path(f"{path}.aux.xml")
+    rat = ET.parse(sidecar).getroot().find("PAMRasterBand/GDALRasterAttributeTable")
+    if rat is None:
+        raise ValueError(f"{sidecar}: no raster attribute table")
+    fields = sorted(rat.findall("FieldDefn"), key=lambda f: int(f.get("index", 0)))
+    columns = [f.findtext("Name") for f in fields]
+    kinds = [int(f.findtext("Type") or 2) for f in fields]
+    convert = {0: int, 1: float, 2: str}
+    rows = [
+        [convert[t](f.text or "") for t, f in zip(kinds, row.findall("F"), strict=True)]
+        for row in sorted(rat.findall("Row"), key=lambda r: int(r.get("index", 0)))
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def class_table(cells: np.ndarray, event_classes: np.ndarray, edges: np.ndarray, cell_area_m2: float) -> pd.DataFrame:

@@ -19,18 +19,9 @@ from matplotlib.patches import Patch
 from rasterio.enums import Resampling
 
 from susmap.mapping.breaks import class_names
+from susmap.mapping.palette import CLASS_COLORS, class_colors
 
 __all__ = ["CLASS_COLORS", "class_colors", "hillshade", "plot_class_map"]
-
-CLASS_COLORS = ["#1a9641", "#a6d96a", "#ffffbf", "#fdae61", "#d7191c"]
-
-
-def class_colors(k: int) -> list[str]:
-    """Green (low) to red (high) colours for k classes."""
-    if k == 5:
-        return CLASS_COLORS
-    cmap = plt.get_cmap("RdYlGn_r", k)
-    return [matplotlib.colors.to_hex(cmap(i)) for i in range(k)]
 
 
 def hillshade(dem: np.ndarray, cellsize: float, *, azimuth: float = 315.0, altitude: float = 45.0) -> np.ndarray:

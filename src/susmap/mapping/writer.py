@@ -1,4 +1,10 @@
-"""Stream a lazy (dask) 2-D array into a tiled, compressed GeoTIFF.
+"""Stream a lazy (dask) 2-D array into a Cloud-Optimized GeoTIFF.
+
+Blocks are streamed into a tiled, compressed GeoTIFF beside the output
+(``.<name>.part/<name>``), which GDAL's COG driver then copies into the output
+with internal overviews (average for floating-point data, nearest for
+integers unless told otherwise), reading it block by block: no step holds
+the raster whole. Nothing in the file depends on the time of writing.
 
 With the local (threaded) scheduler, all blocks are computed in one dask
 graph and each is written as soon as the blocks before it are (a store
@@ -28,13 +34,26 @@ import dask
 import dask.array as da
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioError
+import rasterio.shutil
+from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.windows import Window
 
 from susmap.errors import OutputError, SusmapError
 from susmap.grid import Grid
 
-__all__ = ["NEARLY_FULL", "RasterTarget", "geotiff_profile", "write_failure", "write_lazy_raster", "write_lazy_rasters"]
+__all__ = [
+    "NEARLY_FULL",
+    "PART_COMPRESS",
+    "RasterTarget",
+    "cloud_optimize",
+    "geotiff_profile",
+    "overview_resampling",
+    "part_path",
+    "remove_part",
+    "write_failure",
+    "write_lazy_raster",
+    "write_lazy_rasters",
+]
 
 
 COMPRESSION = {
@@ -71,6 +90,76 @@ def geotiff_profile(grid: Grid, dtype: str, nodata: float | int, *, tile: int = 
     if compress != "none":
         profile.update(COMPRESSION[compress], predictor=3 if np.dtype(dtype).kind == "f" else 2)
     return profile
+
+
+#: GDAL COG driver creation options of each ``compress`` value (levels as in :data:`COMPRESSION`).
+COG_COMPRESSION = {
+    "deflate": {"COMPRESS": "DEFLATE", "LEVEL": 1},
+    "zstd": {"COMPRESS": "ZSTD", "LEVEL": 1},
+    "lzw": {"COMPRESS": "LZW"},
+    "none": {"COMPRESS": "NONE"},
+}
+OVERVIEW_RESAMPLINGS = ("average", "nearest", "mode")
+#: Compression of the streamed part files (scratch, read once by the COG copy): fast, still small on disk.
+PART_COMPRESS = "zstd"
+
+
+def overview_resampling(dtype: str) -> str:
+    """Default overview resampling: ``average`` for floating-point (continuous) data, ``nearest`` for integers."""
+    return "average" if np.dtype(dtype).kind == "f" else "nearest"
+
+
+def part_path(path: Path) -> Path:
+    """Where the streamed, not yet cloud-optimized GeoTIFF of ``path`` is written.
+
+    A file of the same name in a hidden folder beside ``path``
+    (``.<name>.part/<name>``), created here; :func:`remove_part` removes both
+    once ``path`` is written (or has failed).
+    """
+    path = Path(path)
+    part = path.parent / f".{path.name}.part" / path.name
+    part.parent.mkdir(parents=True, exist_ok=True)
+    return part
+
+
+def remove_part(path: Path) -> None:
+    """Remove the part file of ``path`` (see :func:`part_path`), its sidecar and its folder, if there."""
+    folder = Path(path).parent / f".{Path(path).name}.part"
+    for p in (folder / Path(path).name, folder / f"{Path(path).name}.aux.xml"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def cloud_optimize(
+    src: Path, dst: Path, *, compress: str = "deflate", resampling: str | None = None, tile: int = 256
+) -> None:
+    """Copy the tiled GeoTIFF ``src`` into the Cloud-Optimized GeoTIFF ``dst`` with internal overviews.
+
+    GDAL's COG driver builds the overviews (halving down to one ``tile``;
+    ``resampling``: ``average``, ``nearest`` or ``mode``, by default
+    :func:`overview_resampling` of the data type) and the output's tiles
+    reading ``src`` block by block. Band description, tags, nodata and
+    colour table are kept; the same ``src`` gives the same bytes.
+    """
+    if compress not in COG_COMPRESSION:
+        raise ValueError(f"compression must be one of {', '.join(COG_COMPRESSION)}, not {compress!r}")
+    with rasterio.open(src) as ds:
+        dtype = ds.dtypes[0]
+    resampling = resampling or overview_resampling(dtype)
+    if resampling not in OVERVIEW_RESAMPLINGS:
+        raise ValueError(f"overview resampling must be one of {', '.join(OVERVIEW_RESAMPLINGS)}, not {resampling!r}")
+    options = {"BLOCKSIZE": tile, "BIGTIFF": "IF_SAFER", "OVERVIEW_RESAMPLING": resampling.upper()}
+    options.update(COG_COMPRESSION[compress])
+    if compress != "none":
+        options["PREDICTOR"] = "FLOATING_POINT" if np.dtype(dtype).kind == "f" else "STANDARD"
+    try:
+        rasterio.shutil.copy(str(src), str(dst), driver="COG", **options)
+    except (OSError, RasterioError):
+        raise
+    except Exception as err:  # GDAL's CPLE_* errors (a full disk while copying) are no RasterioError
+        raise RasterioIOError(f"{Path(dst).name}: {err}") from err
 
 
 #: Free bytes below which a failed write with an unclear cause is put down to a full disk.
@@ -134,6 +223,8 @@ class RasterTarget:
     description: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     compress: str = "deflate"
+    #: overview resampling (``average``, ``nearest``, ``mode``); None: by data type (:func:`overview_resampling`)
+    resampling: str | None = None
 
 
 class _OrderedBlockWriter:
@@ -205,7 +296,13 @@ def write_lazy_rasters(
     if not targets:
         return
     try:
-        _write_all(targets, grid, batch_blocks, band_bytes)
+        try:
+            _write_all(targets, grid, batch_blocks, band_bytes)
+            for t in targets:
+                cloud_optimize(part_path(t.path), t.path, compress=t.compress, resampling=t.resampling)
+        finally:
+            for t in targets:
+                remove_part(t.path)
     except SusmapError:  # a write failure already named, or an input that cannot be read
         raise
     except (OSError, RasterioError) as err:  # opening, a block or closing (GDAL flushes on close)
@@ -222,8 +319,8 @@ def _write_all(targets: Sequence[RasterTarget], grid: Grid, batch_blocks: int, b
     with contextlib.ExitStack() as stack:
         dsts = []
         for t in targets:
-            profile = geotiff_profile(grid, t.dtype, t.nodata, compress=t.compress)
-            dst = stack.enter_context(rasterio.open(t.path, "w", **profile))
+            profile = geotiff_profile(grid, t.dtype, t.nodata, compress=PART_COMPRESS)
+            dst = stack.enter_context(rasterio.open(part_path(t.path), "w", **profile))
             if t.description:
                 dst.set_band_description(1, t.description)
             if t.tags:
@@ -278,14 +375,18 @@ def write_lazy_raster(
     tags: dict[str, str] | None = None,
     batch_blocks: int = 8,
     compress: str = "deflate",
+    resampling: str | None = None,
 ) -> None:
-    """Compute ``array`` (shape = grid shape) block by block and write it to ``path``.
+    """Compute ``array`` (shape = grid shape) block by block and write it to ``path`` (a Cloud-Optimized GeoTIFF).
 
     Parameters
     ----------
     batch_blocks : int, default=8
         Blocks computed at once; peak memory ≈ batch_blocks × one block
         (plus the inputs of those blocks).
+    resampling : str, optional
+        Overview resampling: ``average``, ``nearest`` or ``mode``; by
+        default ``average`` for floating-point data, ``nearest`` for integers.
     """
-    target = RasterTarget(Path(path), array, dtype, nodata, description, dict(tags or {}), compress)
+    target = RasterTarget(Path(path), array, dtype, nodata, description, dict(tags or {}), compress, resampling)
     write_lazy_rasters([target], grid, batch_blocks=batch_blocks)
