@@ -24,6 +24,14 @@ robust bound per continuous factor (:func:`robust_bound`). The one pass over
 the stack that counts valid cells also counts the cells beyond the bound
 (reported in the log; ``clip:`` clips them) and finds each layer's extremes,
 so a sentinel the sample missed is refused too.
+
+A layer's ``transform:`` steps (``log10``, ``log1p``, ``degrees``, ``clip``,
+``scale``, ``offset``) are applied per chunk (:func:`apply_transform`) after
+nodata is masked and before everything else: the robust bound, the outlier
+count, ``clip:`` and the model see the transformed values. A step that
+leaves a valid cell without a finite value (log of a value <= 0) is refused
+with the layer and the count of such cells: from the sample when it holds
+some, else exactly, in the counting pass.
 """
 
 from __future__ import annotations
@@ -56,6 +64,8 @@ __all__ = [
     "OUTLIER_WIDTH",
     "SAMPLE_CELLS",
     "Stack",
+    "apply_transform",
+    "describe_transform",
     "find_sentinel",
     "open_grid",
     "open_layer",
@@ -104,6 +114,8 @@ class Stack:
         "clipped"}}``: continuous predictors with cells beyond their robust
         bound (or their clip bounds), as the counting pass of
         :func:`open_stack` found them.
+    transforms : dict
+        ``{layer name: "log10(name)"}``: the layers read through a ``transform:``.
     """
 
     grid: Grid
@@ -113,6 +125,7 @@ class Stack:
     sources: dict[str, Path] = field(default_factory=dict)
     auxiliary: dict[str, xr.DataArray] = field(default_factory=dict)
     outliers: dict[str, dict[str, float | int | bool]] = field(default_factory=dict)
+    transforms: dict[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -280,6 +293,7 @@ class _Checked:
     dtype: np.dtype
     sample: np.ndarray  # valid values (float64), nodata removed
     checked: bool  # sentinels were looked for (no nodata override)
+    sampled: bool = False  # the sample is a sample, not the whole band
 
 
 def _check_values(src, band: int, path: Path, what: str, key: str, override: float | str | None) -> _Checked:
@@ -317,7 +331,9 @@ def _check_values(src, band: int, path: Path, what: str, key: str, override: flo
         found = find_sentinel(valid, dtype)
         if found is not None:
             raise _sentinel_error(path, what, key, found[0], found[1], raw.size, sampled, tag)
-    return _Checked(nodata=override, dtype=dtype, sample=valid.astype(np.float64), checked=override is None)
+    return _Checked(
+        nodata=override, dtype=dtype, sample=valid.astype(np.float64), checked=override is None, sampled=sampled
+    )
 
 
 def _sentinel_error(
@@ -451,10 +467,15 @@ def _span(key, n: int) -> str:
 
 @dataclass
 class _Opened:
-    """A layer on the grid (lazy) and what its value checks found."""
+    """A layer on the grid (lazy) and what its value checks found; ``values``: after its transform (or None)."""
 
     data: da.Array
     checked: _Checked
+    values: da.Array | None = None
+
+    @property
+    def transformed(self) -> da.Array:
+        return self.data if self.values is None else self.values
 
 
 def open_layer(
@@ -531,6 +552,99 @@ def _open_layer(
     return _Opened(_read_band(layer.path, band, grid, chunks, vrt_options=vrt_options), checked)
 
 
+# --------------------------------------------------------------------------- transforms
+
+#: The domain each log step needs, in words (for the refusal).
+_LOG_DOMAIN = {"log10": "values > 0", "log1p": "values > -1"}
+
+
+def _step_name(step: str | dict) -> str:
+    return step if isinstance(step, str) else next(iter(step))
+
+
+def apply_transform(values: np.ndarray, steps: list) -> np.ndarray:
+    """``values`` through a layer's ``transform:`` steps in order (float64 inside, float32 out; NaN stays NaN).
+
+    ``log10`` and ``log1p`` give NaN outside their domain (<= 0, <= -1),
+    never a warning; ``clip`` keeps NaN, as ``clip:`` does.
+    """
+    out = np.asarray(values, dtype=np.float64)
+    for step in steps:
+        if step == "log10":
+            out = np.log10(np.where(out > 0, out, np.nan))
+        elif step == "log1p":
+            out = np.log1p(np.where(out > -1, out, np.nan))
+        elif step == "degrees":
+            out = np.degrees(out)
+        else:
+            ((name, arg),) = step.items()
+            if name == "clip":
+                out = np.clip(out, arg[0], arg[1])
+            elif name == "scale":
+                out = out * arg
+            else:  # offset
+                out = out + arg
+    with np.errstate(over="ignore", invalid="ignore"):
+        return out.astype(np.float32)
+
+
+def describe_transform(name: str, steps: list) -> str:
+    """A layer's transform as an expression: ``log10(catchment)``, ``clip(dist, 0, 300)``, ``(slope * 2) + 1``."""
+    text = name
+    for step in steps:
+        if isinstance(step, str):
+            text = f"{step}({text})"
+            continue
+        ((key, arg),) = step.items()
+        if key == "clip":
+            text = f"clip({text}, {_fmt_value(arg[0])}, {_fmt_value(arg[1])})"
+        else:
+            wrapped = f"({text})" if " " in text else text
+            if key == "scale":
+                text = f"{wrapped} * {_fmt_value(arg)}"
+            else:
+                text = f"{wrapped} {'-' if arg < 0 else '+'} {_fmt_value(abs(arg))}"
+    return text
+
+
+def _impossible_error(layer: LayerConfig, cells: int, total: int, sampled: bool, step: str | None) -> StudyConfigError:
+    """The refusal of a transform that leaves ``cells`` valid cells of ``layer`` without a finite value."""
+    where = f"{cells:,} of {total:,} cells sampled" if sampled else f"{cells:,} of its {total:,} valid cells"
+    if step in _LOG_DOMAIN:
+        return StudyConfigError(
+            f"{layer.path}: layer {layer.name!r}: transform {step} needs {_LOG_DOMAIN[step]}, but {where} are not "
+            f"(transform: {describe_transform(layer.name, layer.transform)}); add an offset step before it, "
+            "use log1p, or mark those cells as nodata"
+        )
+    return StudyConfigError(
+        f"{layer.path}: layer {layer.name!r}: transform {describe_transform(layer.name, layer.transform)} "
+        f"leaves {where} without a finite value; change the transform steps"
+    )
+
+
+def _transform_sample(layer: LayerConfig, checked: _Checked) -> _Checked:
+    """The layer's sample through its transform, refused when a step has no value for some of it."""
+    sample = checked.sample
+    for step in layer.transform:
+        after = apply_transform(sample, [step]).astype(np.float64)
+        lost = int((np.isfinite(sample) & ~np.isfinite(after)).sum())
+        if lost:
+            raise _impossible_error(layer, lost, sample.size, checked.sampled, _step_name(step))
+        sample = after
+    return _Checked(checked.nodata, checked.dtype, sample, checked.checked, checked.sampled)
+
+
+def _apply_layer_transform(layer: LayerConfig, opened: _Opened) -> _Opened:
+    """``opened`` with its lazy transformed values (per chunk) and its sample transformed; as is without steps."""
+    if not layer.transform:
+        return opened
+    steps = list(layer.transform)
+    values = opened.data.map_blocks(apply_transform, steps, dtype=np.float32, token="transform")
+    label = describe_transform(layer.name, steps)
+    log.info("layer %r enters the stack as %s", layer.name, label)
+    return _Opened(opened.data, _transform_sample(layer, opened.checked), values)
+
+
 # --------------------------------------------------------------------------- the stack
 
 
@@ -576,11 +690,14 @@ def open_stack(
         )
     grid, template, template_checked = _open_template(grid_cfg)
     template_valid = da.isfinite(template)
-    opened = {layer.name: _open_layer(layer, grid, alignment, chunks=chunks) for layer in layers}
+    opened = {
+        layer.name: _apply_layer_transform(layer, _open_layer(layer, grid, alignment, chunks=chunks))
+        for layer in layers
+    }
     checked_bounds: dict[str, tuple[float, float]] = {}
     arrays = []
     for layer in predictors:
-        arr = opened[layer.name].data
+        arr = opened[layer.name].transformed
         if layer.kind == "continuous":
             robust = robust_bound(opened[layer.name].checked.sample)
             clip = _clip_bounds(layer, robust)
@@ -609,7 +726,7 @@ def open_stack(
     )
     auxiliary = {
         layer.name: xr.DataArray(
-            da.where(template_valid, opened[layer.name].data, np.float32(np.nan)).rechunk((chunks, chunks)),
+            da.where(template_valid, opened[layer.name].transformed, np.float32(np.nan)).rechunk((chunks, chunks)),
             dims=("y", "x"),
             coords={"y": y, "x": x},
             name=layer.name,
@@ -624,6 +741,7 @@ def open_stack(
         kinds={layer.name: layer.kind for layer in predictors},
         sources={layer.name: layer.path for layer in layers},
         auxiliary=auxiliary,
+        transforms={layer.name: describe_transform(layer.name, layer.transform) for layer in layers if layer.transform},
     )
     if count:
         stack.n_valid, extremes = _count_and_check(
@@ -657,6 +775,17 @@ def _count_and_check(
         "template_n": template_valid.sum(),
         "template_range": (da.nanmin(template), da.nanmax(template)),
         "ranges": [(da.nanmin(o.data), da.nanmax(o.data)) for o in opened.values()],
+        # transformed layers: their range, and valid cells a step left without a finite value (exact, same pass)
+        "transformed": {
+            name: (
+                da.nanmin(o.values),
+                da.nanmax(o.values),
+                (template_valid & da.isfinite(o.data) & ~da.isfinite(o.values)).sum(),
+                (template_valid & da.isfinite(o.data)).sum(),
+            )
+            for name, o in opened.items()
+            if o.values is not None
+        },
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nanmin of a layer without data: NaN, refused below
@@ -690,6 +819,12 @@ def _count_and_check(
             opened[name].checked,
             ranges[name],
         )
+    for name, (_, _, lost, total) in got["transformed"].items():
+        if int(lost):
+            layer = by_name[name]
+            steps = [_step_name(step) for step in layer.transform]
+            logs = [step for step in steps if step in _LOG_DOMAIN]
+            raise _impossible_error(layer, int(lost), int(total), False, logs[0] if len(logs) == 1 else None)
     if int(got["joint"]) == 0:
         involved = [layer.name for layer in layers if layer.role == "predictor"]
         involved += [f"{layer.name} (mask)" for layer in layers if layer.role == "mask"]
@@ -698,8 +833,9 @@ def _count_and_check(
         )
     tasks = {}
     for name, (low, high) in bounds.items():
-        if ranges[name][0] < low or ranges[name][1] > high:
-            data = inside(opened[name].data)
+        vmin, vmax = got["transformed"][name][:2] if name in got["transformed"] else ranges[name]
+        if vmin < low or vmax > high:
+            data = inside(opened[name].transformed)
             tasks[name] = ((data < low).sum(), (data > high).sum(), da.nanmin(data), da.nanmax(data))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

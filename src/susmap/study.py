@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from susmap.errors import StudyConfigError, SusmapWarning
 
@@ -232,6 +241,52 @@ class GridConfig(_Section):
         return _nodata_value(value)
 
 
+#: ``transform:`` steps without an argument (``- log10``) and with one (``- scale: 2``).
+TRANSFORM_STEPS = ("log10", "log1p", "degrees")
+TRANSFORM_ARG_STEPS = ("clip", "scale", "offset")
+_TRANSFORM_HELP = "log10, log1p, degrees, {clip: [low, high]}, {scale: k} or {offset: k}"
+
+#: One normalised ``transform:`` step: a name, or ``{name: argument}``.
+TransformStep = str | dict[str, float | tuple[float, float]]
+
+
+def _transform_step(value: Any) -> Any:
+    """One ``transform:`` step as ``"log10"`` / ``{"clip": (low, high)}`` / ``{"scale": k}``; else refused in words."""
+    if isinstance(value, str):
+        if value in TRANSFORM_STEPS:
+            return value
+        if value in TRANSFORM_ARG_STEPS:
+            raise ValueError(f"transform {value!r} needs an argument ({{{value}: ...}}); steps: {_TRANSFORM_HELP}")
+    elif isinstance(value, dict) and len(value) == 1:
+        ((name, arg),) = value.items()
+        if name in TRANSFORM_STEPS:
+            raise ValueError(f"transform {name!r} takes no argument (write it as '- {name}')")
+        if name == "clip":
+            if arg == "robust":
+                raise ValueError("transform clip needs [low, high]; 'robust' is for the layer's clip: key")
+            return {"clip": _clip_value(arg)}
+        if name in ("scale", "offset"):
+            number = float(arg) if isinstance(arg, int | float) and not isinstance(arg, bool) else yaml_text_number(arg)
+            if number is None or not math.isfinite(number):
+                raise ValueError(f"transform {name} needs one finite number, got {arg!r}")
+            return {name: number}
+    raise ValueError(f"unknown transform step {value!r}; steps: {_TRANSFORM_HELP}")
+
+
+def _transform_list(value: Any) -> Any:
+    """``transform:`` as a list of steps: one step alone is a list of one; None is no step."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+TransformSteps = list[Annotated[TransformStep, BeforeValidator(_transform_step)]]
+
+_TRANSFORM_FIELD_HELP = (
+    "continuous layers: steps applied in order on the stack before the outlier check and the model: " + _TRANSFORM_HELP
+)
+
+
 class LayerConfig(_Section):
     """One raster band on the study grid: a conditioning factor, or an auxiliary layer.
 
@@ -249,6 +304,14 @@ class LayerConfig(_Section):
     until it is set. ``clip`` bounds a continuous layer's values: ``[low, high]``,
     or ``robust`` for the outlier bound the stack reports (see
     :func:`susmap.stack.robust_bound`).
+
+    ``transform`` (continuous predictor or auxiliary layers) is one step or a
+    list applied in order, lazily on the stack: ``log10``, ``log1p``,
+    ``degrees`` (from radians), ``{clip: [low, high]}``, ``{scale: k}``,
+    ``{offset: k}``. The transformed values are what the outlier check, the
+    robust bound, ``clip`` and the model see: a ``clip`` step is part of the
+    value (a distance capped at 300 m, then perhaps ``log1p``), ``clip:`` is
+    outlier handling after every step, reported in the log.
     """
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -269,6 +332,12 @@ class LayerConfig(_Section):
     clip: tuple[float, float] | Literal["robust"] | None = Field(
         None, description="continuous layers: clip values to [low, high], or 'robust' (the reported outlier bound)"
     )
+    transform: TransformSteps = Field(default_factory=list, description=_TRANSFORM_FIELD_HELP)
+
+    @field_validator("transform", mode="before")
+    @classmethod
+    def _transform_form(cls, value: Any) -> Any:
+        return _transform_list(value)
 
     @field_validator("band")
     @classmethod
@@ -295,6 +364,12 @@ class LayerConfig(_Section):
             )
         if self.kind == "categorical" and self.clip is not None:
             raise ValueError(f"layer {self.name!r} is categorical: its class codes cannot be clipped (remove clip)")
+        if self.kind == "categorical" and self.transform:
+            raise ValueError(
+                f"layer {self.name!r} is categorical: its class codes cannot be transformed (remove transform)"
+            )
+        if self.role == "mask" and self.transform:
+            raise ValueError(f"layer {self.name!r} is a mask (data and 0 mark the area): remove transform")
         return self
 
     @property
@@ -340,6 +415,15 @@ class FactorConfig(_Section):
     clip: tuple[float, float] | Literal["robust"] | None = Field(
         None, description="continuous factors: clip values to [low, high], or 'robust' (the reported outlier bound)"
     )
+    transform: TransformSteps = Field(
+        default_factory=list,
+        description=_TRANSFORM_FIELD_HELP.replace("layers", "factors", 1) + " (the written factor stays untransformed)",
+    )
+
+    @field_validator("transform", mode="before")
+    @classmethod
+    def _transform_form(cls, value: Any) -> Any:
+        return _transform_list(value)
 
     @field_validator("clip", mode="before")
     @classmethod
@@ -350,6 +434,10 @@ class FactorConfig(_Section):
     def _clip_fits_kind(self) -> FactorConfig:
         if self.kind == "categorical" and self.clip is not None:
             raise ValueError(f"factor {self.name!r} is categorical: its class codes cannot be clipped (remove clip)")
+        if self.kind == "categorical" and self.transform:
+            raise ValueError(
+                f"factor {self.name!r} is categorical: its class codes cannot be transformed (remove transform)"
+            )
         return self
 
     @property

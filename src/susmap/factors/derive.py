@@ -40,10 +40,21 @@ class DerivedFactor:
     description: str
     encoding: str = "onehot"
     clip: tuple[float, float] | str | None = None
+    transform: tuple = ()
 
     def as_layer(self) -> LayerConfig:
-        """The factor as an input layer of the stack (it is on the grid by construction)."""
-        return LayerConfig(name=self.name, path=self.path, kind=self.kind, encoding=self.encoding, clip=self.clip)
+        """The factor as an input layer of the stack (it is on the grid by construction).
+
+        The factor is written untransformed; its ``transform`` steps are applied on the stack, as a layer's.
+        """
+        return LayerConfig(
+            name=self.name,
+            path=self.path,
+            kind=self.kind,
+            encoding=self.encoding,
+            clip=self.clip,
+            transform=list(self.transform),
+        )
 
 
 def factor_context(study: Study, *, chunks: int | None = None) -> tuple[FactorContext, Grid]:
@@ -109,7 +120,9 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
             )
         )
         derived.append(
-            DerivedFactor(f.name, f.registry_name, path, f.kind, units, spec.description, f.encoding, f.clip)
+            DerivedFactor(
+                f.name, f.registry_name, path, f.kind, units, spec.description, f.encoding, f.clip, tuple(f.transform)
+            )
         )
         log.info("factor %s (%s) [%s]%s", f.name, f.registry_name, units, " (whole grid)" if spec.whole_grid else "")
     write_lazy_rasters(targets, grid)
