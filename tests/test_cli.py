@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import pkgutil
 from pathlib import Path
 
@@ -181,3 +182,76 @@ def test_factors_command_bad_factor_is_exit_2(make_study, tmp_path):
     assert result.exit_code == 2
     assert "unknown factor 'slop'" in result.stderr
     assert not (tmp_path / "f").exists()
+
+
+def test_version_prints_the_package_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"susmap {susmap.__version__}"
+
+
+def test_help_texts_show_their_brackets():
+    result = runner.invoke(app, ["sweep", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "SETTING=[v1, v2, ...] (YAML list)" in result.stdout
+    synthetic_help = runner.invoke(app, ["synthetic", "--help"], terminal_width=200).stdout
+    assert "[cells of 10 m]" in synthetic_help
+
+
+def test_log_file_gets_the_full_log_even_when_quiet(make_study, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(make_study()))
+    log = tmp_path / "run.log"
+    result = runner.invoke(app, ["-q", "--log-file", str(log), "run", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert " INFO " not in result.stdout  # -q: the console shows warnings only
+    text = log.read_text()
+    assert " INFO " in text and " DEBUG " not in text
+    assert not [h for h in logging.getLogger("susmap").handlers if isinstance(h, logging.FileHandler)]
+    verbose = runner.invoke(app, ["-v", "--log-file", str(tmp_path / "v.log"), "init", str(tmp_path / "x.yaml")])
+    assert verbose.exit_code == 0, verbose.output
+    assert logging.getLogger("susmap").getEffectiveLevel() == logging.DEBUG
+    assert runner.invoke(app, ["-q", "-v", "models"]).exit_code == 2
+
+
+def test_progress_bars_only_on_a_terminal(make_study, tmp_path, monkeypatch):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(make_study()))
+    piped = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "piped")])
+    assert piped.exit_code == 0, piped.output
+    assert "cross-validation" not in piped.stderr and "ETA" not in piped.stderr  # a pipe: log lines only
+    monkeypatch.setattr("susmap.cli._is_terminal", lambda stream: True)
+    shown = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "tty")])
+    assert shown.exit_code == 0, shown.output
+    assert "cross-validation" in shown.stderr and "fold batches" in shown.stderr and "ETA" in shown.stderr
+    assert "computing blocks (dask tasks)" in shown.stderr  # prediction over blocks and writing
+    quiet = runner.invoke(app, ["-q", "run", str(path), "--out", str(tmp_path / "quiet")])
+    assert quiet.exit_code == 0, quiet.output
+    assert "cross-validation" not in quiet.stderr
+    piped_map = (tmp_path / "piped" / "probability.tif").read_bytes()
+    assert (tmp_path / "tty" / "probability.tif").read_bytes() == piped_map  # bars never change a result
+
+
+def test_dem_without_crs_names_dem_crs_and_the_template_dem_takes_grid_crs(make_study, synthetic, tmp_path):
+    with rasterio.open(synthetic["a"]) as src:
+        values, transform = src.read(1), src.transform
+    asc = tmp_path / "dem.asc"
+    profile = {"driver": "AAIGrid", "height": values.shape[0], "width": values.shape[1], "count": 1}
+    with rasterio.open(asc, "w", dtype="float32", transform=transform, nodata=-9999.0, **profile) as dst:
+        dst.write(np.nan_to_num(values, nan=-9999.0).astype("float32"), 1)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(make_study(dem={"path": str(asc)}, factors=[{"name": "slope"}])))
+    result = runner.invoke(app, ["factors", str(path), "--out", str(tmp_path / "f")])
+    assert result.exit_code == 2
+    assert "dem.asc: the DEM has no CRS; state it as dem.crs" in result.stderr
+    assert "layers[].crs" not in result.stderr
+    assert not (tmp_path / "f").exists()
+    # the ASCII DEM as the grid template: grid.crs states its CRS, for the grid and for the DEM
+    path.write_text(
+        yaml.safe_dump(
+            make_study(grid={"template": str(asc), "crs": "EPSG:32717"}, factors=[{"name": "slope"}], layers=[])
+        )
+    )
+    result = runner.invoke(app, ["-q", "factors", str(path), "--out", str(tmp_path / "g")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "g" / "factors" / "slope.tif").exists()

@@ -28,23 +28,84 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Natural-hazard susceptibility mapping: from a DEM, factor layers and an inventory to a validated map.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain text: their "[v1, v2, ...]" and "[m]" must show as written
 )
 
-_state = {"debug": False}
+_state = {"debug": False, "progress": False}
+
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from susmap import __version__  # the installed package's version (importlib.metadata)
+
+        typer.echo(f"susmap {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors; no progress bars.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug messages too.")] = False,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file",
+            help="Also write the full log (INFO, with -v DEBUG; whatever -q says) to this file, appended.",
+            dir_okay=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version of susmap and exit.", callback=_version, is_eager=True),
+    ] = False,
 ) -> None:
+    if quiet and verbose:
+        _fail(SusmapError("--quiet and --verbose: give one of them"))
     _state["debug"] = debug
+    # progress bars only for a person at a terminal: never in pipes, files or CI logs
+    _state["progress"] = not quiet and _is_terminal(sys.stderr)
     logger = logging.getLogger("susmap")
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
-    if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
-        handler = _ConsoleHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
+    console_level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    file_level = logging.DEBUG if verbose else logging.INFO
+    console = next((h for h in logger.handlers if isinstance(h, _ConsoleHandler)), None)
+    if console is None:
+        console = _ConsoleHandler()
+        console.setFormatter(logging.Formatter(_LOG_FORMAT, datefmt="%H:%M:%S"))
+        logger.addHandler(console)
+    console.setLevel(console_level)
+    for old in [h for h in logger.handlers if isinstance(h, _LogFileHandler)]:
+        logger.removeHandler(old)
+        old.close()
+    level = console_level
+    if log_file is not None:
+        try:
+            handler = _LogFileHandler(log_file)
+        except OSError as err:
+            _fail(SusmapError(f"--log-file {log_file}: cannot write ({err.strerror or err})"))
+        handler.setFormatter(logging.Formatter(_LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+        handler.setLevel(file_level)
         logger.addHandler(handler)
+        ctx.call_on_close(lambda: (logger.removeHandler(handler), handler.close()))
+        level = min(level, file_level)
+    logger.setLevel(level)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+class _LogFileHandler(logging.FileHandler):
+    """``--log-file``: every record at its level, whatever the console shows."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, mode="a", encoding="utf-8")
 
 
 class _ConsoleHandler(logging.Handler):
@@ -117,9 +178,74 @@ def _stops_cleanly():
 
 def _execute(runner, study, out: Path | None):
     """``runner(study, out)`` with warnings logged as one line each; signals stop it cleanly."""
-    with _stops_cleanly(), warnings.catch_warnings():
+    with _stops_cleanly(), warnings.catch_warnings(), _progress_shown():
         warnings.showwarning = _log_warning
         return runner(study, out)
+
+
+@contextlib.contextmanager
+def _progress_shown():
+    """Progress bars on stderr while a study runs, only on a terminal and without ``--quiet``."""
+    if not _state["progress"]:
+        yield
+        return
+    from rich.console import Console
+
+    console = Console(file=sys.stderr, force_terminal=True)  # stderr is a terminal (checked)
+    with progress_bars(console, redirect_stdout=_is_terminal(sys.stdout)):  # stdout to a file stays there
+        yield
+
+
+@contextlib.contextmanager
+def progress_bars(console, *, redirect_stdout: bool = True):
+    """Show every :func:`susmap.progress.task` opened in the block as a rich bar on ``console``.
+
+    Bars show the units done, the total, the time elapsed and the time left;
+    dask computations (block-wise prediction, writing rasters) are counted in
+    finished tasks. Log lines printed meanwhile appear above the bars (stdout's
+    only with ``redirect_stdout``: when it is the same terminal).
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from susmap.progress import DaskProgress, reporting
+
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        redirect_stdout=redirect_stdout,
+    )
+
+    class _Bar:
+        def __init__(self, task_id) -> None:
+            self.task_id = task_id
+
+        def advance(self, n: int = 1) -> None:
+            bars.advance(self.task_id, n)
+
+    @contextlib.contextmanager
+    def reporter(description: str, total: int | None):
+        task_id = bars.add_task(description, total=total)
+        try:
+            yield _Bar(task_id)
+        finally:
+            bars.refresh()  # every bar is drawn at least once, however short its step
+            bars.remove_task(task_id)
+
+    with bars, reporting(reporter), DaskProgress("computing blocks (dask tasks)"):
+        yield
 
 
 def _run_study_file(runner, study_file: Path | None, out: Path | None):

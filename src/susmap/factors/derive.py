@@ -15,10 +15,11 @@ from pathlib import Path
 
 import xarray as xr
 
-from susmap.errors import StudyConfigError
+from susmap import progress
+from susmap.errors import AlignmentError, StudyConfigError
 from susmap.factors.registry import WHOLE_GRID_BYTES_PER_CELL, FactorContext, compute_factor, get_factor
 from susmap.factors.terrain import PLANNED_OUTPUTS_KEY, derivative_output
-from susmap.grid import Grid
+from susmap.grid import Grid, open_raster
 from susmap.mapping.writer import RasterTarget, write_lazy_rasters
 from susmap.stack import open_grid, open_layer
 from susmap.study import LayerConfig, Study
@@ -67,6 +68,16 @@ def factor_context(study: Study, *, chunks: int | None = None) -> tuple[FactorCo
     grid, _ = open_grid(study.grid)
     grid.require_projected("derived factors")
     dem_cfg = study.dem.layer(study.grid)
+    if dem_cfg.crs is None:
+        if study.dem.path is None:  # the DEM is the template's band: grid.crs states its CRS
+            dem_cfg = dem_cfg.model_copy(update={"crs": study.grid.crs})
+        else:  # name the key that fixes it (the stack's own message names layers[].crs)
+            with open_raster(dem_cfg.path) as src:
+                if src.crs is None:
+                    raise AlignmentError(
+                        f"{dem_cfg.path}: the DEM has no CRS; state it as dem.crs if you know it "
+                        "(e.g. crs: EPSG:32717; grid.crs states the grid template's only)"
+                    )
     dem_key = "dem.nodata" if study.dem.path is not None else "grid.nodata"
     base = study.base_dir or Path.cwd()
     ctx = FactorContext(grid=grid, dem=None, chunks=chunks, base=base)  # type: ignore[arg-type]
@@ -104,27 +115,39 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
     }
     derived: list[DerivedFactor] = []
     targets: list[RasterTarget] = []
-    for f in study.factors:
-        spec = get_factor(f.registry_name)
-        ctx.edges = f.edges
-        arr = compute_factor(f.registry_name, ctx, f.params)
-        units = str(arr.attrs.get("units", spec.units))
-        path = folder / f"{f.name}.tif"
-        targets.append(
-            RasterTarget(
-                path,
-                arr.data if hasattr(arr.data, "dask") else _as_dask(arr, ctx.chunks),
-                description=f"{f.name}: {spec.description} [{units}]",
-                tags={"factor": f.registry_name, "units": units, "params": repr(dict(f.params))},
-                compress=study.outputs.compress,
+    with progress.task("deriving factors", total=len(study.factors)) as bar:
+        for f in study.factors:
+            spec = get_factor(f.registry_name)
+            ctx.edges = f.edges
+            arr = compute_factor(f.registry_name, ctx, f.params)
+            bar.advance()
+            units = str(arr.attrs.get("units", spec.units))
+            path = folder / f"{f.name}.tif"
+            targets.append(
+                RasterTarget(
+                    path,
+                    arr.data if hasattr(arr.data, "dask") else _as_dask(arr, ctx.chunks),
+                    description=f"{f.name}: {spec.description} [{units}]",
+                    tags={"factor": f.registry_name, "units": units, "params": repr(dict(f.params))},
+                    compress=study.outputs.compress,
+                )
             )
-        )
-        derived.append(
-            DerivedFactor(
-                f.name, f.registry_name, path, f.kind, units, spec.description, f.encoding, f.clip, tuple(f.transform)
+            derived.append(
+                DerivedFactor(
+                    f.name,
+                    f.registry_name,
+                    path,
+                    f.kind,
+                    units,
+                    spec.description,
+                    f.encoding,
+                    f.clip,
+                    tuple(f.transform),
+                )
             )
-        )
-        log.info("factor %s (%s) [%s]%s", f.name, f.registry_name, units, " (whole grid)" if spec.whole_grid else "")
+            log.info(
+                "factor %s (%s) [%s]%s", f.name, f.registry_name, units, " (whole grid)" if spec.whole_grid else ""
+            )
     write_lazy_rasters(targets, grid)
     return derived
 

@@ -56,6 +56,7 @@ from sklearn.model_selection import (
 )
 from threadpoolctl import threadpool_limits
 
+from susmap import progress
 from susmap.errors import ModelFitError, StudyConfigError, SusmapError, SusmapWarning
 from susmap.validation.metrics import (
     METRIC_NAMES,
@@ -257,6 +258,9 @@ def _evaluate(pipe, tune, X, y, coords, train, test, threshold, metrics, spatial
         params=params,
         inner_score=inner_score,
     )
+
+
+_SERIAL_BATCHES = 50  # progress steps of a serial run (one batch is one or more fits)
 
 
 def _run_batch(jobs, X, y, coords, threshold, metrics, finite, parent=None) -> list[_Outcome]:  # noqa: N803
@@ -520,20 +524,27 @@ def cross_validate_models(
 
     finite = X.dtype.kind in "biuf" and bool(np.isfinite(X).all())
     args = (X, y, coords, threshold, names, finite)
-    if n_jobs == 1 or effective_n_jobs(n_jobs) == 1:
-        outcomes = _run_batch(jobs, *args)
-    else:
-        n_batches = min(len(jobs), 4 * effective_n_jobs(n_jobs))
-        bounds = np.linspace(0, len(jobs), n_batches + 1).astype(int)
-        parent = (socket.gethostname(), os.getpid())
-        try:
-            batches = Parallel(n_jobs=n_jobs, backend=backend)(
-                delayed(_run_batch)(jobs[a:b], *args, parent=parent) for a, b in pairwise(bounds)
-            )
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into one by the CLI: no fold worker goes on
-            stop_workers(children=False)
-            raise
-        outcomes = [o for batch in batches for o in batch]
+    serial = n_jobs == 1 or effective_n_jobs(n_jobs) == 1
+    # fold batches: each job is independent (own clone, own seed), so batching never changes a result
+    n_batches = min(len(jobs), _SERIAL_BATCHES if serial else 4 * effective_n_jobs(n_jobs))
+    bounds = np.linspace(0, len(jobs), n_batches + 1).astype(int)
+    outcomes = []
+    with progress.task(f"cross-validation: {len(jobs)} fits in fold batches", total=n_batches) as bar:
+        if serial:
+            for a, b in pairwise(bounds):
+                outcomes += _run_batch(jobs[a:b], *args)
+                bar.advance()
+        else:
+            parent = (socket.gethostname(), os.getpid())
+            try:
+                for batch in Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
+                    delayed(_run_batch)(jobs[a:b], *args, parent=parent) for a, b in pairwise(bounds)
+                ):
+                    outcomes += batch
+                    bar.advance()
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into one by the CLI: no fold worker goes on
+                stop_workers(children=False)
+                raise
 
     test_scores = _score_frame(keys, outcomes, names, "test")
     train_scores = _score_frame(keys, outcomes, names, "train")
