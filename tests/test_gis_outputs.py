@@ -29,7 +29,9 @@ def gis_run(make_study, synthetic) -> Path:
     dem = (np.cumsum(rng.normal(size=(h, w)), axis=1) * 3 + 500).astype(np.float32)
     p_dem = write_raster(synthetic["dir"] / "dem.tif", dem)
     layers = [*make_study()["layers"], {"name": "dem", "path": str(p_dem), "role": "auxiliary"}]
-    return run_study(study_from_dict(make_study(layers=layers))).out_dir
+    models = [{"name": "logistic_regression"}, {"name": "decision_tree"}]
+    mapping = {"chunk_size": 32, "class_sample": 2000, "models": "all"}
+    return run_study(study_from_dict(make_study(layers=layers, models=models, mapping=mapping))).out_dir
 
 
 def _palette(path: Path) -> list[tuple[str, str, str]]:
@@ -113,4 +115,85 @@ def test_run_writes_styles_and_a_project_naming_existing_files(gis_run):
         got = [float(ext.findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax")]
         assert got == pytest.approx(list(src.bounds))
     classes_layer = next(m for m in project.iter("maplayer") if m.findtext("id") == "classes")
+    per_model = sorted(p.parent.name for p in out.glob("maps/*/classes.tif"))
+    assert len(per_model) == 2
+    for label in per_model:
+        assert _palette(out / "maps" / label / "classes.qml") == palette
+        for name in ("probability.qml", "classes.sld", "probability.sld"):
+            assert (out / "maps" / label / name).is_file()
+    assert {f"./maps/{label}/classes.tif" for label in per_model} <= set(sources)
     assert len(list(classes_layer.iter("paletteEntry"))) == k
+
+
+_QGIS_SCRIPT = r"""
+import json, sys
+from qgis.core import (QgsApplication, QgsMapRendererParallelJob, QgsMapSettings, QgsProject, QgsRasterLayer,
+                       QgsVectorLayer)
+from qgis.PyQt.QtCore import QSize
+app = QgsApplication([], False)
+app.setPrefixPath("/usr", True)
+app.initQgis()
+folder, png = sys.argv[1], sys.argv[2]
+project = QgsProject.instance()
+res = {"read": project.read(folder + "/susmap.qgs"), "crs": project.crs().authid(), "layers": {}}
+for layer in project.mapLayers().values():
+    r = layer.renderer()
+    res["layers"][layer.name()] = {"valid": layer.isValid(), "renderer": r.type() if r else None}
+res["classes_default"] = QgsRasterLayer(folder + "/classes.tif", "c").renderer().type()
+res["samples_default"] = QgsVectorLayer(folder + "/samples.gpkg|layername=samples", "s").renderer().type()
+settings = QgsMapSettings()
+root = project.layerTreeRoot()
+settings.setLayers([n.layer() for n in root.findLayers() if n.isVisible()])
+settings.setDestinationCrs(project.crs())
+settings.setExtent(project.mapLayersByName("susceptibility classes")[0].extent())
+settings.setOutputSize(QSize(400, 300))
+job = QgsMapRendererParallelJob(settings)
+job.start()
+job.waitForFinished()
+res["rendered"] = job.renderedImage().save(png, "png")
+print("RESULT" + json.dumps(res))
+app.exitQgis()
+"""
+
+
+def _system_qgis() -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_headless_qgis_opens_the_project_styled(gis_run, tmp_path):
+    """Debian's python3-qgis (when installed) reads susmap.qgs: every layer valid and styled, as the files say."""
+    import json
+    import os
+    import subprocess
+
+    if not _system_qgis():
+        pytest.skip("no headless QGIS (Debian package python3-qgis)")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+    env.pop("PYTHONPATH", None)
+    png = tmp_path / "qgis.png"
+    run = subprocess.run(
+        ["/usr/bin/python3", "-c", _QGIS_SCRIPT, str(gis_run), str(png)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT")), None)
+    assert line, run.stdout + run.stderr
+    res = json.loads(line.removeprefix("RESULT"))
+    assert res["read"] and res["crs"] == "EPSG:32717"
+    layers = res["layers"]
+    assert all(v["valid"] for v in layers.values()), layers
+    assert layers["susceptibility classes"]["renderer"] == "paletted"
+    assert layers["probability"]["renderer"] == "singlebandpseudocolor"
+    assert layers["hillshade"]["renderer"] == "singlebandgray"
+    assert layers["samples (events, non-events)"]["renderer"] == "categorizedSymbol"
+    assert res["classes_default"] == "paletted"  # classes.qml beside classes.tif
+    assert res["samples_default"] == "categorizedSymbol"  # the style stored in samples.gpkg
+    assert res["rendered"] and png.stat().st_size > 0

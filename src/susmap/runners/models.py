@@ -160,8 +160,6 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             table, edges, n_mapped = classify_and_draw(
                 study, stack, samples, out, timer, f"{study.name}: susceptibility ({mapped})"
             )
-            with timer.stage("gis styles and project"):
-                write_gis_package(study, stack, samples, out, edges)
 
             def fitted(label: str, top=model):
                 if label == mapped:
@@ -173,6 +171,8 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 return other
 
             model_maps = map_models(study, stack, samples, out, timer, fitted)
+            with timer.stage("gis styles and project"):
+                write_gis_package(study, stack, samples, out, edges, model_maps)
 
         metrics = {
             "validation": {

@@ -42,6 +42,7 @@ from susmap.report.qgis import (
     write_xml,
 )
 from susmap.stack import Stack
+from susmap.stages.maps import ModelMap
 from susmap.study import Study
 
 __all__ = ["EVENT_COLOR", "GIS_FILES", "NON_EVENT_COLOR", "fold_colors", "write_gis_package"]
@@ -112,11 +113,18 @@ def _store_gpkg_style(path, layer: str, qml: str, sld: str) -> None:
 
 
 def write_gis_package(
-    study: Study, stack: Stack, samples: pd.DataFrame, out: OutputFolder, edges: Sequence[float]
+    study: Study,
+    stack: Stack,
+    samples: pd.DataFrame,
+    out: OutputFolder,
+    edges: Sequence[float],
+    model_maps: Sequence[ModelMap] = (),
 ) -> list[str]:
     """Write the styles, ``hillshade.tif`` (with a DEM) and ``susmap.qgs``; returns the file names written.
 
-    ``edges`` are the class edges of ``classes.tif`` (k + 1 values for k classes).
+    ``edges`` are the class edges of ``classes.tif`` (k + 1 values for k
+    classes). Each of ``model_maps`` (``maps/<label>/``) gets its own styles
+    and a hidden class layer in the project.
     """
     k = len(edges) - 1
     values, names, colors = list(range(1, k + 1)), class_names(k), class_colors(k)
@@ -162,6 +170,25 @@ def write_gis_package(
         )
     )
     layers.append(ProjectLayer("probability", "probability", "probability.tif", prob_style, visible=False))
+    for m in model_maps:
+        mk = len(m.edges) - 1
+        m_names, m_colors = class_names(mk), class_colors(mk)
+        m_values = list(range(1, mk + 1))
+        write_xml(paletted_qml(m_values, m_names, m_colors), out.path(f"{m.folder}classes.qml"))
+        write_xml(prob_style, out.path(f"{m.folder}probability.qml"))
+        write_xml(classes_sld("classes", m_values, m_names, m_colors), out.path(f"{m.folder}classes.sld"), qgis=False)
+        write_xml(ramp_sld("probability", ramp), out.path(f"{m.folder}probability.sld"), qgis=False)
+        written += [f"{m.folder}{n}" for n in ("classes.qml", "probability.qml", "classes.sld", "probability.sld")]
+        style = paletted_qml(m_values, m_names, m_colors)
+        layers.append(
+            ProjectLayer(
+                f"classes_{m.folder.strip('/').replace('/', '_')}",
+                f"classes: {m.label}",
+                f"{m.folder}classes.tif",
+                style,
+                visible=False,
+            )
+        )
     if has_shade:
         layers.append(ProjectLayer("hillshade", "hillshade", "hillshade.tif", gray_qml(1, 255)))
         written.append("hillshade.tif")
