@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import pkgutil
 from pathlib import Path
 
@@ -255,3 +256,28 @@ def test_dem_without_crs_names_dem_crs_and_the_template_dem_takes_grid_crs(make_
     result = runner.invoke(app, ["-q", "factors", str(path), "--out", str(tmp_path / "g")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "g" / "factors" / "slope.tif").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a pseudo-terminal")
+def test_progress_bars_in_a_pseudo_terminal(make_study, tmp_path):
+    import pty
+    import sys
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(make_study()))
+    out = bytearray()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: susmap on a terminal, as a person runs it
+        os.execv(sys.executable, [sys.executable, "-c", "from susmap.cli import app; app()", "run", str(path)])
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        out.extend(data)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, out.decode(errors="replace")[-2000:]
+    text = out.decode(errors="replace")
+    assert "cross-validation" in text and "ETA" in text and "computing blocks (dask tasks)" in text
