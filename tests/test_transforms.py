@@ -56,7 +56,7 @@ def test_degrees_clip_and_scale_offset_in_order(tmp_path):
     assert describe_transform("s", [{"scale": 2.0}, {"offset": -1.0}]) == "(s * 2) - 1"
 
 
-def test_transform_comes_before_the_outlier_bound_and_clip(tmp_path):
+def test_transform_comes_before_the_outlier_bound_and_clip(tmp_path, caplog):
     rng = np.random.default_rng(7)
     data = rng.normal(50, 5, size=(20, 30)).astype(np.float32)
     data[3, 4] = 1e6  # a distance far beyond the others
@@ -64,6 +64,7 @@ def test_transform_comes_before_the_outlier_bound_and_clip(tmp_path):
     assert _stack(path).outliers["v"]["cells"] == 1
     capped = _stack(path, transform=[{"clip": [0, 300]}])
     assert capped.outliers["v"]["most_extreme"] == 300.0  # checked after the transform
+    assert "layer 'v' (clip(v, 0, 300)): 1 cell beyond the robust bound" in caplog.text
     assert _values(capped)[3, 4] == 300.0
     logged = _stack(path, transform=["log10"], clip=[1.0, 1.7])  # clip: acts on the transformed values
     values = _values(logged)

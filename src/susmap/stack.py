@@ -894,10 +894,11 @@ def _report_outliers(
             "clipped": clipped,
         }
         cells = "cell" if below + above == 1 else "cells"
+        shown = repr(layer.name) + (f" ({describe_transform(layer.name, layer.transform)})" if layer.transform else "")
         if clipped:
             log.info(
-                "layer %r: %d %s beyond [%.4g, %.4g] (most extreme %.4g) clipped to it",
-                layer.name,
+                "layer %s: %d %s beyond [%.4g, %.4g] (most extreme %.4g) clipped to it",
+                shown,
                 below + above,
                 cells,
                 low,
@@ -906,9 +907,9 @@ def _report_outliers(
             )
         else:
             log.warning(
-                "layer %r: %d %s beyond the robust bound [%.4g, %.4g] of its values (most extreme %.4g); "
+                "layer %s: %d %s beyond the robust bound [%.4g, %.4g] of its values (most extreme %.4g); "
                 "check them, or set clip: robust (or clip: [low, high]) on it (layers[] or factors[])",
-                layer.name,
+                shown,
                 below + above,
                 cells,
                 low,
