@@ -13,7 +13,7 @@ import rasterio
 
 from conftest import write_raster
 from susmap.mapping import class_names
-from susmap.mapping.figures import CLASS_COLORS, class_colors
+from susmap.mapping.palette import class_colors, probability_ramp
 from susmap.report.qgis import classes_sld, paletted_qml, pseudocolor_qml, ramp_sld, write_xml
 from susmap.runners import run_study
 from susmap.stages.gis import EVENT_COLOR, GIS_FILES, NON_EVENT_COLOR, fold_colors
@@ -51,7 +51,7 @@ def test_class_styles_hold_one_entry_per_class_with_the_png_colours(tmp_path):
 
 
 def test_probability_styles_are_a_ramp_over_0_1():
-    ramp = list(CLASS_COLORS)
+    ramp = [c for _, c in probability_ramp()]
     root = pseudocolor_qml(ramp)
     items = list(root.iter("item"))
     assert [float(i.get("value")) for i in items] == pytest.approx(np.linspace(0, 1, len(ramp)))
@@ -100,7 +100,7 @@ def test_run_writes_styles_and_a_project_naming_existing_files(gis_run):
     samples = pd.read_csv(out / "samples.csv")
     folds = [c for c in samples.columns if c.startswith("fold_")]
     assert folds and {f"folds: {c.removeprefix('fold_')}" for c in folds} <= set(tree)
-    fold_layer = next(m for m in project.iter("maplayer") if m.findtext("id") == folds[0])
+    fold_layer = next(m for m in project.iter("maplayer") if m.findtext("id").startswith(f"{folds[0]}_"))
     renderer = fold_layer.find("renderer-v2")
     assert renderer.get("attr") == folds[0]
     n = int(samples[folds[0]].max()) + 1
@@ -114,7 +114,11 @@ def test_run_writes_styles_and_a_project_naming_existing_files(gis_run):
         ext = project.find("mapcanvas/extent")
         got = [float(ext.findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax")]
         assert got == pytest.approx(list(src.bounds))
-    classes_layer = next(m for m in project.iter("maplayer") if m.findtext("id") == "classes")
+    classes_layer = next(
+        m
+        for m in project.iter("maplayer")
+        if m.findtext("id").startswith("classes_") and m.findtext("layername") == "susceptibility classes"
+    )
     per_model = sorted(p.parent.name for p in out.glob("maps/*/classes.tif"))
     assert len(per_model) == 2
     for label in per_model:
@@ -139,20 +143,27 @@ res = {"read": project.read(folder + "/susmap.qgs"), "crs": project.crs().authid
 for layer in project.mapLayers().values():
     r = layer.renderer()
     res["layers"][layer.name()] = {"valid": layer.isValid(), "renderer": r.type() if r else None}
-res["classes_default"] = QgsRasterLayer(folder + "/classes.tif", "c").renderer().type()
-res["samples_default"] = QgsVectorLayer(folder + "/samples.gpkg|layername=samples", "s").renderer().type()
+raster = QgsRasterLayer(folder + "/classes.tif", "c")
+res["classes_default"] = raster.renderer().type()
+points = QgsVectorLayer(folder + "/samples.gpkg|layername=samples", "s", "ogr")
+res["samples_default"] = points.renderer().type()
 settings = QgsMapSettings()
 root = project.layerTreeRoot()
 settings.setLayers([n.layer() for n in root.findLayers() if n.isVisible()])
+res["tree"] = [(n.name(), n.layer() is not None) for n in root.findLayers()]
+res["drawn"] = len(settings.layers())
 settings.setDestinationCrs(project.crs())
 settings.setExtent(project.mapLayersByName("susceptibility classes")[0].extent())
 settings.setOutputSize(QSize(400, 300))
 job = QgsMapRendererParallelJob(settings)
 job.start()
 job.waitForFinished()
-res["rendered"] = job.renderedImage().save(png, "png")
-print("RESULT" + json.dumps(res))
-app.exitQgis()
+image = job.renderedImage()
+res["rendered"] = image.save(png, "png")
+res["colours"] = len({image.pixel(x, y) for x in range(0, 400, 7) for y in range(0, 300, 7)})
+print("RESULT" + json.dumps(res), flush=True)
+import os
+os._exit(0)  # exitQgis() may crash at teardown in a bare interpreter
 """
 
 
@@ -196,4 +207,6 @@ def test_headless_qgis_opens_the_project_styled(gis_run, tmp_path):
     assert layers["samples (events, non-events)"]["renderer"] == "categorizedSymbol"
     assert res["classes_default"] == "paletted"  # classes.qml beside classes.tif
     assert res["samples_default"] == "categorizedSymbol"  # the style stored in samples.gpkg
-    assert res["rendered"] and png.stat().st_size > 0
+    assert len(res["tree"]) == len(layers) and all(ok for _, ok in res["tree"]), res["tree"]
+    assert res["drawn"] == 3  # events, classes, hillshade checked; folds, probability, per-model maps hidden
+    assert res["rendered"] and res["colours"] > 10  # a styled map, not a blank canvas

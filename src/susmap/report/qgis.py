@@ -16,6 +16,7 @@ Colours are ``#rrggbb`` strings; the callers pass the colours of the PNG.
 
 from __future__ import annotations
 
+import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ __all__ = [
     "write_xml",
 ]
 
-QGIS_VERSION = "3.28.0-Firenze"
+QGIS_VERSION = "3.22.0-Białowieża"  # the oldest QGIS tested (Debian 12); newer ones read it
 _DOCTYPE = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
 _SLD = "http://www.opengis.net/sld"
 
@@ -276,6 +277,11 @@ class ProjectLayer:
     properties: dict[str, str] = field(default_factory=dict)
 
     @property
+    def layer_id(self) -> str:
+        """``<id>_<32 hex digits>`` like QGIS's own ids (QGIS may replace a bare one), the same on every run."""
+        return f"{self.id}_{hashlib.md5(f'{self.id}|{self.source}'.encode()).hexdigest()}"
+
+    @property
     def datasource(self) -> str:
         path = f"./{self.source}"
         return f"{path}|layername={self.table}" if self.table else path
@@ -318,13 +324,13 @@ def write_qgs(
     _sub(root, "homePath", path="")
     _sub(root, "title", title)
     _srs(_sub(root, "projectCrs"), crs_wkt, authid)
-    tree = _sub(root, "layer-tree-group")
+    tree = _sub(root, "layer-tree-group", name="", checked="Qt::Checked", expanded="1")
     _sub(tree, "customproperties")
     for lyr in layers:
         node = _sub(
             tree,
             "layer-tree-layer",
-            id=lyr.id,
+            id=lyr.layer_id,
             name=lyr.name,
             source=lyr.datasource,
             providerKey="gdal" if lyr.kind == "raster" else "ogr",
@@ -345,7 +351,7 @@ def write_qgs(
             attrs |= {"geometry": "Point", "wkbType": "Point", "simplifyDrawingHints": "0"}
         ml = _sub(maplayers, "maplayer", **attrs)
         _extent(ml, "extent", extent)
-        _sub(ml, "id", lyr.id)
+        _sub(ml, "id", lyr.layer_id)
         _sub(ml, "datasource", lyr.datasource)
         _sub(ml, "layername", lyr.name)
         _srs(_sub(ml, "srs"), crs_wkt, authid)
@@ -360,8 +366,10 @@ def write_qgs(
             _sub(ml, "layerOpacity", "1")
     order = _sub(root, "layerorder")
     for lyr in layers:
-        _sub(order, "layer", id=lyr.id)
+        _sub(order, "layer", id=lyr.layer_id)
     props = _sub(root, "properties")
     paths = _sub(props, "Paths")
     _sub(paths, "Absolute", "false", type="bool")
+    srs = _sub(props, "SpatialRefSys")  # QGIS reads projectCrs only with projections enabled
+    _sub(srs, "ProjectionsEnabled", "1", type="int")
     return write_xml(root, path)

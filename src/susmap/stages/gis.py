@@ -28,7 +28,7 @@ import pyogrio
 from susmap.factors.registry import FactorContext
 from susmap.factors.terrain import hillshade
 from susmap.mapping import class_names, write_lazy_raster
-from susmap.mapping.figures import CLASS_COLORS, class_colors  # the PNG's colours
+from susmap.mapping.palette import class_colors, probability_ramp
 from susmap.outputs import OutputFolder
 from susmap.report.qgis import (
     ProjectLayer,
@@ -128,7 +128,7 @@ def write_gis_package(
     """
     k = len(edges) - 1
     values, names, colors = list(range(1, k + 1)), class_names(k), class_colors(k)
-    ramp = list(CLASS_COLORS)  # evenly spaced over 0-1, as the class colours of the PNG
+    ramp = [c for _, c in probability_ramp()]  # evenly spaced over 0-1
     classes_style = paletted_qml(values, names, colors)
     prob_style = pseudocolor_qml(ramp)
     write_xml(classes_style, out.path("classes.qml"))
