@@ -210,3 +210,18 @@ def test_headless_qgis_opens_the_project_styled(gis_run, tmp_path):
     assert len(res["tree"]) == len(layers) and all(ok for _, ok in res["tree"]), res["tree"]
     assert res["drawn"] == 3  # events, classes, hillshade checked; folds, probability, per-model maps hidden
     assert res["rendered"] and res["colours"] > 10  # a styled map, not a blank canvas
+
+
+def test_hillshade_from_a_mapping_hillshade_file(make_study, synthetic):
+    """``mapping.hillshade`` naming a raster file (not a layer) gives hillshade.tif and its project layer."""
+    h, w = synthetic["shape"]
+    dem = (np.add.outer(np.arange(h), np.arange(w)) * 2.0 + 100).astype(np.float32)
+    write_raster(synthetic["dir"] / "relief.tif", dem)
+    mapping = {"chunk_size": 32, "class_sample": 2000, "hillshade": "relief.tif"}
+    study = study_from_dict(make_study(mapping=mapping), base=synthetic["dir"])
+    out = run_study(study).out_dir
+    with rasterio.open(out / "hillshade.tif") as src:
+        shade = src.read(1)
+    assert shade.shape == (h, w) and (shade[1:-1, 1:-1] > 0).all()
+    tree = [n.get("name") for n in ET.parse(out / "susmap.qgs").getroot().iter("layer-tree-layer")]
+    assert tree[-1] == "hillshade"

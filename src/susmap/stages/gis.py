@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import dask.array as da
 import numpy as np
 import pandas as pd
 import pyogrio
+import xarray as xr
 
+from susmap.errors import SusmapError
 from susmap.factors.registry import FactorContext
 from susmap.factors.terrain import hillshade
 from susmap.mapping import class_names, write_lazy_raster
@@ -41,9 +44,9 @@ from susmap.report.qgis import (
     write_qgs,
     write_xml,
 )
-from susmap.stack import Stack
+from susmap.stack import Stack, open_layer
 from susmap.stages.maps import ModelMap
-from susmap.study import Study
+from susmap.study import LayerConfig, Study
 
 __all__ = ["EVENT_COLOR", "GIS_FILES", "NON_EVENT_COLOR", "fold_colors", "write_gis_package"]
 
@@ -74,9 +77,28 @@ def _write_hillshade(study: Study, stack: Stack, out: OutputFolder) -> bool:
     name = study.mapping.hillshade
     if name is None:
         name = next((n for n in layers if n.lower() in _DEM_NAMES), None)
-    if name is None or name not in layers:
+    if name is None:
         return False
-    ctx = FactorContext(grid=stack.grid, dem=stack.layer(name), chunks=study.mapping.chunk_size)
+    if name in layers:
+        dem = stack.layer(name)
+    else:  # mapping.hillshade as a raster file on the grid (relative to the study's folder)
+        path = Path(name).expanduser()
+        path = path if path.is_absolute() else (study.base_dir or Path.cwd()) / path
+        if not path.is_file():
+            return False
+        try:
+            arr = open_layer(
+                LayerConfig(name="hillshade", path=path),
+                stack.grid,
+                study.alignment,
+                chunks=study.mapping.chunk_size,
+                key="mapping.hillshade",
+            )
+        except SusmapError as err:  # the map's figure has warned about it already
+            log.warning("mapping.hillshade: %s; no hillshade.tif", err)
+            return False
+        dem = xr.DataArray(arr, dims=("y", "x"))
+    ctx = FactorContext(grid=stack.grid, dem=dem, chunks=study.mapping.chunk_size)
     shade = hillshade(ctx).data
     shade = da.where(da.isnan(shade), 0, da.clip(da.round(shade), 1, 255)).astype("uint8")
     write_lazy_raster(
