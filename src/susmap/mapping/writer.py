@@ -164,7 +164,7 @@ def cloud_optimize(
 
 #: Free bytes below which a failed write with an unclear cause is put down to a full disk.
 NEARLY_FULL = 1 << 20
-_NO_SPACE = ("no space left", "free disk space", "disk full", "not enough space", "quota exceeded")
+_NO_SPACE = ("no space left", "free disk space", "disk full", "disk is full", "not enough space", "quota exceeded")
 
 
 def _mount_point(path: Path) -> Path:

@@ -32,6 +32,7 @@ from susmap.factors.registry import FactorContext
 from susmap.factors.terrain import hillshade
 from susmap.mapping import class_names, write_lazy_raster
 from susmap.mapping.palette import class_colors, probability_ramp
+from susmap.mapping.writer import write_failure
 from susmap.outputs import OutputFolder
 from susmap.report.qgis import (
     ProjectLayer,
@@ -163,7 +164,10 @@ def write_gis_package(
     qml_text = out.path("samples.qml").read_text(encoding="utf-8")
     try:
         _store_gpkg_style(out.path("samples.gpkg"), "samples", qml_text, "")
-    except Exception as err:  # a style the GeoPackage cannot hold is not worth the run
+    except Exception as err:  # a style the GeoPackage cannot hold is not worth the run; a full disk is
+        failure = write_failure(err, [out.path("samples.gpkg")], check_space=True)
+        if str(failure).startswith("no space left"):
+            raise failure from err
         log.warning("samples.gpkg: the style could not be stored in layer_styles (%s)", err)
     written = [*GIS_FILES]
 
