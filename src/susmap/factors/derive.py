@@ -130,6 +130,7 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
                     description=f"{f.name}: {spec.description} [{units}]",
                     tags={"factor": f.registry_name, "units": units, "params": repr(dict(f.params))},
                     compress=study.outputs.compress,
+                    resampling="mode" if f.kind == "categorical" else None,  # overviews of classes stay classes
                 )
             )
             derived.append(

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.base import clone
 
+from susmap import progress
 from susmap.mapping import predict_stack, write_lazy_raster
 from susmap.models.registry import check_models, check_neighbours, check_tuning
 from susmap.outputs import OutputFolder
@@ -143,8 +144,9 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             mapped = pick_mapped_model(study, cv.summary)
             spec = next(m for m in study.models if m.display_name == mapped)
             log.info("mapping with %s", mapped)
-            with timer.stage("fit"):
+            with timer.stage("fit"), progress.task(f"fitting {mapped} on all samples", total=1) as fitting:
                 model = clone(pipelines[spec.display_name]).fit(X, y)
+                fitting.advance()
                 write_history(model, out.path("histories/.keep").parent, mapped)
                 write_model_formula(model, names, out.path("formulas/.keep").parent, mapped)
             with timer.stage("predict map"):

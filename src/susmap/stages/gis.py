@@ -110,6 +110,7 @@ def _write_hillshade(study: Study, stack: Stack, out: OutputFolder) -> bool:
         nodata=0,
         description=f"hillshade of {name} (sun 315°, 45°)",
         compress=study.outputs.compress,
+        resampling="average",  # shading is continuous, though stored as bytes
     )
     return True
 

@@ -67,7 +67,9 @@ def region_ids(path: Path, field: str | None, coords: np.ndarray, stack: Stack) 
         raise InputFileError(f"{path}: regions file not found")
     regions = gpd.read_file(path)
     if regions.crs is None:
-        raise SamplingError(f"{path}: the regions have no CRS")
+        raise SamplingError(
+            f"{path}: the regions have no CRS; assign one to the file (e.g. in QGIS, or ogr2ogr -a_srs EPSG:...)"
+        )
     if field is not None and field not in regions.columns:
         raise StudyConfigError(f"{path}: region_field {field!r} not found (columns: {', '.join(regions.columns)})")
     crs = stack.grid.crs.to_wkt()
