@@ -90,9 +90,16 @@ def test_dry_run_warns_before_a_long_cross_validation(synthetic, make_study, mon
 
 
 def test_dry_run_times_a_read_pass_and_warns_before_a_grid_too_large_to_read(synthetic, make_study, monkeypatch):
-    path = _study_file(synthetic["dir"], make_study())
+    path = _study_file(
+        synthetic["dir"],
+        make_study(factors=[{"name": "s", "factor": "slope"}, {"name": "acc", "factor": "flow_accumulation"}]),
+    )
     quiet = CliRunner().invoke(app, ["run", "--dry-run", str(path)])
     assert quiet.exit_code == 0, quiet.output
+    lines = quiet.stdout.splitlines()
+    assert "reads     a (a.tif, predictor), b (b.tif, predictor)" in lines
+    assert "derives   s = slope, acc = flow_accumulation (whole grid)" in lines
+    assert any(line.startswith("writes    to ") and line.endswith("(nothing now: this is a dry run)") for line in lines)
     assert any(line.startswith("read      ~") and "2 layer(s)" in line for line in quiet.stdout.splitlines())
     assert not [line for line in quiet.stdout.splitlines() if line.startswith("WARNING")]
     monkeypatch.setattr(estimate_module, "LONG_READ_S", 1e-9)

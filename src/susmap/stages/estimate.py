@@ -121,6 +121,9 @@ class StudyEstimate:
     memory: dict[str, float] = field(default_factory=dict)
     timed: bool = True
     notes: list[str] = field(default_factory=list)
+    reads: list[str] = field(default_factory=list)  # the layers read, as "name (path)"
+    derives: list[str] = field(default_factory=list)  # the derived factors, as "name = factor" (whole grid marked)
+    writes_to: str = ""  # the output folder
     best_final_fit: bool = False  # mapping.model: best: one final fit, of the model that wins the CV
     read_cells_per_s: float | None = None  # reading one layer, measured on the template
     layers: int = 1  # rasters read per pass (predictor and auxiliary layers)
@@ -200,6 +203,10 @@ class StudyEstimate:
             f"~{self.valid_cells:,} with data ({self.valid_share:.0%}); {self.factors} factors",
             f"samples   {self.samples:,} ({self.sample_note})",
         ]
+        if self.reads:
+            out.append(f"reads     {', '.join(self.reads)}")
+        if self.derives:
+            out.append(f"derives   {', '.join(self.derives)}")
         if self.models:
             final = " + the final fit of the best model" if self.best_final_fit else ""
             out.append(f"fits      {self.fits:,} in all: {self.folds_note}{final}")
@@ -235,6 +242,8 @@ class StudyEstimate:
             )
         mem = ", ".join(f"{k} {_bytes(v)}" for k, v in self.memory.items() if v > 0)
         out.append(f"memory    peak ~{_bytes(self.peak_memory)} ({mem})")
+        if self.writes_to:
+            out.append(f"writes    to {self.writes_to} (nothing now: this is a dry run)")
         out += [f"note      {n}" for n in self.notes]
         out += [f"WARNING   {w}" for w in self.warnings]
         return out
@@ -703,7 +712,20 @@ def estimate_study(
         chunk_size=study.mapping.chunk_size,
         timed=time_fits,
         notes=notes,
+        reads=[f"{layer.name} ({Path(layer.path).name}, {layer.role})" for layer in study.layers],
+        derives=[
+            f"{f.name} = {f.registry_name}" + (" (whole grid)" if _is_whole_grid(f.registry_name) else "")
+            for f in study.factors
+        ],
+        writes_to=str(study.outputs.directory),
     )
+
+
+def _is_whole_grid(factor: str) -> bool:
+    from susmap.factors import available_factors
+
+    spec = available_factors().get(factor)
+    return bool(getattr(spec, "whole_grid", False))
 
 
 def _processes(n_jobs: int) -> int:
