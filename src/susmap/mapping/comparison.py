@@ -14,12 +14,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import rasterio
-from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 from rasterio.enums import Resampling
 
 from susmap.mapping.breaks import class_names
-from susmap.mapping.figures import class_colors, hillshade
+from susmap.mapping.figures import class_colors, draw_classes, hillshade
 
 __all__ = ["plot_maps_comparison"]
 
@@ -66,15 +65,7 @@ def plot_maps_comparison(
     for ax, label in zip(axes.flat, labels, strict=False):
         if shade is not None:
             ax.imshow(shade, cmap="gray", extent=extent, interpolation="bilinear", vmin=0, vmax=1)
-        ax.imshow(
-            np.ma.masked_equal(maps[label], 0),
-            cmap=ListedColormap(colors),
-            vmin=0.5,
-            vmax=k + 0.5,
-            extent=extent,
-            interpolation="nearest",
-            alpha=0.65 if shade is not None else 1.0,
-        )
+        draw_classes(ax, maps[label], k, extent, over_hillshade=shade is not None)
         if events_xy is not None:
             ax.scatter(*events_xy, s=2, c="black", linewidths=0)
         ax.set_title(label, fontsize=9)

@@ -23,7 +23,6 @@ import pandas as pd
 from sklearn.base import clone
 
 from susmap import progress
-from susmap.mapping import predict_stack, write_lazy_raster
 from susmap.models.registry import check_models, check_neighbours, check_tuning
 from susmap.outputs import OutputFolder
 from susmap.report import Section, cv_summary_table, write_report
@@ -44,7 +43,7 @@ from susmap.stages import (
     write_samples,
 )
 from susmap.stages.gis import GIS_FILES, write_gis_package
-from susmap.stages.maps import ModelMap, map_models
+from susmap.stages.maps import ModelMap, map_models, write_probability_map
 from susmap.study import Study
 from susmap.timing import Timer
 from susmap.validation import METRIC_NAMES, cross_validate_models
@@ -150,15 +149,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 write_history(model, out.path("histories/.keep").parent, mapped)
                 write_model_formula(model, names, out.path("formulas/.keep").parent, mapped)
             with timer.stage("predict map"):
-                prob_path = out.path("probability.tif")
-                write_lazy_raster(
-                    prob_path,
-                    predict_stack(stack, model),
-                    stack.grid,
-                    description=f"susceptibility: probability of an event ({mapped})",
-                    tags={"model": mapped, "units": "probability [0-1]"},
-                    compress=study.outputs.compress,
-                )
+                write_probability_map(study, stack, model, mapped, out)
             table, edges, n_mapped = classify_and_draw(
                 study, stack, samples, out, timer, f"{study.name}: susceptibility ({mapped})"
             )

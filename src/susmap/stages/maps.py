@@ -36,6 +36,7 @@ __all__ = [
     "pick_mapped_model",
     "write_history",
     "write_model_formula",
+    "write_probability_map",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,26 @@ def _hillshade_path(study: Study, name: str | None) -> Path | None:
     if not path.is_absolute():
         path = (study.base_dir or Path.cwd()) / path
     return path if path.is_file() else None
+
+
+def write_probability_map(
+    study: Study, stack: Stack, model, label: str, out: OutputFolder, *, folder: str = ""
+) -> Path:
+    """Predict ``model`` over the stack, block by block, into ``<folder>probability.tif`` (float32, NaN nodata).
+
+    The band is described as the probability of an event by ``label`` and
+    tagged with its units; returns the staged path.
+    """
+    path = out.path(f"{folder}probability.tif")
+    write_lazy_raster(
+        path,
+        predict_stack(stack, model),
+        stack.grid,
+        description=f"susceptibility: probability of an event ({label})",
+        tags={"model": label, "units": "probability [0-1]"},
+        compress=study.outputs.compress,
+    )
+    return path
 
 
 def classify_and_draw(
@@ -185,14 +206,7 @@ def map_models(
         log.info("mapping %s into %s", label, folder)
         model = fitted(label)
         with timer.stage("predict map"):
-            write_lazy_raster(
-                out.path(f"{folder}probability.tif"),
-                predict_stack(stack, model),
-                stack.grid,
-                description=f"susceptibility: probability of an event ({label})",
-                tags={"model": label, "units": "probability [0-1]"},
-                compress=study.outputs.compress,
-            )
+            write_probability_map(study, stack, model, label, out, folder=folder)
         table, edges, n_mapped = classify_and_draw(
             study, stack, samples, out, timer, f"{study.name}: susceptibility ({label})", folder=folder
         )
