@@ -18,7 +18,7 @@ import math
 import re
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -287,7 +287,35 @@ _TRANSFORM_FIELD_HELP = (
 )
 
 
-class LayerConfig(_Section):
+class _ShapedValues(_Section):
+    """What layers and derived factors share: ``clip`` and ``transform`` of continuous values only."""
+
+    _what: ClassVar[str] = "layer"
+
+    @field_validator("transform", mode="before", check_fields=False)
+    @classmethod
+    def _transform_form(cls, value: Any) -> Any:
+        return _transform_list(value)
+
+    @field_validator("clip", mode="before", check_fields=False)
+    @classmethod
+    def _clip_form(cls, value: Any) -> Any:
+        return _clip_value(value)
+
+    @model_validator(mode="after")
+    def _shaping_fits_kind(self) -> _ShapedValues:
+        if self.kind == "categorical" and self.clip is not None:
+            raise ValueError(
+                f"{self._what} {self.name!r} is categorical: its class codes cannot be clipped (remove clip)"
+            )
+        if self.kind == "categorical" and self.transform:
+            raise ValueError(
+                f"{self._what} {self.name!r} is categorical: its class codes cannot be transformed (remove transform)"
+            )
+        return self
+
+
+class LayerConfig(_ShapedValues):
     """One raster band on the study grid: a conditioning factor, or an auxiliary layer.
 
     ``role: predictor`` (the default) makes the layer a model input.
@@ -334,11 +362,6 @@ class LayerConfig(_Section):
     )
     transform: TransformSteps = Field(default_factory=list, description=_TRANSFORM_FIELD_HELP)
 
-    @field_validator("transform", mode="before")
-    @classmethod
-    def _transform_form(cls, value: Any) -> Any:
-        return _transform_list(value)
-
     @field_validator("band")
     @classmethod
     def _band_positive(cls, value: int | str) -> int | str:
@@ -351,22 +374,11 @@ class LayerConfig(_Section):
     def _nodata_form(cls, value: Any) -> Any:
         return _nodata_value(value)
 
-    @field_validator("clip", mode="before")
-    @classmethod
-    def _clip_form(cls, value: Any) -> Any:
-        return _clip_value(value)
-
     @model_validator(mode="after")
     def _resampling_fits_kind(self) -> LayerConfig:
         if self.kind == "categorical" and self.resampling not in (None, "nearest", "mode"):
             raise ValueError(
                 f"layer {self.name!r} is categorical: resampling must be 'nearest' or 'mode', not {self.resampling!r}"
-            )
-        if self.kind == "categorical" and self.clip is not None:
-            raise ValueError(f"layer {self.name!r} is categorical: its class codes cannot be clipped (remove clip)")
-        if self.kind == "categorical" and self.transform:
-            raise ValueError(
-                f"layer {self.name!r} is categorical: its class codes cannot be transformed (remove transform)"
             )
         if self.role == "mask" and self.transform:
             raise ValueError(f"layer {self.name!r} is a mask (data and 0 mark the area): remove transform")
@@ -401,8 +413,10 @@ class DemConfig(_Section):
         return LayerConfig(name="dem", path=self.path, band=self.band or 1, crs=self.crs, nodata=self.nodata)
 
 
-class FactorConfig(_Section):
+class FactorConfig(_ShapedValues):
     """A factor derived on the grid (see ``susmap factors --list``)."""
+
+    _what: ClassVar[str] = "factor"
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     factor: str | None = Field(None, description="registry name of the factor (default: name)")
@@ -419,26 +433,6 @@ class FactorConfig(_Section):
         default_factory=list,
         description=_TRANSFORM_FIELD_HELP.replace("layers", "factors", 1) + " (the written factor stays untransformed)",
     )
-
-    @field_validator("transform", mode="before")
-    @classmethod
-    def _transform_form(cls, value: Any) -> Any:
-        return _transform_list(value)
-
-    @field_validator("clip", mode="before")
-    @classmethod
-    def _clip_form(cls, value: Any) -> Any:
-        return _clip_value(value)
-
-    @model_validator(mode="after")
-    def _clip_fits_kind(self) -> FactorConfig:
-        if self.kind == "categorical" and self.clip is not None:
-            raise ValueError(f"factor {self.name!r} is categorical: its class codes cannot be clipped (remove clip)")
-        if self.kind == "categorical" and self.transform:
-            raise ValueError(
-                f"factor {self.name!r} is categorical: its class codes cannot be transformed (remove transform)"
-            )
-        return self
 
     @property
     def registry_name(self) -> str:
