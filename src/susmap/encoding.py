@@ -32,13 +32,14 @@ from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from susmap.errors import StudyConfigError
+from susmap.fit_validation import validated_fit
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -109,7 +110,7 @@ class _ClassEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator, metac
     def _unknown_output(self) -> float:
         return float(self.unknown_value)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @validated_fit
     def fit(self, X, y):  # noqa: N803
         """Learn each column's class table from the training rows.
 

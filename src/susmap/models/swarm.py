@@ -39,12 +39,13 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from susmap.fit_validation import validated_fit
 from susmap.models.checked import CheckedBinaryClassifier
 from susmap.optim.kernels import LEAKY_RELU_SLOPE
 
@@ -184,12 +185,12 @@ class SwarmMLPClassifier(CheckedBinaryClassifier, ClassifierMixin, BaseEstimator
         safe = np.where(span > 0, span, 1.0)
         return np.where(span > 0, 2.0 * (X - self.data_min_) / safe - 1.0, 0.0)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @validated_fit
     def fit(self, X, y):  # noqa: N803
         """Optimize the weights on ``X`` (n, n_factors) and binary labels ``y``."""
         from susmap.optim import MLPObjective, minimize
 
-        self._check_settings()  # the declared constraints were checked by _fit_context
+        self._check_settings()  # the declared constraints were checked by validated_fit
         X, y = validate_data(self, X, y, dtype=np.float64)  # noqa: N806
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
@@ -360,13 +361,13 @@ class PSOTunedDLNNClassifier(CheckedBinaryClassifier, ClassifierMixin, BaseEstim
             "epochs": round(float(v[1 + n])),
         }
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @validated_fit
     def fit(self, X, y):  # noqa: N803
         """Search the settings on ``X`` (n, n_factors) and binary labels ``y``, then fit the best on all rows."""
         from susmap.models.dlnn import DLNNClassifier
         from susmap.optim import minimize
 
-        self._check_settings()  # the declared constraints were checked by _fit_context
+        self._check_settings()  # the declared constraints were checked by validated_fit
         X, y = validate_data(self, X, y, dtype=np.float64)  # noqa: N806
         check_classification_targets(y)
         n_classes = np.unique(y).size

@@ -33,11 +33,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from susmap.fit_validation import validated_fit
 from susmap.models.checked import CheckedBinaryClassifier
 
 __all__ = [
@@ -395,11 +395,11 @@ class TorchClassifier(CheckedBinaryClassifier, abc.ABC):
         return None
 
     # ------------------------------------------------------------------ estimator API
-    @_fit_context(prefer_skip_nested_validation=True)
+    @validated_fit
     def fit(self, X, y):  # noqa: N803
         """Train on inputs ``X`` and binary labels ``y`` (two classes); keeps ``history_``."""
         torch = import_torch()
-        self._check_settings()  # the declared constraints were checked by _fit_context
+        self._check_settings()  # the declared constraints were checked by validated_fit
         X, y = self._validate_X(X, y, reset=True)  # noqa: N806
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
