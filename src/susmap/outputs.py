@@ -1,11 +1,11 @@
 """Output folders written whole or not at all, locked while written, and their provenance record.
 
 A run writes every file into a hidden staging folder beside the output folder
-(``.NAME.partial-PID-XXXX``). On :meth:`OutputFolder.commit` the staging
-folder becomes the output folder by one rename (an atomic exchange where the
-kernel offers it, else two renames: old folder to ``.NAME.old-PID-XXXX``, new
-folder to ``NAME``), so a reader sees the old outputs or the new ones, never
-a mix. A run that fails or is interrupted removes its staging folder; nothing
+(``.NAME.partial-<pid>-<8 random hex digits>``). On :meth:`OutputFolder.commit`
+the staging folder becomes the output folder by one rename (an atomic
+exchange where the kernel offers it, else two renames: the old folder to
+``.NAME.old-<pid>-<8 random hex digits>``, the new folder to ``NAME``), so
+a reader sees the old outputs or the new ones, never a mix. A run that fails or is interrupted removes its staging folder; nothing
 already there is damaged.
 
 The rules, checked when the folder is entered (before any data is read):
