@@ -5,8 +5,9 @@ A run writes every file into a hidden staging folder beside the output folder
 the staging folder becomes the output folder by one rename (an atomic
 exchange where the kernel offers it, else two renames: the old folder to
 ``.NAME.old-<pid>-<8 random hex digits>``, the new folder to ``NAME``), so
-a reader sees the old outputs or the new ones, never a mix. A run that fails or is interrupted removes its staging folder; nothing
-already there is damaged.
+a reader sees the old outputs or the new ones, never a mix. A run that
+fails or is interrupted removes its staging folder; nothing already there
+is damaged.
 
 The rules, checked when the folder is entered (before any data is read):
 
