@@ -48,7 +48,7 @@ import shapely
 import xarray as xr
 
 from susmap.errors import StudyConfigError, SusmapWarning
-from susmap.factors.registry import FactorContext, register_factors, to_dataarray
+from susmap.factors.registry import FactorContext, check_number, register_factors, to_dataarray
 
 __all__ = ["distance_to_features", "kernel_density"]
 
@@ -59,17 +59,6 @@ KERNELS = ("quartic", "gaussian")
 COARSE_CELLS = 1_000_000
 # A Gaussian kernel is truncated at this many standard deviations (mass lost: exp(-8) = 0.034 %).
 GAUSSIAN_TRUNCATE = 4.0
-
-
-def _check_positive(value: float, name: str) -> float:
-    """``value`` as a finite positive float [m], else a StudyConfigError naming ``name``."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise StudyConfigError(f"{name} must be a number [m], not {value!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise StudyConfigError(f"{name} must be a positive number [m], not {value!r}")
-    return value
 
 
 # --------------------------------------------------------------------------- distance to features
@@ -381,7 +370,7 @@ def kernel_density(
     """
     what = "kernel_density"
     ctx.require_metric_grid(what)
-    bandwidth = _check_positive(bandwidth_m, "bandwidth_m")
+    bandwidth = check_number(bandwidth_m, "bandwidth_m", positive=True, units=" [m]")
     if kernel not in KERNELS:
         raise StudyConfigError(f"{what}: kernel must be one of {', '.join(KERNELS)}, not {kernel!r}")
     gdf, name = ctx.features(path, layer=layer, where=where, what=what)

@@ -50,6 +50,7 @@ __all__ = [
     "FactorParam",
     "FactorSpec",
     "available_factors",
+    "check_number",
     "compute_factor",
     "factor_listing",
     "factor_parameters",
@@ -62,6 +63,22 @@ __all__ = [
 #: Peak memory of the whole-grid factors [bytes per cell]: flow routing holds about 4 GB for a
 #: 10,000 x 10,000 DEM (docs/DESIGN.md, "Memory"); used to refuse a grid they cannot hold.
 WHOLE_GRID_BYTES_PER_CELL = 40
+
+
+def check_number(value: float, name: str, *, positive: bool = False, units: str = "") -> float:
+    """``value`` as a finite float (and > 0 with ``positive``), else a StudyConfigError naming ``name``.
+
+    ``units`` (e.g. ``" [m]"``) is written after "number" in the message.
+    """
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise StudyConfigError(f"{name} must be a number{units}, not {value!r}") from None
+    if positive and (not math.isfinite(value) or value <= 0):
+        raise StudyConfigError(f"{name} must be a positive number{units}, not {value!r}")
+    if not math.isfinite(value):
+        raise StudyConfigError(f"{name} must be finite, not {value!r}")
+    return value
 
 
 # Points and features given to a factor must lie within max(PLAUSIBLE_DISTANCE [m], PLAUSIBLE_DIAGONALS grid

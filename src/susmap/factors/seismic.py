@@ -49,7 +49,7 @@ import xarray as xr
 from numba import njit
 
 from susmap.errors import StudyConfigError
-from susmap.factors.registry import FactorContext, register_factors, to_dataarray
+from susmap.factors.registry import FactorContext, check_number, register_factors, to_dataarray
 
 __all__ = [
     "direction_to_epicentre",
@@ -61,17 +61,6 @@ __all__ = [
 
 # Side [cells] of the sub-blocks the nearest-subsection search prunes candidates for.
 _SUBBLOCK = 32
-
-
-def _check_coordinate(value: float, name: str) -> float:
-    """``value`` as a finite float (a coordinate or an angle), else a StudyConfigError naming ``name``."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise StudyConfigError(f"{name} must be a number, not {value!r}") from None
-    if not math.isfinite(value):
-        raise StudyConfigError(f"{name} must be finite, not {value!r}")
-    return value
 
 
 def _epicentre(ctx: FactorContext, x: float, y: float, crs: str | None, what: str) -> tuple[float, float]:
@@ -86,7 +75,7 @@ def _epicentre(ctx: FactorContext, x: float, y: float, crs: str | None, what: st
         :attr:`~susmap.factors.registry.FactorContext.plausible_reach`
         (1,000 km or 10 grid diagonals, whichever is larger).
     """
-    xe, ye = _check_coordinate(x, f"{what}: x"), _check_coordinate(y, f"{what}: y")
+    xe, ye = check_number(x, f"{what}: x"), check_number(y, f"{what}: y")
     grid_crs = ctx.grid.crs.to_string()
     given = f"x, y = ({xe:.10g}, {ye:.10g})"
     hint = (
@@ -268,7 +257,7 @@ def epicentre_directivity(
     if rupture_azimuth is None:
         data = ctx.map_cells(lambda xp, yp: _eq16(xp, yp, xe, ye))
     else:
-        theta = math.radians(_check_coordinate(rupture_azimuth, "epicentre_directivity: rupture_azimuth") % 360.0)
+        theta = math.radians(check_number(rupture_azimuth, "epicentre_directivity: rupture_azimuth") % 360.0)
         attrs["rupture_azimuth"] = float(rupture_azimuth)
 
         def func(xp: np.ndarray, yp: np.ndarray) -> np.ndarray:
