@@ -46,7 +46,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from susmap.errors import SusmapError
-from susmap.factors.registry import WHOLE_GRID_BYTES_PER_CELL
+from susmap.factors.registry import WHOLE_GRID_BYTES_PER_CELL, available_factors
 from susmap.grid import Grid, open_raster, parse_crs
 from susmap.inventory import parse_labels, read_inventory, select_events
 from susmap.models import get_model, make_estimator, make_pipeline
@@ -598,14 +598,8 @@ def _memory(study: Study, grid: Grid, n_factors: int, n_samples: int, workers: i
 
 
 def _whole_grid_factors(study: Study) -> list[str]:
-    if not study.factors:
-        return []
-    try:
-        from susmap.factors import available_factors
-    except ImportError:  # pragma: no cover
-        return []
-    specs = available_factors()
-    return [f.name for f in study.factors if getattr(specs.get(f.factor or f.name), "whole_grid", False)]
+    """Names of the study's derived factors that hold the whole grid in memory (routing, distance transforms)."""
+    return [f.name for f in study.factors if _is_whole_grid(f.registry_name)]
 
 
 def estimate_study(
@@ -722,8 +716,7 @@ def estimate_study(
 
 
 def _is_whole_grid(factor: str) -> bool:
-    from susmap.factors import available_factors
-
+    """Whether the registry factor ``factor`` holds the whole grid in memory."""
     spec = available_factors().get(factor)
     return bool(getattr(spec, "whole_grid", False))
 
