@@ -29,10 +29,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -67,7 +63,8 @@ from susmap.stages import (
 from susmap.study import Study
 from susmap.timing import Timer
 from susmap.validation import BufferedLeaveOneOut, cross_validate_models, plot_fold_map
-from susmap.validation.curves import rate_curve, roc_points
+from susmap.validation.curve_figures import plot_rate_curves, plot_roc_curves
+from susmap.validation.curves import RateCurve, rate_curve
 from susmap.validation.metrics import ALL_METRICS
 from susmap.validation.ranking import PAPER002_CRITERIA, cumulative_ranking, summarize_scores
 
@@ -100,41 +97,6 @@ def _map_sample(prep: StudyData, n: int, seed: int) -> np.ndarray:
     return prep.cell_design(values[ok], rows[ok], cols[ok])
 
 
-def _finish_curve_panel(ax, *, xlabel: str, ylabel: str, title: str) -> None:
-    """Unit-square curve panel: the chance diagonal, labels, legend."""
-    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_aspect("equal")
-
-
-def _save_figure(fig, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-
-
-def _plot_roc(predictions: pd.DataFrame, y: np.ndarray, schemes: list[str], path: Path) -> dict[str, dict[str, float]]:
-    """One panel per scheme: pooled out-of-fold ROC of the first repeat, every model."""
-    fig, axes = plt.subplots(1, len(schemes), figsize=(5.2 * len(schemes), 5), dpi=110, squeeze=False)
-    aucs: dict[str, dict[str, float]] = {}
-    for ax, scheme in zip(axes[0], schemes, strict=True):
-        sel = predictions[(predictions["scheme"] == scheme) & (predictions["repeat"] == 0)]
-        aucs[scheme] = {}
-        for model, grp in sel.groupby("model", sort=False):
-            curve = roc_points(y[grp["sample"].to_numpy()], grp["prob"].to_numpy())
-            aucs[scheme][str(model)] = curve.auc
-            ax.plot(curve.fpr, curve.tpr, label=f"{model} (AUC {curve.auc:.3f})")
-        _finish_curve_panel(
-            ax,
-            xlabel="1 - specificity (false positive rate)",
-            ylabel="sensitivity (true positive rate)",
-            title=f"ROC, {scheme} CV (out-of-fold, repeat 1)",
-        )
-    _save_figure(fig, path)
-    return aucs
-
-
 def _rate_curves(prep: StudyData, study: Study, splitter, path: Path, histories: Path) -> tuple[dict, dict, dict]:
     """Success- and prediction-rate curves of every model.
 
@@ -146,8 +108,9 @@ def _rate_curves(prep: StudyData, study: Study, splitter, path: Path, histories:
     cells = _map_sample(prep, 20000, study.seed)
     X = prep.design  # noqa: N806
     train, test = next(iter(splitter.split(prep.X, prep.y)))
-    fig, axes = plt.subplots(1, 2, figsize=(10.4, 5), dpi=110)
     aucs: dict[str, dict[str, float]] = {"success_rate": {}, "prediction_rate": {}}
+    success_curves: dict[str, RateCurve] = {}
+    prediction_curves: dict[str, RateCurve] = {}
     events = prep.y == 1
     fitted, cell_probs = {}, {}
     for label, pipe in prep.pipelines.items():
@@ -161,11 +124,9 @@ def _rate_curves(prep: StudyData, study: Study, splitter, path: Path, histories:
         prediction = rate_curve(part.predict_proba(cells)[:, 1], part.predict_proba(X[held_events])[:, 1])
         aucs["success_rate"][label] = success.auc
         aucs["prediction_rate"][label] = prediction.auc
-        axes[0].plot(success.area_share, success.event_share, label=f"{label} (AUC {success.auc:.3f})")
-        axes[1].plot(prediction.area_share, prediction.event_share, label=f"{label} (AUC {prediction.auc:.3f})")
-    for ax, title in zip(axes, ("Success rate (all samples)", "Prediction rate (held-out fold)"), strict=True):
-        _finish_curve_panel(ax, xlabel="share of area, most susceptible first", ylabel="share of events", title=title)
-    _save_figure(fig, path)
+        success_curves[label] = success
+        prediction_curves[label] = prediction
+    plot_rate_curves(success_curves, prediction_curves, path, prediction_title="Prediction rate (held-out fold)")
     return aucs, fitted, cell_probs
 
 
@@ -251,7 +212,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
                 summarize_scores(scores, criteria, by=("part", "scheme", "model")), criteria, by=("part", "scheme")
             )
             ranking.to_csv(out.path("ranking.csv"), index=False)
-            roc_auc = _plot_roc(cv.predictions, prep.y, labels, out.path("roc.png"))
+            roc_auc = plot_roc_curves(cv.predictions, prep.y, labels, out.path("roc.png"))
             for label, splitter in splitters:
                 plot_fold_map(
                     splitter, prep.coords, out.path(f"fold_map_{label}.png"), title=f"{label} folds", X=prep.X, y=prep.y
