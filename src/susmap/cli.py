@@ -300,6 +300,31 @@ DryRunOption = Annotated[
 ]
 
 
+PdfOption = Annotated[
+    bool,
+    typer.Option(
+        "--pdf",
+        help="Also print report.html to report.pdf (A4) with headless Chromium, offline "
+        "(sets outputs.pdf; needs chromium installed, or SUSMAP_BROWSER).",
+    ),
+]
+
+
+def _with_pdf(runner, pdf: bool):
+    """``runner`` on the study with ``outputs.pdf`` set (``--pdf``); the browser is looked for before the run."""
+    if not pdf:
+        return runner
+
+    def run_pdf(study, out):
+        from susmap.report.pdf import require_browser
+
+        require_browser()  # before the run, not after an hour of it
+        outputs = study.outputs.model_copy(update={"pdf": True})
+        return runner(study.model_copy(update={"outputs": outputs}), out)
+
+    return run_pdf
+
+
 def _estimate_runner(command: str):
     """A runner that checks the study and estimates its cost instead of running it (``--dry-run``)."""
 
@@ -362,6 +387,7 @@ def run(
     study_file: Annotated[Path, typer.Argument(help="The study YAML file.")],
     out: OutOption = None,
     dry_run: DryRunOption = False,
+    pdf: PdfOption = False,
 ) -> None:
     """Run a study end to end: samples, cross-validation, map, classes, report (method: meta-blockwise: paper 004)."""
     from susmap.runners import run_study
@@ -369,7 +395,7 @@ def run(
     if dry_run:
         _print_estimate(_run_study_file(_estimate_runner("run"), study_file, out))
         return
-    _report_study(_run_study_file(_with_estimate(run_study), study_file, out))
+    _report_study(_run_study_file(_with_pdf(_with_estimate(run_study), pdf), study_file, out))
 
 
 @app.command()
@@ -377,6 +403,7 @@ def compare(
     study_file: Annotated[Path, typer.Argument(help="The study YAML file.")],
     out: OutOption = None,
     dry_run: DryRunOption = False,
+    pdf: PdfOption = False,
 ) -> None:
     """All models on the same folds of every scheme: papers' tables, ROC, rate curves, factor analysis."""
     from susmap.report.tables import to_markdown
@@ -385,7 +412,7 @@ def compare(
     if dry_run:
         _print_estimate(_run_study_file(_estimate_runner("compare"), study_file, out))
         return
-    result = _run_study_file(run_compare, study_file, out)
+    result = _run_study_file(_with_pdf(run_compare, pdf), study_file, out)
     typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
     for name, table in result.tables.items():
         if name.startswith("paper003_table5"):

@@ -952,6 +952,9 @@ class OutputConfig(_Section):
     compress: Literal["deflate", "zstd", "lzw", "none"] = Field(
         "deflate", description="GeoTIFF compression: deflate (everywhere readable), zstd (faster), lzw, none"
     )
+    pdf: bool = Field(
+        False, description="also print report.html to report.pdf (A4) with headless Chromium, offline; needs Chromium"
+    )
 
 
 class ComputeConfig(_Section):
