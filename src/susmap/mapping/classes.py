@@ -27,10 +27,12 @@ from susmap.mapping.writer import PART_COMPRESS, cloud_optimize, geotiff_profile
 
 __all__ = [
     "CLASS_NODATA",
+    "CLASS_TABLE_COLUMNS",
     "assign_classes",
     "class_rat_xml",
     "class_table",
     "classify_raster",
+    "held_out_class_table",
     "read_class_rat",
     "sample_raster",
     "write_class_rat",
@@ -233,3 +235,77 @@ def class_table(cells: np.ndarray, event_classes: np.ndarray, edges: np.ndarray,
         density = np.where(table["area_km2"] > 0, table["events"] / table["area_km2"], np.nan)
     table.insert(table.columns.get_loc("frequency_ratio"), "density_per_km2", density)
     return table
+
+
+#: Columns of :func:`class_table` (and :func:`held_out_class_table`).
+CLASS_TABLE_COLUMNS = (
+    "class",
+    "name",
+    "lower",
+    "upper",
+    "cells",
+    "area_km2",
+    "area_pct",
+    "events",
+    "events_pct",
+    "density_per_km2",
+    "frequency_ratio",
+)
+
+
+def held_out_class_table(table: pd.DataFrame, edges: np.ndarray, held_out_event_probs: np.ndarray) -> pd.DataFrame:
+    """The map's class table with its event columns recounted for held-out events (a prediction-rate table).
+
+    The area columns (``class`` … ``area_pct``) are the map's, copied from
+    ``table``; each held-out event is placed in a class by its out-of-fold
+    probability (the model that did not see it), with the map's class edges
+    and the rule of the map itself (:func:`assign_classes`,
+    ``edges[i-1] < p <= edges[i]``). ``events``, ``events_pct``,
+    ``density_per_km2`` [events/km²] and ``frequency_ratio`` (share of
+    held-out events over share of area, paper 001 eq. 17) are recomputed
+    from them, so the table says how well the classes predict events no
+    model was trained on, unlike the success table of :func:`class_table`.
+    Events without a probability (NaN) are not counted.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The map's class table, from :func:`class_table` (columns
+        ``class, name, lower, upper, cells, area_km2, area_pct, events,
+        events_pct, density_per_km2, frequency_ratio``), one row per class.
+    edges : ndarray of shape (k + 1,)
+        The map's class edges (probabilities, increasing).
+    held_out_event_probs : ndarray
+        Out-of-fold probability of each held-out event.
+
+    Returns
+    -------
+    DataFrame
+        Same columns and rows as ``table``.
+
+    Raises
+    ------
+    ValueError
+        ``table`` lacks a column, or its rows do not match the ``k`` classes of ``edges``.
+    """
+    missing = [c for c in CLASS_TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"held_out_class_table: the class table lacks the columns {', '.join(missing)}")
+    edges = np.asarray(edges, dtype=float)
+    k = edges.size - 1
+    if len(table) != k:
+        raise ValueError(f"held_out_class_table: the class table has {len(table)} rows for the {k} classes of edges")
+    cells = table["cells"].to_numpy(dtype=np.int64)
+    area_km2 = table["area_km2"].to_numpy(dtype=float)
+    if cells.sum() <= 0 or area_km2.sum() <= 0:
+        raise ValueError("held_out_class_table: the class table has no mapped cell")
+    classes = assign_classes(np.asarray(held_out_event_probs, dtype=float).ravel(), edges)
+    recount = class_table(cells, classes, edges, area_km2.sum() * 1e6 / cells.sum())
+    out = table.copy()
+    out.attrs = {}
+    out["events"] = recount["events"].to_numpy()
+    out["events_pct"] = recount["events_pct"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["density_per_km2"] = np.where(area_km2 > 0, out["events"].to_numpy() / area_km2, np.nan)
+    out["frequency_ratio"] = recount["frequency_ratio"].to_numpy()
+    return out
