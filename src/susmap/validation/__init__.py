@@ -1,6 +1,6 @@
 """Validation: splitters, metrics and repeated cross-validation runs."""
 
-from susmap.validation.curves import RateCurve, RocCurve, rate_curve, roc_points
+from susmap.validation.curves import RateCurve, RocCurve, prediction_rate_from_folds, rate_curve, roc_points
 from susmap.validation.fold_maps import plot_fold_map
 from susmap.validation.metrics import (
     ALL_METRICS,
@@ -32,6 +32,15 @@ from susmap.validation.splitters import (
     make_splitter,
     splits_per_repeat,
 )
+from susmap.validation.warnings import (
+    StudyWarning,
+    class_shares_near_edges,
+    edge_effect_warnings,
+    inventory_warnings,
+    log_warnings,
+    validation_warnings,
+    warnings_json,
+)
 
 __all__ = [
     "ALL_METRICS",
@@ -52,14 +61,20 @@ __all__ = [
     "RocCurve",
     "SpatialBlockKFold",
     "StratifiedHoldout",
+    "StudyWarning",
     "TemporalSplit",
     "check_fold_count",
+    "class_shares_near_edges",
     "confusion_counts",
     "cross_validate_models",
     "cumulative_ranking",
+    "edge_effect_warnings",
+    "inventory_warnings",
     "is_higher_better",
+    "log_warnings",
     "make_splitter",
     "plot_fold_map",
+    "prediction_rate_from_folds",
     "rate_curve",
     "resolve_metric",
     "resolve_metrics",
@@ -68,5 +83,7 @@ __all__ = [
     "score_prepared",
     "splits_per_repeat",
     "summarize_scores",
+    "validation_warnings",
+    "warnings_json",
     "youden_threshold",
 ]
