@@ -128,6 +128,14 @@ def test_spatial_gap_of_012_fires_and_008_does_not(random_mean, fires):
         )
 
 
+def test_training_scores_of_a_both_parts_summary_are_ignored():
+    test = _cv(spatial=(0.55, 0.05, 25)).assign(part="test")
+    train = _cv(spatial=(0.99, 0.01, 25), random=(0.99, 0.01, 25)).assign(part="train")
+    both = pd.concat([test, train], ignore_index=True)
+    ws = validation_warnings(both, scheme_kinds=KINDS, mapped_model="rf", n_events=100)
+    assert _codes(ws) == ["near_chance", "spatial_gap"] and ws[0].value == pytest.approx(0.5)
+
+
 def test_only_the_mapped_model_is_tested_unless_none():
     summary = pd.concat([_cv(model="rf"), _cv(spatial=(0.55, 0.05, 25), random=(0.7, 0.02, 25), model="lr")])
     assert validation_warnings(summary, scheme_kinds=KINDS, mapped_model="rf", n_events=100) == []

@@ -133,7 +133,8 @@ def validation_warnings(
         ``CVResult.summary`` of :func:`susmap.validation.cross_validate_models`:
         ``scheme, model, metric, mean, sd, n_folds``, with ``n_folds`` the
         folds whose score was defined (NaN folds left out) and ``sd`` the
-        sample sd (ddof = 1) over them.
+        sample sd (ddof = 1) over them. With a ``part`` column (as
+        ``CVResult.summarize("both")``) only the ``test`` rows count.
     scheme_kinds : mapping of str to str
         Scheme label (the ``scheme`` column) -> scheme name (one of
         :data:`SCHEME_KINDS`), e.g. ``{"spatial": "spatial", "blocks 500 m":
@@ -221,6 +222,8 @@ def _check_summary(summary: pd.DataFrame, scheme_kinds: Mapping[str, str]) -> pd
             f"validation warnings: the cross-validation summary lacks columns {', '.join(missing)} "
             f"(expected {', '.join(_SUMMARY_COLUMNS)})"
         )
+    if "part" in summary.columns:  # CVResult.summarize("both"): the test part only
+        summary = summary[summary["part"] == "test"]
     bad = {label: kind for label, kind in scheme_kinds.items() if kind not in SCHEME_KINDS}
     if bad:
         label, kind = next(iter(bad.items()))
