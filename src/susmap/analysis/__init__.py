@@ -7,6 +7,7 @@ for several forest sizes (paper 002), permutation importance on
 Fig. 12) and their figures.
 """
 
+from susmap.analysis.aoa import TrainDI, aoa_map, dissimilarity_index, plot_aoa, training_di, write_aoa
 from susmap.analysis.class_tables import class_area_counts, factor_class_tables, frequency_ratio_table
 from susmap.analysis.figures import plot_factor_count_curve, plot_importance, plot_vif
 from susmap.analysis.importance import information_gain, permutation_importance_cv, random_forest_importance
@@ -14,16 +15,22 @@ from susmap.analysis.multicollinearity import correlation_table, vif_table
 from susmap.analysis.selection import accuracy_by_factor_count
 
 __all__ = [
+    "TrainDI",
     "accuracy_by_factor_count",
+    "aoa_map",
     "class_area_counts",
     "correlation_table",
+    "dissimilarity_index",
     "factor_class_tables",
     "frequency_ratio_table",
     "information_gain",
     "permutation_importance_cv",
+    "plot_aoa",
     "plot_factor_count_curve",
     "plot_importance",
     "plot_vif",
     "random_forest_importance",
+    "training_di",
     "vif_table",
+    "write_aoa",
 ]
