@@ -200,6 +200,7 @@ LOGISTIC_REGRESSION_PAPER001 = Preset(
 register_model(
     ModelSpec(
         name="support_vector_machine",
+        references=("nikoobakht2022", "li2021", "band2020", "cortes1995", "platt1999", "pedregosa2011"),
         factory=support_vector_machine,
         description="SVM, RBF kernel, probability outputs; preset paper001: C=1, gamma=0.001",
         presets={"paper001": SVM_PAPER001},
@@ -208,6 +209,7 @@ register_model(
 register_model(
     ModelSpec(
         name="k_nearest_neighbors",
+        references=("nikoobakht2022", "cover1967", "pedregosa2011"),
         factory=k_nearest_neighbors,
         description="k-nearest neighbours (k=5) on scaled factors (paper 000 baseline)",
     )
@@ -215,6 +217,7 @@ register_model(
 register_model(
     ModelSpec(
         name="decision_tree",
+        references=("nikoobakht2022", "breiman1984", "pedregosa2011"),
         factory=decision_tree,
         description="CART decision tree (paper 000 baseline)",
         scale=False,
@@ -223,6 +226,7 @@ register_model(
 register_model(
     ModelSpec(
         name="ann",
+        references=("band2020", "rumelhart1986", "pedregosa2011"),
         factory=ann,
         description="one-hidden-layer neural network, tanh, backpropagation (paper 003 ANN)",
     )
@@ -230,6 +234,7 @@ register_model(
 register_model(
     ModelSpec(
         name="gradient_boosting",
+        references=("friedman2001", "ke2017", "pedregosa2011"),
         factory=gradient_boosting,
         description="histogram gradient boosting (beyond the papers)",
         scale=False,
@@ -238,6 +243,7 @@ register_model(
 register_model(
     ModelSpec(
         name="logistic_regression",
+        references=("li2021", "cox1958", "pedregosa2011"),
         factory=logistic_regression,
         description="logistic regression, L2 (C=1), scaled inputs (paper 001 baseline)",
         scale=True,
@@ -247,6 +253,7 @@ register_model(
 register_model(
     ModelSpec(
         name="random_forest",
+        references=("li2021", "xu2024", "breiman2001", "pedregosa2011"),
         factory=random_forest,
         description="random forest (Breiman 2001); preset paper001: 62 trees, depth 13",
         scale=False,

@@ -53,6 +53,7 @@ PATCH_CNN_PAPER000 = Preset(
 register_model(
     ModelSpec(
         name="dlnn",
+        references=("band2020", "rumelhart1986", "kingma2015", "paszke2019"),
         factory=DLNNClassifier,
         description="deep ReLU network, softmax, cross-entropy, Adam (paper 003); preset paper003: 3-3 leaky ReLU, "
         "Adam eta 0.8, 200 epochs",
@@ -63,6 +64,7 @@ register_model(
 register_model(
     ModelSpec(
         name="sae",
+        references=("li2021", "ng2011", "hinton2006", "paszke2019"),
         factory=StackedSparseAutoencoderClassifier,
         description="stacked sparse autoencoder, layer-wise pretraining + softmax fine-tuning (paper 001); "
         "preset paper001: 3 x 110 units",
@@ -74,6 +76,7 @@ register_model(
 register_model(
     ModelSpec(
         name="patch_cnn",
+        references=("nikoobakht2022", "lecun1998", "kingma2015", "paszke2019"),
         factory=PatchCNNClassifier,
         description="CNN on the 15 x 15 factor window of each cell, 17 layers (paper 000); preset paper000: 200 epochs",
         scale=False,  # standardised inside, per factor band

@@ -76,6 +76,9 @@ class ModelSpec:
     requires : tuple of str
         Optional packages the model needs, with the extra that installs them
         (``("torch", "deep")``); checked before anything is fitted.
+    references : tuple of str
+        Keys of :mod:`susmap.references`: the paper(s) the model implements,
+        then the method's origin (``susmap models`` and ``susmap cite`` show them).
     """
 
     name: str
@@ -85,6 +88,7 @@ class ModelSpec:
     presets: Mapping[str, Preset] = field(default_factory=dict)
     inputs: str = "cells"
     requires: tuple[str, str] | None = None
+    references: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for key, preset in self.presets.items():

@@ -434,6 +434,13 @@ _CITES = {
     "sos": "symbiotic organisms search (Cheng & Prayogo 2014)",
     "esda": "electrostatic discharge algorithm (Bouchekara 2019)",
 }
+#: The method origin of each optimizer (keys of susmap.references), after paper 002 (xu2024).
+_OPTIMIZER_REFERENCES = {
+    "efo": ("abedinpourshotorban2016",),
+    "sceua": ("duan1992", "duan1994"),
+    "sos": ("cheng2014",),
+    "esda": ("bouchekara2019",),
+}
 for _name, _key in _PAPER002_MODELS.items():
     _training = PAPER_002_PRESETS[_key]
     _presets = {"paper002": _training.preset()}
@@ -447,6 +454,7 @@ for _name, _key in _PAPER002_MODELS.items():
             f"defaults = preset paper002: pop {_training.pop_size} x {_training.iterations:,} iterations",
             scale=False,  # min-max scaled to [-1, 1] inside, part of the exported formula
             presets=_presets,
+            references=("xu2024", *_OPTIMIZER_REFERENCES[_training.optimizer]),
         )
     )
 _PSO_DLNN = PAPER_003_PRESETS["PSO-DLNN"]
@@ -455,6 +463,7 @@ PSO_DLNN_PAPER003 = _PSO_DLNN.model_params()
 register_model(
     ModelSpec(
         name="pso_dlnn",
+        references=("band2020", "kennedy1995", "clerc2002"),
         factory=swarm_factory(_PSO_DLNN.optimizer, **PSO_DLNN_PAPER003),
         description="DLNN 3-3 (leaky ReLU 0.01, sigmoid output) whose weights are searched by constriction PSO "
         "(phi 4.1: w 0.73, c1 = c2 = 1.49), paper 003; defaults = preset paper003: pop 50 x 500",
@@ -465,6 +474,12 @@ register_model(
 register_model(
     ModelSpec(
         name="swarm_mlp",
+        references=(
+            "xu2024",
+            "kennedy1995",
+            "clerc2002",
+            *(key for keys in _OPTIMIZER_REFERENCES.values() for key in keys),
+        ),
         factory=SwarmMLPClassifier,
         description="MLP trained by any optimizer of susmap.optim (optimizer: pso, pso_constriction, efo, sceua, "
         "sos, esda)",
@@ -474,6 +489,7 @@ register_model(
 register_model(
     ModelSpec(
         name="pso_tuned_dlnn",
+        references=("band2020", "kennedy1995", "shi1998", "kingma2015", "paszke2019"),
         factory=PSOTunedDLNNClassifier,
         description="DLNN (backpropagation) whose learning rate, units and epochs are searched by PSO "
         "(the settings reading of paper 003)",
