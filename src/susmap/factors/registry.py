@@ -104,6 +104,9 @@ class FactorSpec:
     whole_grid : bool
         True when the computation holds the whole grid in memory (routing,
         distance transforms); False for chunked stencils.
+    references : tuple of str
+        Keys of :mod:`susmap.references`: the method's origin (and the paper
+        that uses the factor, where one of the five does).
     """
 
     name: str
@@ -111,6 +114,7 @@ class FactorSpec:
     description: str
     units: str
     whole_grid: bool = False
+    references: tuple[str, ...] = ()
 
     def parameters(self) -> list[FactorParam]:
         """Every parameter a study may give this factor (all but ``ctx``), documented from the function.
@@ -234,11 +238,18 @@ def register_factor(spec: FactorSpec) -> FactorSpec:
 
 
 def register_factors(
-    rows: Sequence[tuple[str, Callable[..., xr.DataArray], str, str]], *, whole_grid: bool = False
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    whole_grid: bool = False,
 ) -> None:
-    """Register a family of factors given as ``(name, func, units, description)`` rows."""
-    for name, func, units, description in rows:
-        register_factor(FactorSpec(name=name, func=func, description=description, units=units, whole_grid=whole_grid))
+    """Register a family of factors given as ``(name, func, units, description[, references])`` rows."""
+    for name, func, units, description, *refs in rows:
+        references = tuple(refs[0]) if refs else ()
+        register_factor(
+            FactorSpec(
+                name=name, func=func, description=description, units=units, whole_grid=whole_grid, references=references
+            )
+        )
 
 
 def available_factors() -> dict[str, FactorSpec]:

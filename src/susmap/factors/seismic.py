@@ -534,25 +534,34 @@ for _func in (distance_to_epicentre, direction_to_epicentre, epicentre_directivi
 
 register_factors(
     [
-        ("distance_to_epicentre", distance_to_epicentre, "m", "Euclidean distance to the epicentre"),
+        ("distance_to_epicentre", distance_to_epicentre, "m", "Euclidean distance to the epicentre", ("li2021",)),
         (
             "direction_to_epicentre",
             direction_to_epicentre,
             "degrees",
             "azimuth of the cell seen from the epicentre (or its back-azimuth), clockwise from north",
+            ("li2021",),
         ),
-        ("epicentre_directivity", epicentre_directivity, "radians", "epicentre directivity index Ep, paper 001 eq. 16"),
+        (
+            "epicentre_directivity",
+            epicentre_directivity,
+            "radians",
+            "epicentre directivity index Ep, paper 001 eq. 16",
+            ("li2021",),
+        ),
         (
             "rupture_distance",
             rupture_distance,
             "m",
             "exact distance to the nearest rupture or fault subsection (paper 001)",
+            ("li2021",),
         ),
         (
             "rupture_direction",
             rupture_direction,
             "degrees",
             "direction of the nearest rupture or fault subsection, Thiessen construction (paper 001)",
+            ("li2021",),
         ),
     ],
     whole_grid=False,

@@ -95,5 +95,6 @@ register_factor(
         func=ndvi,
         description="normalized difference vegetation index (NIR - red) / (NIR + red) (Rouse et al. 1974)",
         units="1",
+        references=("rouse1974",),
     )
 )

@@ -393,21 +393,58 @@ def roughness(ctx: FactorContext) -> xr.DataArray:
 
 register_factors(
     [
-        ("slope", slope, "degrees", "slope, Horn (1981) or Zevenbergen & Thorne (1987); degrees or percent"),
-        ("aspect", aspect, "degrees", "aspect clockwise from north (flat -1), eastness, northness or 8 sectors"),
-        ("plan_curvature", plan_curvature, "1/m", "plan curvature, Zevenbergen & Thorne (1987), SAGA convention"),
+        (
+            "slope",
+            slope,
+            "degrees",
+            "slope, Horn (1981) or Zevenbergen & Thorne (1987); degrees or percent",
+            ("horn1981", "zevenbergen1987"),
+        ),
+        (
+            "aspect",
+            aspect,
+            "degrees",
+            "aspect clockwise from north (flat -1), eastness, northness or 8 sectors",
+            ("horn1981", "zevenbergen1987"),
+        ),
+        (
+            "plan_curvature",
+            plan_curvature,
+            "1/m",
+            "plan curvature, Zevenbergen & Thorne (1987), SAGA convention",
+            ("zevenbergen1987", "conrad2015"),
+        ),
         (
             "profile_curvature",
             profile_curvature,
             "1/m",
             "profile curvature, Zevenbergen & Thorne (1987), SAGA convention",
+            ("zevenbergen1987", "conrad2015"),
         ),
-        ("tangential_curvature", tangential_curvature, "1/m", "tangential curvature, Zevenbergen & Thorne (1987)"),
-        ("total_curvature", total_curvature, "1/m2", "total curvature r²+2s²+t² (Wilson & Gallant 2000)"),
-        ("tpi", topographic_position_index, "m", "topographic position index, circle or annulus (Weiss 2001)"),
-        ("tri", terrain_ruggedness_index, "m", "terrain ruggedness index (Riley et al. 1999)"),
-        ("roughness", roughness, "m", "max - min of the 3x3 window (Wilson et al. 2007)"),
-        ("relative_relief", relative_relief, "m", "max - min elevation within a radius"),
-        ("hillshade", hillshade, "0-255", "analytical hillshade (Horn 1981)"),
+        (
+            "tangential_curvature",
+            tangential_curvature,
+            "1/m",
+            "tangential curvature, Zevenbergen & Thorne (1987)",
+            ("zevenbergen1987", "wilson2000"),
+        ),
+        (
+            "total_curvature",
+            total_curvature,
+            "1/m2",
+            "total curvature r²+2s²+t² (Wilson & Gallant 2000)",
+            ("wilson2000",),
+        ),
+        (
+            "tpi",
+            topographic_position_index,
+            "m",
+            "topographic position index, circle or annulus (Weiss 2001)",
+            ("weiss2001",),
+        ),
+        ("tri", terrain_ruggedness_index, "m", "terrain ruggedness index (Riley et al. 1999)", ("riley1999",)),
+        ("roughness", roughness, "m", "max - min of the 3x3 window (Wilson et al. 2007)", ("wilson2007",)),
+        ("relative_relief", relative_relief, "m", "max - min elevation within a radius", ("wilson2000",)),
+        ("hillshade", hillshade, "0-255", "analytical hillshade (Horn 1981)", ("horn1981",)),
     ]
 )
