@@ -48,6 +48,7 @@ except ImportError:  # pragma: no cover - scikit-learn 1.4, 1.5
 
 __all__ = [
     "ENCODING_METHODS",
+    "ENCODING_REFERENCES",
     "FrequencyRatioEncoder",
     "WeightsOfEvidenceEncoder",
     "bin_continuous",
@@ -55,6 +56,13 @@ __all__ = [
 ]
 
 ENCODING_METHODS = ("onehot", "frequency_ratio", "woe")
+#: Where each encoding comes from (keys of :mod:`susmap.references`): the frequency ratio of paper 001 eq. 17 and
+#: paper 000 Table 1, the weights of evidence of Bonham-Carter (1994).
+ENCODING_REFERENCES: dict[str, tuple[str, ...]] = {
+    "onehot": ("pedregosa2011",),
+    "frequency_ratio": ("li2021", "nikoobakht2022", "lee2007"),
+    "woe": ("bonhamcarter1994",),
+}
 
 
 def _validate(estimator: BaseEstimator, X: Any, y: Any = "no_validation", *, reset: bool) -> Any:  # noqa: N803

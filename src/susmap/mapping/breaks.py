@@ -12,7 +12,23 @@ from __future__ import annotations
 import jenkspy
 import numpy as np
 
-__all__ = ["CLASS_NAMES", "class_names", "compute_breaks", "equal_interval", "natural_breaks", "quantile_breaks"]
+__all__ = [
+    "CLASSIFICATION_REFERENCES",
+    "CLASS_NAMES",
+    "class_names",
+    "compute_breaks",
+    "equal_interval",
+    "natural_breaks",
+    "quantile_breaks",
+]
+
+#: Where each classification comes from (keys of :mod:`susmap.references`); quantile and equal-interval classes
+#: are elementary and cite nothing.
+CLASSIFICATION_REFERENCES: dict[str, tuple[str, ...]] = {
+    "natural_breaks": ("jenks1967",),
+    "quantile": (),
+    "equal_interval": (),
+}
 
 CLASS_NAMES = {
     3: ["low", "moderate", "high"],

@@ -64,6 +64,7 @@ from susmap.validation.temporal import TemporalSplit
 
 __all__ = [
     "SCHEME_PARAMS",
+    "SCHEME_REFERENCES",
     "BufferedLeaveOneOut",
     "EnvironmentalKFold",
     "LeaveDiscOut",
@@ -259,6 +260,19 @@ SCHEME_PARAMS: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
     "environmental": ((), {}),
     "regions": (("block_ids",), {}),
     "temporal": (("times", "split_at"), {}),
+}
+
+#: Where each scheme comes from (keys of :mod:`susmap.references`): ``susmap cite`` and the report cite them.
+SCHEME_REFERENCES: dict[str, tuple[str, ...]] = {
+    "random": ("kohavi1995",),
+    "spatial": ("brenning2012",),
+    "holdout": ("kohavi1995",),
+    "blocks": ("roberts2017", "valavi2019"),
+    "buffered_loo": ("ploton2020", "brenning2012"),
+    "disc": ("brenning2012",),
+    "environmental": ("roberts2017", "valavi2019"),
+    "regions": ("roberts2017",),
+    "temporal": ("roberts2017",),
 }
 
 
