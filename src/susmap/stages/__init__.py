@@ -8,12 +8,14 @@ module                 job
 :mod:`.validation`     the study's validation schemes as splitters
 :mod:`.maps`           classify and draw a probability map; model records
 :mod:`.records`        metrics, resolved study and provenance files
+:mod:`.citations`      the references of everything a study uses (``susmap cite``)
 =====================  ==========================================================
 
 Runners (:mod:`susmap.runners`) call these; these call the domain packages
 (factors, models, validation, mapping, analysis, meta, optim, report).
 """
 
+from susmap.stages.citations import study_references
 from susmap.stages.compute import dask_scheduler
 from susmap.stages.data import (
     StudyData,
@@ -53,6 +55,7 @@ __all__ = [
     "region_ids",
     "scores_by_scheme",
     "stack_and_samples",
+    "study_references",
     "study_splitters",
     "window_source",
     "write_history",
