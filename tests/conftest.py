@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -143,3 +144,34 @@ def make_study(synthetic: dict):
         return synthetic_study(synthetic, **sections)
 
     return _make
+
+
+class DemoRun(NamedTuple):
+    """The bundled demo, run once: its output folder and the CLI runner's result (exit code, output)."""
+
+    out: Path
+    result: Any
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    """``susmap -q demo OUT`` (the README's demo, real Ecuador data), run once per test session (~20 s).
+
+    Shared by the CLI's demo test and the report's browser checks; tests must only read ``out``.
+    """
+    import logging
+
+    from typer.testing import CliRunner
+
+    from susmap.cli import app
+
+    logger = logging.getLogger("susmap")  # as fresh_cli_logger: the CLI's handlers stay inside this run
+    handlers, level = logger.handlers[:], logger.level
+    logger.handlers.clear()
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    try:
+        result = CliRunner().invoke(app, ["-q", "demo", str(out)])
+    finally:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+    return DemoRun(out, result)

@@ -88,10 +88,9 @@ def test_every_public_name_imports():
             assert hasattr(module, name), f"{mod.name}.__all__ lists missing {name}"
 
 
-def test_demo_writes_everything_with_both_schemes(tmp_path):
+def test_demo_writes_everything_with_both_schemes(demo_run):
     """The README's demo: real Ecuador data, every output, spatial and random AUROC for both models."""
-    out = tmp_path / "demo"
-    result = runner.invoke(app, ["-q", "demo", str(out)])
+    out, result = demo_run  # conftest.py: run once per session, shared with the report's browser checks
     assert result.exit_code == 0, result.output
     assert {*OUTPUT_FILES, *MAP_FILES} <= {p.name for p in out.iterdir()}
     metrics = json.loads((out / "metrics.json").read_text())
