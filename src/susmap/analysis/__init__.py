@@ -13,6 +13,7 @@ from susmap.analysis.figures import plot_factor_count_curve, plot_importance, pl
 from susmap.analysis.importance import information_gain, permutation_importance_cv, random_forest_importance
 from susmap.analysis.multicollinearity import correlation_table, vif_table
 from susmap.analysis.selection import accuracy_by_factor_count
+from susmap.analysis.uncertainty import uncertainty_maps, write_uncertainty
 
 __all__ = [
     "TrainDI",
@@ -31,6 +32,8 @@ __all__ = [
     "plot_vif",
     "random_forest_importance",
     "training_di",
+    "uncertainty_maps",
     "vif_table",
     "write_aoa",
+    "write_uncertainty",
 ]
