@@ -33,8 +33,9 @@ PRINT_CSS = Path(__file__).resolve().parents[1] / "src" / "susmap" / "report" / 
 A4_PT = (595.276, 841.890)  # 210 mm x 297 mm at 72 pt per inch (25.4 mm)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Path:
+    """The Chromium to test with; the tests that need it skip (or, with SUSMAP_REQUIRE_BROWSER=1, fail) without."""
     found = find_browser()
     if found is None:
         message = "no Chromium to open the report: apt-get install chromium, or set SUSMAP_BROWSER"
@@ -53,7 +54,7 @@ def demo_report(demo_run) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_page(demo_report, browser) -> PageReport:
+def demo_page(browser, demo_report) -> PageReport:  # browser first: no demo run when the tests skip
     """The demo's report.html opened once in Chromium; its full-page screenshot saved under tests/artifacts."""
     start = time.perf_counter()
     with Chromium(browser, timeout_s=30) as chromium:
@@ -102,7 +103,7 @@ def test_screenshot_is_the_whole_page(demo_page):
     assert BROWSER_SECONDS["open"] < 30, f"opening the report took {BROWSER_SECONDS['open']:.1f} s"
 
 
-def test_demo_report_prints_to_pdf(demo_report, browser, tmp_path):
+def test_demo_report_prints_to_pdf(browser, demo_report, tmp_path):
     start = time.perf_counter()
     pdf = print_pdf(demo_report, tmp_path / "report.pdf")
     assert time.perf_counter() - start < 30
