@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rasterio
+from matplotlib.figure import Figure
+from rasterio.transform import Affine, from_origin
 
 from susmap.mapping.classes import class_table, held_out_class_table
+from susmap.mapping.figures import add_map_furniture, add_scale_bar, draw_class_map, plot_class_map, round_length
 from susmap.validation.curves import prediction_rate_from_folds, rate_curve
 
 # --- out-of-fold prediction rate ---------------------------------------------------------------
@@ -89,3 +93,73 @@ def test_held_out_class_table_refuses_mismatched_table():
         held_out_class_table(table, np.array([0.0, 0.3, 0.6, 1.0]), np.array([0.2]))
     with pytest.raises(ValueError, match="frequency_ratio"):
         held_out_class_table(table.drop(columns="frequency_ratio"), edges, np.array([0.2]))
+
+
+# --- the susceptibility map figure -------------------------------------------------------------
+
+
+def _class_raster(path, *, crs="EPSG:32717", transform=None):
+    """A tiled 5-class GeoTIFF, 40 × 60 cells of 30 m (1.8 km wide), with the class names in its tags."""
+    cls = np.tile(np.repeat(np.arange(1, 6, dtype=np.uint8), 12), (40, 1))
+    cls[:5, :5] = 0
+    profile = {
+        "driver": "GTiff",
+        "height": 40,
+        "width": 60,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": crs,
+        "transform": transform or from_origin(650000.0, 9700000.0, 30.0, 30.0),
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": 16,
+        "blockysize": 16,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(cls, 1)
+        dst.update_tags(classes="1=very low, 2=low, 3=moderate, 4=high, 5=very high")
+    return path
+
+
+def _texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_class_map_png_and_furniture(tmp_path):
+    path = _class_raster(tmp_path / "classes.tif")
+    events = (np.array([650100.0, 651000.0, 651500.0]), np.array([9699000.0, 9699500.0, 9698900.0]))
+    held_out = (np.array([650500.0]), np.array([9699100.0]))
+    out = tmp_path / "map.png"
+    plot_class_map(path, out, dem=np.random.default_rng(0).normal(size=(40, 60)), events_xy=events)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    fig = Figure(figsize=(7, 5))
+    ax = fig.add_subplot()
+    draw_class_map(ax, path, events_xy=events, held_out_xy=held_out)
+    texts = _texts(ax)
+    # 1.8 km wide: a fifth is 360 m, the round length below it 200 m, halves labelled 0, 100, 200 m
+    assert {"0", "100", "200 m"} <= set(texts)
+    assert "N" in texts
+    assert "EPSG:32717 — WGS 84 / UTM zone 17S" in texts
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["very low", "low", "moderate", "high", "very high", "events (n = 3)", "held-out events (n = 1)"]
+    assert all(t.get_fontsize() >= 7 for t in [*ax.texts, *ax.get_legend().get_texts()])
+
+
+def test_map_furniture_left_out_where_invalid(tmp_path):
+    # rotated grid: no north arrow; geographic CRS: no scale bar, the CRS still named
+    fig = Figure()
+    ax = fig.add_subplot()
+    add_map_furniture(ax, "EPSG:4326", (-79.0, -78.0, -2.0, -1.0), transform=Affine.rotation(10) * Affine.scale(1, -1))
+    assert _texts(ax) == ["EPSG:4326 — WGS 84"]
+    # a projected CRS in feet: a 2 km bar is 2000 / 0.3048... ft long, labelled in metres
+    ax = fig.add_subplot()
+    add_map_furniture(ax, "EPSG:2227", (0.0, 30000.0, 0.0, 20000.0))  # 30000 ftUS ≈ 9.14 km wide
+    assert add_scale_bar(ax, (0.0, 30000.0, 0.0, 20000.0), metres_per_unit=1200 / 3937) == 1000.0
+    assert {"1 km", "N"} <= set(_texts(ax))
+
+
+def test_round_length():
+    assert [round_length(v) for v in (430.0, 2600.0, 0.9, 1000.0, 7.5)] == [200.0, 2000.0, 0.5, 1000.0, 5.0]
+    with pytest.raises(ValueError, match="positive"):
+        round_length(0.0)

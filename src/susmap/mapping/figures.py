@@ -1,11 +1,21 @@
 """Map figures: the classified susceptibility map with its legend over a hillshade.
 
+The map carries what a printed map needs: a scale bar of a round length
+(1, 2 or 5 × 10ⁿ m, about a fifth of the map's width), a north arrow (the
+rasters are north-up; a rotated grid gets none), the CRS by name and
+authority code, and a legend with the classes and the events. Fonts are at
+least 8 pt on a figure 7 in (17.8 cm) wide, so the figure prints on A4 at
+full text width.
+
 Large rasters are read decimated (at most ``max_pixels`` on the long side),
 so the figure costs the same whatever the map's size.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -14,14 +24,40 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import rasterio
+from matplotlib import patheffects
 from matplotlib.colors import LightSource, ListedColormap
-from matplotlib.patches import Patch
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from pyproj import CRS
 from rasterio.enums import Resampling
 
 from susmap.mapping.breaks import class_names
 from susmap.mapping.palette import CLASS_COLORS, class_colors
 
-__all__ = ["CLASS_COLORS", "class_colors", "draw_classes", "hillshade", "plot_class_map"]
+__all__ = [
+    "CLASS_COLORS",
+    "add_map_furniture",
+    "add_north_arrow",
+    "add_scale_bar",
+    "class_colors",
+    "crs_label",
+    "draw_class_map",
+    "draw_classes",
+    "hillshade",
+    "plot_class_map",
+    "round_length",
+]
+
+log = logging.getLogger(__name__)
+
+#: Smallest font on the map figure [pt]: 7 pt or more once printed at 90 % on A4.
+MIN_FONT_PT = 8.0
+#: Width of the map figure [in] (17.8 cm, A4 text width).
+FIGURE_WIDTH_IN = 7.0
+#: Tallest map figure [in], so a tall map still fits an A4 page.
+FIGURE_MAX_HEIGHT_IN = 9.5
+
+_HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]
 
 
 def hillshade(dem: np.ndarray, cellsize: float, *, azimuth: float = 315.0, altitude: float = 45.0) -> np.ndarray:
@@ -55,31 +91,134 @@ def _decimated_shape(height: int, width: int, max_pixels: int) -> tuple[int, int
     return max(1, round(height / scale)), max(1, round(width / scale))
 
 
-def plot_class_map(
+def crs_label(crs) -> str:
+    """``EPSG:32717 — WGS 84 / UTM zone 17S``: authority code and name of a CRS (any input pyproj reads).
+
+    A CRS without an authority code is written by its name alone.
+    """
+    crs = CRS.from_user_input(crs)
+    auth = crs.to_authority()
+    return f"{auth[0]}:{auth[1]} — {crs.name}" if auth else crs.name
+
+
+def round_length(target: float) -> float:
+    """The largest round length (1, 2 or 5 × 10ⁿ) not above ``target`` (> 0), in the same unit.
+
+    >>> round_length(430.0), round_length(2600.0), round_length(0.9)
+    (200.0, 2000.0, 0.5)
+    """
+    if not math.isfinite(target) or target <= 0:
+        raise ValueError(f"round_length needs a positive finite length, got {target!r}")
+    power = 10.0 ** math.floor(math.log10(target))
+    return max(m * power for m in (1.0, 2.0, 5.0) if m * power <= target * (1 + 1e-12))
+
+
+def add_scale_bar(ax, extent: Sequence[float], *, metres_per_unit: float = 1.0) -> float:
+    """A scale bar of a round length, about 1/5 of the map's width, in the lower right corner of ``ax``.
+
+    Two halves, black and white, labelled ``0``, the half length and the
+    whole length with its unit (``0 1 2 km``; metres below 1 km), with a white halo so they read
+    over any colour. ``extent`` is ``(left, right, bottom, top)`` in map
+    units of ``metres_per_unit`` metres each (1 for metres, 0.3048 for feet).
+
+    Returns
+    -------
+    float
+        The bar's length [m].
+    """
+    left, right, bottom, top = (float(v) for v in extent)
+    width, height = right - left, top - bottom
+    metres = round_length(width * metres_per_unit / 5)
+    length = metres / metres_per_unit
+    bar = length / 15
+    x0, y0 = right - 0.05 * width - length, bottom + 0.05 * height + 2.2 * bar
+    for i, color in enumerate(("black", "white")):
+        ax.add_patch(
+            Rectangle((x0 + i * length / 2, y0), length / 2, bar, facecolor=color, edgecolor="black", lw=0.6, zorder=6)
+        )
+    unit, per = ("km", 1000.0) if metres >= 1000 else ("m", 1.0)
+    labels = ((x0, "0"), (x0 + length / 2, f"{metres / 2 / per:g}"), (x0 + length, f"{metres / per:g} {unit}"))
+    for x, text in labels:
+        ax.text(x, y0 - 0.4 * bar, text, ha="center", va="top", fontsize=MIN_FONT_PT, zorder=7, path_effects=_HALO)
+    return metres
+
+
+def add_north_arrow(ax) -> None:
+    """An arrow pointing up with ``N`` under it, in the upper right corner of ``ax`` (valid on a north-up grid)."""
+    ax.annotate(
+        "N",
+        xy=(0.95, 0.97),
+        xytext=(0.95, 0.86),
+        xycoords="axes fraction",
+        textcoords="axes fraction",
+        ha="center",
+        va="top",
+        fontsize=MIN_FONT_PT + 2,
+        fontweight="bold",
+        arrowprops={"facecolor": "black", "edgecolor": "white", "linewidth": 0.6, "width": 4, "headwidth": 11},
+        zorder=7,
+        path_effects=_HALO,
+    )
+
+
+def add_map_furniture(ax, crs, extent: Sequence[float], *, transform=None) -> None:
+    """Scale bar, north arrow and the CRS's name and code on a map drawn over ``extent`` (left, right, bottom, top).
+
+    ``crs`` is anything pyproj reads (a rasterio CRS, ``"EPSG:32717"``) or
+    None; ``transform`` the raster's affine transform. Left out, with a log
+    line: the CRS text and the scale bar without a CRS, the scale bar on a
+    geographic CRS (degrees are no length), the north arrow on a rotated or
+    not north-up grid (its ``b``/``d`` terms non-zero, or ``e`` ≥ 0).
+    """
+    if crs is None:
+        log.info("map figure: no CRS, so no scale bar and no CRS text")
+    else:
+        parsed = CRS.from_user_input(crs)
+        ax.text(
+            0.01,
+            0.99,
+            crs_label(parsed),
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=MIN_FONT_PT,
+            zorder=7,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 2},
+        )
+        if parsed.is_geographic or not parsed.axis_info:
+            log.info("map figure: no scale bar on a geographic CRS (%s)", parsed.name)
+        else:
+            add_scale_bar(ax, extent, metres_per_unit=parsed.axis_info[0].unit_conversion_factor)
+    if transform is not None and (transform.b != 0 or transform.d != 0 or transform.e >= 0 or transform.a <= 0):
+        log.info("map figure: no north arrow, the raster's grid is rotated or not north-up (%s)", tuple(transform)[:6])
+    else:
+        add_north_arrow(ax)
+
+
+def draw_class_map(
+    ax,
     class_path: Path,
-    out_png: Path,
     *,
     dem: np.ndarray | None = None,
     title: str = "Susceptibility",
     events_xy: tuple[np.ndarray, np.ndarray] | None = None,
+    held_out_xy: tuple[np.ndarray, np.ndarray] | None = None,
     max_pixels: int = 1200,
     boundaries: np.ndarray | None = None,
-) -> None:
-    """Classified map (1..k, 0 = nodata) with a legend, over the hillshade of ``dem``.
+) -> float:
+    """Draw the classified map of ``class_path`` on ``ax``: hillshade, classes, events, legend and map furniture.
 
-    ``dem`` may have any shape; it is shown over the map's extent. ``events_xy``
-    are drawn as small black points. ``boundaries`` (an integer raster of the
-    map's full shape, e.g. block ids of paper 004's block-wise prediction) is
-    drawn as thin dark lines where neighbouring cells differ.
+    See :func:`plot_class_map` for the arguments. Returns the size of a
+    figure pixel on the ground [map units] (the raster is read decimated to
+    at most ``max_pixels`` on its long side).
     """
     with rasterio.open(class_path) as src:
         shape = _decimated_shape(src.height, src.width, max_pixels)
         cls = src.read(1, out_shape=shape, resampling=Resampling.nearest)
         left, bottom, right, top = src.bounds
         k = len([t for t in src.tags().get("classes", "").split(",") if t.strip()]) or int(cls.max())
-        cell_x = (right - left) / shape[1]
+        crs, transform = src.crs, src.transform
     extent = (left, right, bottom, top)
-    fig, ax = plt.subplots(figsize=(8, 8 * shape[0] / shape[1] + 0.5), dpi=120)
     if dem is not None:
         shade = hillshade(dem.astype(float), cellsize=(right - left) / dem.shape[1])
         shade = np.where(np.isfinite(dem), shade, np.nan)
@@ -100,17 +239,89 @@ def plot_class_map(
             interpolation="nearest",
             alpha=0.8,
         )
-    if events_xy is not None:
-        ax.scatter(*events_xy, s=4, c="black", linewidths=0, label="events")
-    handles = [Patch(facecolor=c, edgecolor="0.3", label=n) for c, n in zip(colors, class_names(k), strict=True)]
-    ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.85, title="susceptibility")
-    ax.set_title(title)
-    ax.set_xlabel("x [m]")
-    ax.set_ylabel("y [m]")
+    handles: list = [Patch(facecolor=c, edgecolor="0.3", label=n) for c, n in zip(colors, class_names(k), strict=True)]
+    # black dots with a thin white edge stay visible over every class colour and the hillshade
+    marks = (
+        (events_xy, "events", {"c": "black", "edgecolors": "white"}),
+        (held_out_xy, "held-out events", {"facecolors": "none", "edgecolors": "black"}),
+    )
+    for xy, label, style in marks:
+        if xy is None:
+            continue
+        x, y = (np.asarray(v, dtype=float).ravel() for v in xy)
+        hollow = label != "events"
+        ax.scatter(x, y, s=14 if hollow else 7, linewidths=0.8 if hollow else 0.4, zorder=5, **style)
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="o",
+                markersize=4.5 if hollow else 3.5,
+                markerfacecolor="none" if hollow else "black",
+                markeredgecolor="black" if hollow else "white",
+                markeredgewidth=0.8 if hollow else 0.4,
+                label=f"{label} (n = {x.size})",
+            )
+        )
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
+    ax.legend(
+        handles=handles,
+        loc="lower left",
+        fontsize=MIN_FONT_PT,
+        title_fontsize=MIN_FONT_PT + 1,
+        framealpha=0.85,
+        title="susceptibility",
+    )
+    ax.set_title(title, fontsize=MIN_FONT_PT + 3)
+    ax.set_xlabel("x [m]", fontsize=MIN_FONT_PT + 1)
+    ax.set_ylabel("y [m]", fontsize=MIN_FONT_PT + 1)
     ax.ticklabel_format(style="plain", useOffset=False)
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=MIN_FONT_PT)
     ax.set_aspect("equal")
-    fig.text(0.99, 0.01, f"cell in figure ≈ {cell_x:.0f} m", ha="right", fontsize=6, color="0.4")
+    add_map_furniture(ax, crs, extent, transform=transform)
+    return (right - left) / shape[1]
+
+
+def plot_class_map(
+    class_path: Path,
+    out_png: Path,
+    *,
+    dem: np.ndarray | None = None,
+    title: str = "Susceptibility",
+    events_xy: tuple[np.ndarray, np.ndarray] | None = None,
+    max_pixels: int = 1200,
+    boundaries: np.ndarray | None = None,
+    held_out_xy: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
+    """Classified map (1..k, 0 = nodata) over the hillshade of ``dem``, ready to print on A4.
+
+    ``dem`` may have any shape; it is shown over the map's extent. ``events_xy``
+    (x and y [map units]) are drawn as small black dots with a white edge,
+    ``held_out_xy`` (events held out of training, optional) as hollow circles;
+    each is a legend entry with its count, ``events (n = 123)``.
+    ``boundaries`` (an integer raster of the map's full shape, e.g. block ids
+    of paper 004's block-wise prediction) is drawn as thin dark lines where
+    neighbouring cells differ. The map carries a scale bar, a north arrow
+    and its CRS (:func:`add_map_furniture`); the figure is 7 in wide, fonts
+    8 pt or more.
+    """
+    with rasterio.open(class_path) as src:
+        aspect = src.height / src.width
+    height = min((FIGURE_WIDTH_IN - 1.0) * aspect + 1.1, FIGURE_MAX_HEIGHT_IN)  # room for labels and title
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, height), dpi=150)
+    cell = draw_class_map(
+        ax,
+        class_path,
+        dem=dem,
+        title=title,
+        events_xy=events_xy,
+        held_out_xy=held_out_xy,
+        max_pixels=max_pixels,
+        boundaries=boundaries,
+    )
+    fig.text(0.99, 0.005, f"cell in figure ≈ {cell:.0f} m", ha="right", va="bottom", fontsize=MIN_FONT_PT, color="0.4")
     fig.tight_layout()
     fig.savefig(out_png, metadata={"Software": None})
     plt.close(fig)
