@@ -554,6 +554,7 @@ def models(
     from susmap.models import available_models
     from susmap.models.registry import presets_markdown
     from susmap.presets import format_preset
+    from susmap.references import BLOCKWISE_REFERENCES, reference
 
     extra = {}
     try:  # the block-wise method's presets (paper 004), where this version has them
@@ -567,19 +568,60 @@ def models(
             "`meta_blockwise: {preset: <name>}`",
             blockwise_presets(),
         )
+    extra_references = {"meta-blockwise": BLOCKWISE_REFERENCES}
     if markdown:
-        typer.echo(presets_markdown(extra), nl=False)
+        typer.echo(presets_markdown(extra, extra_references), nl=False)
         return
+
+    def cited(keys) -> None:
+        for key in keys:
+            ref = reference(key)
+            typer.echo(f"{'':<23}cites {ref.short}" + (f" {ref.doi_url}" if ref.doi_url else ""))
+
     for name, spec in available_models().items():
         typer.echo(f"{name:<22} {spec.description}")
+        cited(spec.references)
         for preset_name, preset in spec.presets.items():
             for line in format_preset(preset_name, preset, indent=" " * 23):
                 typer.echo(line)
     for anchor, (description, presets) in extra.items():
         typer.echo(f"{anchor:<22} {description.replace('`', '')}")
+        cited(extra_references[anchor])
         for preset_name, preset in presets.items():
             for line in format_preset(preset_name, preset, indent=" " * 23):
                 typer.echo(line)
+
+
+@app.command()
+def cite(
+    study_file: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="bibtex (one entry per reference) or text (one APA-style line each).")
+    ] = "bibtex",
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write to this file instead of standard output.")
+    ] = None,
+) -> None:
+    """Print the references of everything a study uses: susmap, its models' papers, factors, validation, map."""
+    from susmap.stages import study_references
+    from susmap.study import load_study
+
+    if fmt not in ("bibtex", "text"):
+        _fail(SusmapError(f"--format must be 'bibtex' or 'text', not {fmt!r}"))
+    try:
+        refs = study_references(load_study(study_file))
+    except SusmapError as err:
+        _fail(err)
+    entries = [ref.bibtex() for ref in refs] if fmt == "bibtex" else [f"{ref.full()}\n" for ref in refs]
+    text = ("\n" if fmt == "bibtex" else "").join(entries)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as err:
+        _fail(SusmapError(f"{output}: cannot write ({err.strerror or err})"))
+    typer.echo(f"wrote {len(refs)} references to {output}")
 
 
 @app.command("show-versions")

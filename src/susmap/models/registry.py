@@ -33,6 +33,7 @@ from sklearn.svm import SVC, SVR, NuSVC, NuSVR
 from susmap.errors import StudyConfigError
 from susmap.models.windows import WindowSource
 from susmap.presets import Preset
+from susmap.references import reference
 from susmap.registry import Registry, check_params
 from susmap.study import yaml_text_number
 
@@ -442,12 +443,17 @@ def _markdown_preset(name: str, preset: Preset, anchor: str) -> list[str]:
     return lines
 
 
-def presets_markdown(extra: Mapping[str, tuple[str, Mapping[str, Preset]]] | None = None) -> str:
-    """Every preset of the registry as Markdown (``docs/presets.md``): one section per model.
+def presets_markdown(
+    extra: Mapping[str, tuple[str, Mapping[str, Preset]]] | None = None,
+    extra_references: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """Every preset of the registry as Markdown (``docs/presets.md``): one section per model, then the references.
 
     Each section (anchor ``#<model>``) lists the model's presets (anchor ``#<model>-<preset>``) with source,
     parameters and deviations. ``extra`` adds sections for presets outside the model registry, as
-    ``{anchor: (description, presets)}`` (``susmap models`` passes the block-wise method's).
+    ``{anchor: (description, presets)}`` (``susmap models`` passes the block-wise method's), and
+    ``extra_references`` their reference keys. The last section (anchor ``#references``) gives the full
+    reference of every model, presets or not (:mod:`susmap.references`).
     """
     lines = [
         "# Presets: where each setting comes from",
@@ -472,4 +478,14 @@ def presets_markdown(extra: Mapping[str, tuple[str, Mapping[str, Preset]]] | Non
         lines += [f'<a id="{anchor}"></a>', "", f"## `{anchor}`", "", _sentence(description), ""]
         for name, preset in presets.items():
             lines += _markdown_preset(name, preset, anchor)
+    cited = {name: spec.references for name, spec in available_models().items()}
+    cited.update(extra_references or {})
+    lines += ['<a id="references"></a>', "", "## References", ""]
+    lines += [
+        "The paper(s) each model implements, then the origin of its method (`susmap cite STUDY.yaml` prints the "
+        "BibTeX of everything a study uses).",
+        "",
+    ]
+    for anchor, keys in cited.items():
+        lines += [f"- `{anchor}`:"] + [f"  - {reference(key).full()}" for key in keys]
     return "\n".join(lines).rstrip("\n") + "\n"
