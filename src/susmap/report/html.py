@@ -1,29 +1,28 @@
-"""A short, self-contained HTML report of a study run.
+"""Render a :class:`~susmap.report.document.ReportDocument` as one self-contained HTML file.
 
-Tables (cross-validation summary, spatial scheme first; class table), the map
-figure and the sample counts. Figures are linked by relative path, so the
-report travels with its output folder.
+The page comes from the package's jinja2 template (``templates/report.html.j2``)
+with its two stylesheets inlined (``screen.css``; ``print.css`` for clean A4
+pages from the browser's "print to PDF"). Figures are embedded as PNG data
+URIs, so the file opens complete when mailed on its own, and each links to
+its file beside the report. Nothing is fetched from the network: no CDN, no
+web fonts, no scripts.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import base64
+from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 
+import jinja2
 import pandas as pd
 
-__all__ = ["Section", "cv_summary_table", "write_report"]
+from susmap.report.document import Figure, ReportDocument
 
-_CSS = """
-body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-table{border-collapse:collapse;margin:0.5rem 0 1.5rem}
-th,td{border:1px solid #ccc;padding:0.25rem 0.6rem;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
-caption{text-align:left;font-weight:600;padding:0.3rem 0}
-img{max-width:100%;border:1px solid #ddd}.note{color:#555;font-size:0.9em}
-"""
+__all__ = ["cv_summary_table", "render_report", "write_report"]
+
+_MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
 def cv_summary_table(summary: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
@@ -33,77 +32,58 @@ def cv_summary_table(summary: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFr
         row = {"scheme": scheme, "model": model}
         by = grp.set_index("metric")
         for m in metrics:
+            if m not in by.index:
+                continue
             mean, sd = by.loc[m, "mean"], by.loc[m, "sd"]
             row[m] = "n/a" if pd.isna(mean) else f"{mean:.3f} ± {0.0 if pd.isna(sd) else sd:.3f}"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _table(frame: pd.DataFrame, caption: str, floatfmt: str = "{:.3f}") -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = []
-    for _, row in frame.iterrows():
-        cells = []
-        for v in row:
-            text = floatfmt.format(v) if isinstance(v, float) else str(v)
-            cells.append(f"<td>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><caption>{html.escape(caption)}</caption><tr>{head}</tr>{''.join(body)}</table>"
+def _templates() -> resources.abc.Traversable:
+    return resources.files("susmap.report") / "templates"
 
 
-@dataclass(frozen=True)
-class Section:
-    """A report section: heading, an optional note, tables (caption, frame) and images (relative paths)."""
-
-    heading: str
-    note: str = ""
-    tables: Sequence[tuple[str, pd.DataFrame]] = ()
-    images: Sequence[str] = ()
-
-    def html(self) -> str:
-        parts = [f"<h2>{html.escape(self.heading)}</h2>"]
-        if self.note:
-            parts.append(f"<p class='note'>{html.escape(self.note)}</p>")
-        parts += [_table(frame, caption) for caption, frame in self.tables]
-        parts += [f"<img src='{html.escape(img)}' alt='{html.escape(img)}'>" for img in self.images]
-        return "\n".join(parts)
+def _environment() -> jinja2.Environment:
+    folder = _templates()
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: (folder / name).read_text(encoding="utf-8")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
-def write_report(
-    path: Path,
-    *,
-    title: str,
-    facts: Mapping[str, object],
-    cv_table: pd.DataFrame | None = None,
-    class_table: pd.DataFrame | None = None,
-    map_png: str | None = None,
-    files: Sequence[str] = (),
-    sections: Sequence[Section] = (),
-) -> None:
-    """Write ``report.html``: study facts, cross-validation, classes and map, then ``sections``."""
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        "<table><caption>Study</caption>",
-        *(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items()),
-        "</table>",
-    ]
-    if cv_table is not None:
-        parts += [
-            "<h2>Cross-validation</h2>",
-            "<p class='note'>Mean ± standard deviation over all folds and repeats. Spatial folds are k-means "
-            "clusters of the sample coordinates; random folds ignore location and overstate skill on "
-            "spatially autocorrelated data.</p>",
-            _table(cv_table, "Scores on held-out folds"),
-        ]
-    if class_table is not None:
-        ct = class_table.copy()
-        parts += ["<h2>Susceptibility classes</h2>", _table(ct, "Area, events and frequency ratio per class")]
-    if map_png:
-        parts.append(f"<img src='{html.escape(map_png)}' alt='classified susceptibility map'>")
-    parts += [section.html() for section in sections]
-    parts.append("<h2>Files</h2><ul>")
-    parts += [f"<li><a href='{html.escape(f)}'>{html.escape(f)}</a></li>" for f in files]
-    parts.append("</ul></body></html>")
-    Path(path).write_text("\n".join(parts), encoding="utf-8")
+def _data_uri(path: Path) -> str:
+    mime = _MIME.get(path.suffix.lower())
+    if mime is None:
+        raise ValueError(f"report figure {path.name}: only PNG, SVG and JPEG are embedded")
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def render_report(document: ReportDocument, folder: Path) -> str:
+    """The HTML text of ``document``; figure paths are read relative to ``folder`` (the report's folder).
+
+    Raises
+    ------
+    FileNotFoundError
+        A figure the document names is not in ``folder``: a report never
+        shows a broken image.
+    """
+    folder = Path(folder)
+    images = {}
+    for rel in document.figures():
+        path = folder / rel
+        if not path.is_file():
+            raise FileNotFoundError(f"report figure {rel} was not written to {folder}")
+        images[rel] = _data_uri(path)
+    css = {name: (_templates() / name).read_text(encoding="utf-8") for name in ("screen.css", "print.css")}
+    return _environment().get_template("report.html.j2").render(doc=document, images=images, css=css, Figure=Figure)
+
+
+def write_report(path: Path, document: ReportDocument) -> Path:
+    """Write ``document`` as ``path`` (UTF-8 HTML, self-contained); returns ``path``."""
+    path = Path(path)
+    path.write_text(render_report(document, path.parent), encoding="utf-8")
+    return path

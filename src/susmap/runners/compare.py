@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
@@ -46,10 +45,11 @@ from susmap.analysis import (
 from susmap.analysis.model_maps import class_shares, optimization_records, plot_class_shares, plot_convergence
 from susmap.models.registry import check_models, check_neighbours, check_tuning
 from susmap.outputs import OutputFolder, write_json
-from susmap.report import Section, write_report
+from susmap.report.document import Figure, ReportSection, Table, Text
+from susmap.report.html import write_report
+from susmap.report.pdf import print_pdf
 from susmap.report.tables import comparison_tables, to_markdown, write_tables
 from susmap.runners import require_model_comparison
-from susmap.sampling import inventory_summary
 from susmap.stages import (
     StudyData,
     dask_scheduler,
@@ -60,13 +60,25 @@ from susmap.stages import (
     write_model_formula,
     write_provenance,
 )
+from susmap.stages.evaluation import random_cells, rate_curves
+from susmap.stages.report import (
+    alerts,
+    cv_table,
+    data_section,
+    factor_analysis_section,
+    methods_section,
+    new_document,
+    reproducibility_section,
+    summary_section,
+)
 from susmap.study import Study
 from susmap.timing import Timer
 from susmap.validation import BufferedLeaveOneOut, cross_validate_models, plot_fold_map
 from susmap.validation.curve_figures import plot_rate_curves, plot_roc_curves
-from susmap.validation.curves import RateCurve, rate_curve
+from susmap.validation.curves import RateCurve
 from susmap.validation.metrics import ALL_METRICS
 from susmap.validation.ranking import PAPER002_CRITERIA, cumulative_ranking, summarize_scores
+from susmap.validation.warnings import inventory_warnings, log_warnings, validation_warnings, warnings_json
 
 __all__ = ["CompareResult", "run_compare"]
 
@@ -86,47 +98,32 @@ class CompareResult:
     timings: dict[str, float]
 
 
-def _map_sample(prep: StudyData, n: int, seed: int) -> np.ndarray:
-    """Design matrix of up to ``n`` random valid cells (for rate curves), see ``StudyData.cell_design``."""
-    grid = prep.stack.grid
-    rng = np.random.default_rng(seed)
-    cells = rng.choice(grid.height * grid.width, size=min(n, grid.height * grid.width), replace=False)
-    rows, cols = np.divmod(np.sort(cells), grid.width)
-    values = prep.stack.values_at(rows, cols)
-    ok = np.isfinite(values).all(axis=1)
-    return prep.cell_design(values[ok], rows[ok], cols[ok])
-
-
 def _rate_curves(prep: StudyData, study: Study, splitter, path: Path, histories: Path) -> tuple[dict, dict, dict]:
-    """Success- and prediction-rate curves of every model.
+    """Success-rate and out-of-fold prediction-rate curves of every model (``stages.evaluation.rate_curves``).
 
     Returns their AUCs, the models fitted on all samples and each one's
     probabilities on the random cell sample. Deep models fitted here also
     leave their training history (``histories/<model>.csv`` and ``.png``,
     paper 000 Figs. 11-12).
     """
-    cells = _map_sample(prep, 20000, study.seed)
-    X = prep.design  # noqa: N806
-    train, test = next(iter(splitter.split(prep.X, prep.y)))
+    cells = random_cells(prep, 20000, study.seed)
     aucs: dict[str, dict[str, float]] = {"success_rate": {}, "prediction_rate": {}}
     success_curves: dict[str, RateCurve] = {}
     prediction_curves: dict[str, RateCurve] = {}
-    events = prep.y == 1
     fitted, cell_probs = {}, {}
     for label, pipe in prep.pipelines.items():
-        full = clone(pipe).fit(X, prep.y)
+        full = clone(pipe).fit(prep.design, prep.y)
         write_history(full, histories, label)
         fitted[label] = full
         cell_probs[label] = full.predict_proba(cells)[:, 1]
-        success = rate_curve(cell_probs[label], full.predict_proba(X[events])[:, 1])
-        part = clone(pipe).fit(X[train], prep.y[train])
-        held_events = test[prep.y[test] == 1]
-        prediction = rate_curve(part.predict_proba(cells)[:, 1], part.predict_proba(X[held_events])[:, 1])
+        success, prediction = rate_curves(prep, pipe, full, splitter, cells)
         aucs["success_rate"][label] = success.auc
         aucs["prediction_rate"][label] = prediction.auc
         success_curves[label] = success
         prediction_curves[label] = prediction
-    plot_rate_curves(success_curves, prediction_curves, path, prediction_title="Prediction rate (held-out fold)")
+    plot_rate_curves(
+        success_curves, prediction_curves, path, prediction_title="Prediction rate (held-out events, first scheme)"
+    )
     return aucs, fitted, cell_probs
 
 
@@ -148,6 +145,107 @@ def _model_outputs(
         for label in curves:
             write_model_formula(fitted[label], prep.names, out.path("formulas/.keep").parent, label)
     return shares, records
+
+
+def _report(study, prep, summary, tables, ranking, splitters, analysis, optimization, warnings, timer, out):
+    """The comparison's report: summary, data, methods, results (papers' tables, curves, factors), reproducibility."""
+    vif, ig, rf, perm = analysis
+    val = study.validation
+    doc = new_document(f"Model comparison: {study.name}", study)
+    doc.warnings = alerts(warnings)
+    doc.sections.append(
+        summary_section(
+            study,
+            prep.stack,
+            prep.counts,
+            summary,
+            model=None,
+            method=f"{len(prep.pipelines)} models ({', '.join(prep.pipelines)}) cross-validated on the same folds",
+        )
+    )
+    doc.sections.append(data_section(study, prep.stack, prep.counts))
+    doc.sections.append(methods_section(study))
+    results = ReportSection("results", "Results")
+    results.subsections.append(ReportSection("results-validation", "Cross-validation").add(cv_table(summary)))
+    for scheme in val.scheme_labels:
+        sec = ReportSection(f"results-{scheme}", f"Models under {scheme} cross-validation in the papers' layouts")
+        sec.add(
+            Text(
+                f"{val.folds}-fold × {val.repeats} repeats; mean ± sd over folds. Layouts of papers 000, 001 and 003 "
+                "(training and validation rows).",
+                kind="note",
+            ),
+            *(
+                Table(t, name.replace(f"_{scheme}", "").replace("_", " "))
+                for name, t in tables.items()
+                if name.endswith(f"_{scheme}")
+            ),
+        )
+        results.subsections.append(sec)
+    results.subsections.append(
+        ReportSection("results-ranking", "Cumulative ranking (paper 002)").add(
+            Table(ranking, "Ranks of MSE, R, AUC, sensitivity and specificity, summed; training and testing apart")
+        )
+    )
+    results.subsections.append(
+        ReportSection("results-curves", "ROC and rate curves").add(
+            Figure("roc.png", "Out-of-fold ROC curves of every model, first repeat, one panel per scheme"),
+            Figure(
+                "rate_curves.png",
+                f"Success rate (models fitted on all samples) and prediction rate (events held out in the folds of "
+                f"{val.scheme_labels[0]}, first repeat)",
+            ),
+            *(Figure(f"fold_map_{label}.png", f"Folds of the {label} scheme") for label, _ in splitters),
+        )
+    )
+    figures = [("vif.png", "Variance inflation factor per factor"), ("rf_importance.png", "Random-forest importance")]
+    if perm is not None:
+        figures += [
+            ("permutation_importance.png", "Permutation importance on held-out folds"),
+            ("factor_count.png", "Accuracy against the number of factors (paper 001 Fig. 12)"),
+        ]
+    results.subsections.append(
+        factor_analysis_section(
+            prep.class_tables,
+            vif=vif,
+            tables=[("Information gain (paper 001)", ig), ("Random-forest importance (paper 002)", rf)],
+            figures=figures,
+        )
+    )
+    results.subsections.append(
+        ReportSection("results-classes", "Susceptibility classes per model (paper 002 Fig. 7)").add(
+            Text("Each model's own classes on a random sample of cells; share of the area in each.", kind="note"),
+            Figure("class_shares.png", "Share of the area per class and model"),
+        )
+    )
+    if len(optimization):
+        results.subsections.append(
+            ReportSection("results-swarm", "Networks trained by metaheuristics (papers 002, 003)").add(
+                Text(
+                    "Fitted on all samples: optimization time and best training loss; convergence per iteration; "
+                    "each network as a formula in formulas/ (text, LaTeX, standalone Python, weights).",
+                    kind="note",
+                ),
+                Table(optimization, "Optimization"),
+                Figure("convergence.png", "Convergence per iteration"),
+            )
+        )
+    histories = sorted(p.name for p in out.path("histories/.keep").parent.glob("*.png"))
+    if histories:
+        results.subsections.append(
+            ReportSection("results-histories", "Training histories of the deep models").add(
+                Text(
+                    "Fitted on all samples; accuracy and loss per epoch on the training part and a held-out "
+                    "validation part (paper 000 Figs. 11-12).",
+                    kind="note",
+                ),
+                *(Figure(f"histories/{name}", f"Training history: {Path(name).stem}") for name in histories),
+            )
+        )
+    doc.sections.append(results)
+    extra = ["report.html", *(["report.pdf"] if study.outputs.pdf else [])]
+    doc.sections.append(reproducibility_section(study, timer.timings, out.staging, extra_files=extra))
+    return doc
 
 
 def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
@@ -264,8 +362,20 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
                 perm = counts = None
                 log.info("permutation importance and factor count skipped: every model reads factor windows")
 
+        warnings = [
+            *validation_warnings(
+                cv.summary,
+                scheme_kinds={c.display_name: c.name for c in val.scheme_configs},
+                mapped_model=None,
+                n_events=prep.counts["events"],
+                cv_scores=cv.scores,
+            ),
+            *inventory_warnings(prep.counts),
+        ]
+        log_warnings(warnings, log)
         comparison = {
             "schemes": labels,
+            "warnings": warnings_json(warnings),
             "folds": val.folds,
             "repeats": val.repeats,
             "summary": full_summary.to_dict(orient="records"),
@@ -281,77 +391,13 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
         }
         write_json(out.path("comparison.json"), comparison)
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
-        sections = [
-            Section(
-                f"Models under {scheme} cross-validation",
-                note=f"{val.folds}-fold x {val.repeats} repeats; mean ± sd over folds. Layouts of papers 000, 001 "
-                "and 003 (training and validation rows).",
-                tables=[
-                    (name.replace(f"_{scheme}", "").replace("_", " "), t)
-                    for name, t in tables.items()
-                    if name.endswith(f"_{scheme}")
-                ],
-            )
-            for scheme in labels
-        ]
-        sections += [
-            Section("Cumulative ranking (paper 002)", tables=[("cumulative score", ranking)]),
-            Section("ROC and rate curves", images=["roc.png", "rate_curves.png"]),
-            Section("Folds", images=[f"fold_map_{label}.png" for label, _ in splitters]),
-            Section(
-                "Factor analysis",
-                note="VIF ≥ 10 / tolerance ≤ 0.1 flags multicollinearity (paper 003); information gain (paper 001); "
-                "random-forest importance for 100-500 trees (paper 002); permutation importance on held-out folds.",
-                tables=[("VIF and tolerance", vif), ("Information gain", ig)],
-                images=["vif.png", "rf_importance.png"]
-                + (["permutation_importance.png", "factor_count.png"] if perm is not None else []),
-            ),
-        ]
-        sections.append(
-            Section(
-                "Susceptibility classes per model (paper 002 Fig. 7)",
-                note="Each model's own classes on a random sample of cells; share of the area in each.",
-                images=["class_shares.png"],
-            )
-        )
-        if len(optimization):
-            sections.append(
-                Section(
-                    "Networks trained by metaheuristics (papers 002, 003)",
-                    note="Fitted on all samples: optimization time and best training loss; convergence per "
-                    "iteration; each network as a formula in formulas/ (text, LaTeX, standalone Python, weights).",
-                    tables=[("optimization", optimization)],
-                    images=["convergence.png"],
-                )
-            )
-        histories = sorted(p.name for p in out.path("histories/.keep").parent.glob("*.png"))
-        if histories:
-            sections.append(
-                Section(
-                    "Training histories of the deep models",
-                    note="Fitted on all samples; accuracy and loss per epoch on the training part and a held-out "
-                    "validation part (paper 000 Figs. 11-12).",
-                    images=[f"histories/{name}" for name in histories],
-                )
-            )
-        files = sorted(p.name for p in out.staging.iterdir())
-        write_report(
-            out.path("report.html"),
-            title=f"susmap model comparison: {study.name}",
-            facts={
-                "study": study.name,
-                "factors": ", ".join(prep.names),
-                "samples": f"{prep.counts['events']} events, {prep.counts['non_events']} non-events",
-                "inventory": inventory_summary(prep.counts),
-                "models": ", ".join(prep.pipelines),
-                "schemes": ", ".join(labels),
-                "seed": study.seed,
-                "run time": f"{timer.timings['total']:.1f} s",
-            },
-            files=[*files, "report.html", "provenance.json"],
-            sections=sections,
-        )
         write_provenance(out.path("provenance.json"), study, timer.timings, samples=prep.counts)
+        document = _report(
+            study, prep, cv.summary, tables, ranking, splitters, (vif, ig, rf, perm), optimization, warnings, timer, out
+        )
+        write_report(out.path("report.html"), document)
+        if study.outputs.pdf:
+            print_pdf(out.path("report.html"), out.path("report.pdf"))
         committed = out.commit()
     log.info("comparison:\n%s", to_markdown(next(iter(tables.values()))))
     return CompareResult(

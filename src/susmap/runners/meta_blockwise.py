@@ -48,7 +48,6 @@ from susmap.analysis import factor_class_tables
 from susmap.errors import SamplingError, StudyConfigError
 from susmap.outputs import OutputFolder
 from susmap.runners import Runner, register_runner
-from susmap.sampling import inventory_summary
 from susmap.stack import Stack
 from susmap.stages import (
     class_tables_frame,
@@ -305,9 +304,18 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
         write_block_polygons,
     )
     from susmap.meta.figures import few_shot_png, meta_history_png
-    from susmap.report import write_report
-    from susmap.report.html import Section
+    from susmap.report.document import Facts, Figure, ReportSection, Table, Text
+    from susmap.report.html import write_report
+    from susmap.report.pdf import print_pdf
     from susmap.report.tables import paper004_table, to_markdown
+    from susmap.stages.report import (
+        class_table_blocks,
+        data_section,
+        methods_section,
+        new_document,
+        reproducibility_section,
+        summary_section,
+    )
 
     settings = _settings(study)
     cfg = study.meta_blockwise
@@ -418,58 +426,93 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
             metrics["few_shot"] = few.to_dict(orient="records")
         write_metrics(out, study, metrics, table, edges, n_mapped)
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
-        files = [*sorted(str(p.relative_to(out.staging)) for p in out.staging.rglob("*") if p.is_file())]
-        files += ["report.html", "provenance.json"]
-        facts = {
-            "study": study.name,
-            "method": "block-wise meta-learning (paper 004): RBM-RBM-DAE pretraining, SLIC blocks, "
-            "task-weighted MAML, few-shot adaptation per block",
-            "grid": f"{grid.height} x {grid.width} cells of {grid.res[0]:g} m, {grid.crs.to_string()}",
-            "inputs": ", ".join(bands),
-            "samples": f"{counts['events']} events, {counts['non_events']} non-events",
-            "inventory": inventory_summary(counts),
-            "blocks": f"{info['n_blocks']} blocks, {info['n_tasks']} with samples "
-            f"({len(result.train_blocks)} meta-train, {len(result.test_blocks)} meta-test)",
-            "meta-training": f"{settings.meta_iterations} meta-batches of {settings.meta_batch_size} tasks, "
-            f"meta lr {settings.meta_lr:g}, inner lr {settings.inner_lr:g} x {settings.inner_steps} steps, "
-            f"{'first' if settings.first_order else 'second'}-order, "
-            f"{'eq. 6 task weights' if settings.task_weighting else 'unweighted'}",
-            "seed": study.seed,
-            "run time": f"{timer.timings['total']:.1f} s",
-        }
-        sections = [
-            Section(
-                "Blocks",
-                note="SLIC segmentation of the weighted, standardized factors; each block with samples is a "
-                "few-shot task, adapted from the meta-learned intermediate model.",
-                tables=[("Blocks", summary)],
-                images=["blocks.png", "meta_training.png"],
+        write_provenance(out.path("provenance.json"), study, timer.timings, samples=counts, blocks=info)
+        doc = new_document(f"Susceptibility report: {study.name}", study)
+        doc.sections.append(
+            summary_section(
+                study,
+                stack,
+                counts,
+                None,
+                model=None,
+                method="block-wise meta-learning (paper 004)",
+                figure="susceptibility_map.png" if table is not None else None,
             )
-        ]
+        )
+        doc.sections.append(data_section(study, stack, counts, mapped_cells=n_mapped))
+        methods = methods_section(study, models=())
+        methods.subsections[0] = ReportSection("methods-models", "Block-wise meta-learning (paper 004)").add(
+            Facts(
+                [
+                    ("Inputs", ", ".join(bands)),
+                    ("Pretraining", "RBM-RBM-DAE, greedy layer-wise" if settings.pretrain else "none"),
+                    (
+                        "Blocks",
+                        f"SLIC segmentation, {settings.n_blocks} requested, compactness M = {settings.compactness:g}",
+                    ),
+                    (
+                        "Meta-training",
+                        f"{settings.meta_iterations} meta-batches of {settings.meta_batch_size} tasks, meta lr "
+                        f"{settings.meta_lr:g}, inner lr {settings.inner_lr:g} x {settings.inner_steps} steps, "
+                        f"{'first' if settings.first_order else 'second'}-order, "
+                        f"{'eq. 6 task weights' if settings.task_weighting else 'unweighted'}",
+                    ),
+                    ("Preset", f"{cfg.preset}: see `susmap models` for its source and deviations"),
+                ]
+            )
+        )
+        doc.sections.append(methods)
+        results = ReportSection("results", "Results")
+        results.subsections.append(
+            ReportSection("results-blocks", "Blocks").add(
+                Facts(
+                    [
+                        (
+                            "Blocks",
+                            f"{info['n_blocks']} blocks, {info['n_tasks']} with samples "
+                            f"({len(result.train_blocks)} meta-train, {len(result.test_blocks)} meta-test)",
+                        )
+                    ]
+                ),
+                Text(
+                    "SLIC segmentation of the weighted, standardized factors; each block with samples is a "
+                    "few-shot task, adapted from the meta-learned intermediate model.",
+                    kind="note",
+                ),
+                Table(summary, "Blocks"),
+                Figure("blocks.png", "Blocks of the scene segmentation with the events"),
+                Figure("meta_training.png", "Meta-training curve"),
+            )
+        )
         if few_table is not None:
-            sections.insert(
+            results.subsections.insert(
                 0,
-                Section(
-                    "Few-shot overall accuracy (paper 004 Tables 3-7)",
-                    note=f"OA [%] on the query samples of the meta-test blocks after adapting with K labelled "
-                    f"samples per class, mean ± sd over {cfg.experiment.repeats} repeats. Protocols: all = part "
-                    "of the blocks against the rest; A-D = two areas (A: part of area 1 against the rest of area "
-                    "1; B: area 1 against area 2; C: parts of both against the rest of area 1; D: area 1 and "
-                    "part of area 2 against the rest of area 2).",
-                    tables=[("Few-shot OA", few_table)],
-                    images=["few_shot.png"],
+                ReportSection("results-few-shot", "Few-shot overall accuracy (paper 004 Tables 3-7)").add(
+                    Text(
+                        f"OA [%] on the query samples of the meta-test blocks after adapting with K labelled "
+                        f"samples per class, mean ± sd over {cfg.experiment.repeats} repeats. Protocols: all = part "
+                        "of the blocks against the rest; A-D = two areas (A: part of area 1 against the rest of area "
+                        "1; B: area 1 against area 2; C: parts of both against the rest of area 1; D: area 1 and "
+                        "part of area 2 against the rest of area 2).",
+                        kind="note",
+                    ),
+                    Table(few_table, "Few-shot OA"),
+                    Figure("few_shot.png", "Few-shot OA against K"),
                 ),
             )
-        write_report(
-            out.path("report.html"),
-            title=f"susmap report: {study.name}",
-            facts=facts,
-            class_table=table,
-            map_png="susceptibility_map.png" if table is not None else None,
-            files=files,
-            sections=sections,
-        )
-        write_provenance(out.path("provenance.json"), study, timer.timings, samples=counts, blocks=info)
+        if table is not None:
+            results.subsections.append(
+                ReportSection("results-map", "Susceptibility map").add(
+                    Figure("susceptibility_map.png", "Susceptibility classes with block boundaries and the events"),
+                    *class_table_blocks(table, None),
+                )
+            )
+        doc.sections.append(results)
+        extra = ["report.html", *(["report.pdf"] if study.outputs.pdf else [])]
+        doc.sections.append(reproducibility_section(study, timer.timings, out.staging, extra_files=extra))
+        write_report(out.path("report.html"), doc)
+        if study.outputs.pdf:
+            print_pdf(out.path("report.html"), out.path("report.pdf"))
         committed = out.commit()
     return MetaStudyResult(
         out_dir=out.final,

@@ -23,11 +23,14 @@ import pandas as pd
 from sklearn.base import clone
 
 from susmap import progress
+from susmap.analysis import plot_vif, vif_table
+from susmap.mapping.classes import held_out_class_table
 from susmap.models.registry import check_models, check_neighbours, check_tuning
 from susmap.outputs import OutputFolder
-from susmap.report import Section, cv_summary_table, write_report
+from susmap.report.document import Figure, ReportSection, Table, Text
+from susmap.report.html import write_report
+from susmap.report.pdf import print_pdf
 from susmap.runners import Runner, register_runner
-from susmap.sampling import inventory_summary
 from susmap.stages import (
     classify_and_draw,
     dask_scheduler,
@@ -42,11 +45,31 @@ from susmap.stages import (
     write_provenance,
     write_samples,
 )
+from susmap.stages.evaluation import held_out_event_probabilities, random_cells, rate_curves
 from susmap.stages.gis import GIS_FILES, write_gis_package
 from susmap.stages.maps import ModelMap, map_models, write_probability_map
+from susmap.stages.report import (
+    alerts,
+    class_table_blocks,
+    cv_table,
+    data_section,
+    factor_analysis_section,
+    methods_section,
+    new_document,
+    reproducibility_section,
+    summary_section,
+)
 from susmap.study import Study
 from susmap.timing import Timer
-from susmap.validation import METRIC_NAMES, cross_validate_models
+from susmap.validation import cross_validate_models, plot_fold_map
+from susmap.validation.curve_figures import plot_rate_curves, plot_roc_curves
+from susmap.validation.warnings import (
+    edge_effect_warnings,
+    inventory_warnings,
+    log_warnings,
+    validation_warnings,
+    warnings_json,
+)
 
 __all__ = ["MAP_FILES", "OUTPUT_FILES", "StudyResult", "run_models_study"]
 
@@ -60,12 +83,21 @@ OUTPUT_FILES = (
     "cv_summary.csv",
     "factor_class_tables.csv",
     "metrics.json",
+    "roc.png",
     "report.html",
     "provenance.json",
     "study.yaml",
 )
 #: Files a run with mapping enabled adds.
-MAP_FILES = ("probability.tif", "classes.tif", "class_table.csv", "susceptibility_map.png", *GIS_FILES)
+MAP_FILES = (
+    "probability.tif",
+    "classes.tif",
+    "class_table.csv",
+    "held_out_class_table.csv",
+    "rate_curves.png",
+    "susceptibility_map.png",
+    *GIS_FILES,
+)
 
 
 @dataclass
@@ -129,6 +161,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 seed=study.seed,
                 n_jobs=study.validation.n_jobs,
                 tuning=study.validation.tuning or None,
+                return_predictions=True,
             )
         for scheme, ids in cv.fold_ids.items():
             samples[f"fold_{scheme}"] = ids
@@ -137,7 +170,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             cv.scores.to_csv(out.path("cv_scores.csv"), index=False)
             cv.summary.to_csv(out.path("cv_summary.csv"), index=False)
 
-        mapped, table, edges, n_mapped = None, None, None, None
+        mapped, table, edges, n_mapped, model = None, None, None, None, None
         model_maps: list[ModelMap] = []
         if study.mapping.enabled:
             mapped = pick_mapped_model(study, cv.summary)
@@ -167,6 +200,27 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             with timer.stage("gis styles and project"):
                 write_gis_package(study, stack, samples, out, edges, model_maps)
 
+        with timer.stage("curves and factor analysis"):
+            figures = _evaluation_figures(study, prep, splitters, cv, out)
+            held_out = None
+            if table is not None:
+                probs = held_out_event_probabilities(cv.predictions, splitters[0][0], mapped)
+                held_out = held_out_class_table(table, edges, probs)
+                held_out.to_csv(out.path("held_out_class_table.csv"), index=False)
+                figures.rates = _rate_figure(study, prep, splitters[0], mapped, model, out)
+        warnings = [
+            *validation_warnings(
+                cv.summary,
+                scheme_kinds={c.display_name: c.name for c in study.validation.scheme_configs},
+                mapped_model=mapped,
+                n_events=counts["events"],
+                cv_scores=cv.scores,
+            ),
+            *inventory_warnings(counts),
+        ]
+        if table is not None:
+            warnings += edge_effect_warnings(out.path("classes.tif"), n_classes=study.mapping.n_classes)
+        log_warnings(warnings, log)
         metrics = {
             "validation": {
                 "schemes": study.validation.scheme_labels,
@@ -177,7 +231,13 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             "scores": scores_by_scheme(cv.summary),
             "samples": counts,
             "mapped_model": mapped,
+            "warnings": warnings_json(warnings),
+            "roc_auc_out_of_fold": figures.roc_auc,
         }
+        if figures.rates is not None:
+            metrics["rate_curve_auc"] = figures.rates
+        if held_out is not None:
+            metrics["held_out_classes"] = held_out.to_dict(orient="records")
         if model_maps:
             metrics["maps"] = {
                 m.label: {
@@ -191,31 +251,13 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             }
         write_metrics(out, study, metrics, table, edges, n_mapped)
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
-        files = [*sorted(p.name for p in out.staging.iterdir()), "report.html", "provenance.json"]
-        facts = {
-            "study": study.name,
-            "grid": f"{stack.grid.height} x {stack.grid.width} cells of {stack.grid.res[0]:g} m, "
-            f"{stack.grid.crs.to_string()}",
-            "factors": ", ".join(names),
-            "samples": f"{counts['events']} events, {counts['non_events']} non-events",
-            "inventory": inventory_summary(counts),
-            "validation": f"{study.validation.folds}-fold x {study.validation.repeats} repeats: "
-            + ", ".join(study.validation.scheme_labels),
-            "mapped model": mapped or "mapping disabled",
-            "seed": study.seed,
-            "run time": f"{timer.timings['total']:.1f} s",
-        }
-        write_report(
-            out.path("report.html"),
-            title=f"susmap report: {study.name}",
-            facts=facts,
-            cv_table=cv_summary_table(cv.summary, METRIC_NAMES),
-            class_table=table,
-            map_png="susceptibility_map.png" if table is not None else None,
-            files=files,
-            sections=[_maps_section(model_maps)] if model_maps else (),
-        )
         write_provenance(out.path("provenance.json"), study, timer.timings, samples=counts)
+        document = _report(
+            study, prep, cv, mapped, table, held_out, n_mapped, model_maps, figures, warnings, timer, out
+        )
+        write_report(out.path("report.html"), document)
+        if study.outputs.pdf:
+            print_pdf(out.path("report.html"), out.path("report.pdf"))
         committed = out.commit()
     return StudyResult(
         out_dir=out.final,
@@ -228,15 +270,118 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
     )
 
 
-def _maps_section(model_maps: list[ModelMap]) -> Section:
-    """The report's section on the maps of ``mapping.models``: each model's class table, and ``maps.png``."""
-    return Section(
-        heading="Maps per model",
-        note="mapping.models: each model fitted on all samples and mapped into its folder, classified the same way "
-        "(breaks from its own probabilities).",
-        tables=[(f"{m.label} ({m.folder})", m.table) for m in model_maps],
-        images=["maps.png"] if len(model_maps) >= 2 else [],
+@dataclass
+class EvaluationFigures:
+    """Figures of a run's evaluation (paths relative to the output folder) and the AUCs they show."""
+
+    roc: str
+    roc_auc: dict[str, dict[str, float]]
+    folds: list[tuple[str, str]]
+    vif: pd.DataFrame | None
+    rates: dict[str, dict[str, float]] | None = None
+
+
+def _evaluation_figures(study: Study, prep, splitters, cv, out: OutputFolder) -> EvaluationFigures:
+    """Out-of-fold ROC curves of every model, one fold map per scheme, VIF of the factors."""
+    labels = [label for label, _ in splitters]
+    roc_auc = plot_roc_curves(cv.predictions, prep.y, labels, out.path("roc.png"))
+    folds = []
+    for label, splitter in splitters:
+        plot_fold_map(
+            splitter, prep.coords, out.path(f"fold_map_{label}.png"), title=f"{label} folds", X=prep.X, y=prep.y
+        )
+        folds.append((f"fold_map_{label}.png", label))
+    vif = None
+    continuous = [n for n in prep.names if prep.stack.kinds.get(n, "continuous") == "continuous"]
+    if len(continuous) >= 2:
+        vif = vif_table(pd.DataFrame(prep.X, columns=prep.names), prep.names, kinds=prep.stack.kinds)
+        vif.to_csv(out.path("vif.csv"), index=False)
+        plot_vif(vif, out.path("vif.png"))
+    return EvaluationFigures("roc.png", roc_auc, folds, vif)
+
+
+def _rate_figure(study: Study, prep, first_scheme, mapped: str, model, out: OutputFolder) -> dict:
+    """``rate_curves.png`` of the mapped model: success rate and out-of-fold prediction rate; their AUCs."""
+    label, splitter = first_scheme
+    cells = random_cells(prep, 20_000, study.seed)
+    success, prediction = rate_curves(prep, prep.pipelines[mapped], model, splitter, cells)
+    plot_rate_curves(
+        {mapped: success},
+        {mapped: prediction},
+        out.path("rate_curves.png"),
+        prediction_title=f"Prediction rate (held-out events, {label} folds)",
     )
+    return {"success_rate": {mapped: success.auc}, "prediction_rate": {mapped: prediction.auc}}
+
+
+def _report(study, prep, cv, mapped, table, held_out, n_mapped, model_maps, figures, warnings, timer, out):
+    """The run's report: summary, data, methods, results, reproducibility."""
+    doc = new_document(f"Susceptibility report: {study.name}", study)
+    doc.warnings = alerts(warnings)
+    has_map = table is not None
+    doc.sections.append(
+        summary_section(
+            study,
+            prep.stack,
+            prep.counts,
+            cv.summary,
+            model=mapped,
+            method=f"{len(study.models)} models cross-validated on the same folds, {mapped or 'none'} mapped",
+            figure="susceptibility_map.png" if has_map else None,
+        )
+    )
+    doc.sections.append(data_section(study, prep.stack, prep.counts, mapped_cells=n_mapped))
+    doc.sections.append(methods_section(study))
+    results = ReportSection("results", "Results")
+    validation = ReportSection("results-validation", "Cross-validation").add(
+        cv_table(cv.summary), Figure(figures.roc, "Out-of-fold ROC curves of every model, first repeat")
+    )
+    if figures.rates is not None:
+        validation.add(
+            Figure(
+                "rate_curves.png",
+                f"Success rate of {mapped} (training events) and prediction rate (events held out in the folds of "
+                f"{study.validation.scheme_labels[0]})",
+            )
+        )
+    validation.add(*(Figure(path, f"Folds of the {label} scheme") for path, label in figures.folds))
+    results.subsections.append(validation)
+    vif_figures = [("vif.png", "Variance inflation factor per factor")] if figures.vif is not None else []
+    results.subsections.append(
+        factor_analysis_section(
+            prep.class_tables,
+            vif=figures.vif,
+            figures=vif_figures,
+            note="Factor importance per model: `susmap compare` (random-forest, permutation importance, "
+            "information gain).",
+        )
+    )
+    if has_map:
+        mapsec = ReportSection("results-map", "Susceptibility map").add(
+            Figure(
+                "susceptibility_map.png",
+                f"Susceptibility classes of {mapped} ({study.mapping.classification.replace('_', ' ')}) over the "
+                "hillshade, with the events",
+            ),
+            *class_table_blocks(table, held_out),
+        )
+        results.subsections.append(mapsec)
+    if model_maps:
+        others = ReportSection("results-maps", "Maps per model").add(
+            Text(
+                "mapping.models: each model fitted on all samples and mapped into its folder, classified the same "
+                "way (breaks from its own probabilities).",
+                kind="note",
+            ),
+            *(Table(m.table, f"{m.label} ({m.folder})") for m in model_maps),
+        )
+        if len(model_maps) >= 2:
+            others.add(Figure("maps.png", "The maps of every listed model side by side"))
+        results.subsections.append(others)
+    doc.sections.append(results)
+    extra = ["report.html", *(["report.pdf"] if study.outputs.pdf else [])]
+    doc.sections.append(reproducibility_section(study, timer.timings, out.staging, extra_files=extra))
+    return doc
 
 
 register_runner(

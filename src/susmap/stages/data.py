@@ -9,7 +9,7 @@ pipeline per model, factor class tables) as one :class:`StudyData`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -62,6 +62,7 @@ class StudyData:
     make: object  # make(model_config, factor_names) -> unfitted pipeline for a subset of factors
     design: np.ndarray
     windows: WindowSource | None = None
+    class_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def cell_design(self, values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """The design matrix of arbitrary cells (factor ``values`` at ``rows``, ``cols``)."""
@@ -199,4 +200,5 @@ def prepare_study_data(study: Study, out: OutputFolder, timer: Timer) -> StudyDa
         make=make,
         design=design,
         windows=windows,
+        class_tables=tables,
     )

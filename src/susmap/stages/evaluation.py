@@ -1,0 +1,69 @@
+"""How good the map is, beyond the fold scores: ROC, success and prediction rates, held-out classes.
+
+- :func:`random_cells`: the design matrix of a random sample of valid cells,
+  the "area" of the rate curves;
+- :func:`rate_curves`: the success rate of a model fitted on all samples
+  (its own training events) and the prediction rate out of fold (each fold
+  model of the first repeat rates the same cells and its held-out events,
+  :func:`susmap.validation.curves.prediction_rate_from_folds`);
+- :func:`held_out_event_probabilities`: the out-of-fold probability of every
+  event under a scheme's first repeat, for the class table of held-out events.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from susmap.stages.data import StudyData
+from susmap.validation.curves import RateCurve, prediction_rate_from_folds, rate_curve
+from susmap.validation.fold_maps import first_repeat_splits
+
+__all__ = ["held_out_event_probabilities", "random_cells", "rate_curves"]
+
+
+def random_cells(prep: StudyData, n: int, seed: int) -> np.ndarray:
+    """Design matrix of up to ``n`` random valid cells of the stack (see ``StudyData.cell_design``)."""
+    grid = prep.stack.grid
+    rng = np.random.default_rng(seed)
+    cells = rng.choice(grid.height * grid.width, size=min(n, grid.height * grid.width), replace=False)
+    rows, cols = np.divmod(np.sort(cells), grid.width)
+    values = prep.stack.values_at(rows, cols)
+    ok = np.isfinite(values).all(axis=1)
+    return prep.cell_design(values[ok], rows[ok], cols[ok])
+
+
+def rate_curves(prep: StudyData, pipeline, fitted, splitter, cells: np.ndarray) -> tuple[RateCurve, RateCurve]:
+    """Success rate of ``fitted`` (trained on all samples) and the out-of-fold prediction rate of ``pipeline``.
+
+    The prediction rate refits ``pipeline`` on the training part of each fold
+    of ``splitter``'s first repeat; each fold model rates ``cells`` and its
+    held-out events. Both curves are the share of events against the share of
+    area, cells ranked by susceptibility (Chung & Fabbri 2003).
+    """
+    X, y = prep.design, prep.y  # noqa: N806
+    events = y == 1
+    success = rate_curve(fitted.predict_proba(cells)[:, 1], fitted.predict_proba(X[events])[:, 1])
+    cell_probs, event_probs = [], []
+    for train, test in first_repeat_splits(splitter, prep.X, y):
+        held = test[y[test] == 1]
+        if held.size == 0 or np.unique(y[train]).size < 2:
+            continue
+        model = clone(pipeline).fit(X[train], y[train])
+        cell_probs.append(model.predict_proba(cells)[:, 1])
+        event_probs.append(model.predict_proba(X[held])[:, 1])
+    prediction = prediction_rate_from_folds(cell_probs, event_probs)
+    return success, prediction
+
+
+def held_out_event_probabilities(predictions: pd.DataFrame, scheme: str, model: str) -> np.ndarray:
+    """Out-of-fold probabilities of the events under ``scheme`` (first repeat) for ``model``; NaN ones dropped."""
+    sel = predictions[
+        (predictions["scheme"] == scheme)
+        & (predictions["model"] == model)
+        & (predictions["repeat"] == 0)
+        & (predictions["label"] == 1)
+    ]
+    probs = sel["prob"].to_numpy(dtype=float)
+    return probs[np.isfinite(probs)]
