@@ -26,8 +26,10 @@ import numpy as np
 import rasterio
 from matplotlib import patheffects
 from matplotlib.colors import LightSource, ListedColormap
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Patch
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from pyproj import CRS
 from rasterio.enums import Resampling
 
@@ -116,9 +118,9 @@ def round_length(target: float) -> float:
 def add_scale_bar(ax, extent: Sequence[float], *, metres_per_unit: float = 1.0) -> float:
     """A scale bar of a round length, about 1/5 of the map's width, in the lower right corner of ``ax``.
 
-    Two halves, black and white, labelled ``0``, the half length and the
-    whole length with its unit (``0 1 2 km``; metres below 1 km), with a white halo so they read
-    over any colour. ``extent`` is ``(left, right, bottom, top)`` in map
+    A black bar labelled ``0 … 2 km`` (metres below 1 km) on a white box,
+    anchored to the corner with padding in font sizes, so it keeps its place
+    on wide and tall maps. ``extent`` is ``(left, right, bottom, top)`` in map
     units of ``metres_per_unit`` metres each (1 for metres, 0.3048 for feet).
 
     Returns
@@ -126,20 +128,25 @@ def add_scale_bar(ax, extent: Sequence[float], *, metres_per_unit: float = 1.0) 
     float
         The bar's length [m].
     """
-    left, right, bottom, top = (float(v) for v in extent)
-    width, height = right - left, top - bottom
-    metres = round_length(width * metres_per_unit / 5)
+    left, right = float(extent[0]), float(extent[1])
+    metres = round_length((right - left) * metres_per_unit / 5)
     length = metres / metres_per_unit
-    bar = length / 15
-    x0, y0 = right - 0.05 * width - length, bottom + 0.05 * height + 2.2 * bar
-    for i, color in enumerate(("black", "white")):
-        ax.add_patch(
-            Rectangle((x0 + i * length / 2, y0), length / 2, bar, facecolor=color, edgecolor="black", lw=0.6, zorder=6)
-        )
-    unit, per = ("km", 1000.0) if metres >= 1000 else ("m", 1.0)
-    labels = ((x0, "0"), (x0 + length / 2, f"{metres / 2 / per:g}"), (x0 + length, f"{metres / per:g} {unit}"))
-    for x, text in labels:
-        ax.text(x, y0 - 0.4 * bar, text, ha="center", va="top", fontsize=MIN_FONT_PT, zorder=7, path_effects=_HALO)
+    label = f"0 … {metres / 1000:g} km" if metres >= 1000 else f"0 … {metres:g} m"
+    bar = AnchoredSizeBar(
+        ax.transData,
+        length,
+        label,
+        "lower right",
+        pad=0.4,
+        borderpad=0.8,
+        sep=3,
+        size_vertical=length / 20,
+        fontproperties=FontProperties(size=MIN_FONT_PT),
+        frameon=True,
+    )
+    bar.patch.set(facecolor="white", edgecolor="none", alpha=0.8)
+    bar.set_zorder(7)
+    ax.add_artist(bar)
     return metres
 
 
@@ -148,9 +155,9 @@ def add_north_arrow(ax) -> None:
     ax.annotate(
         "N",
         xy=(0.95, 0.97),
-        xytext=(0.95, 0.86),
         xycoords="axes fraction",
-        textcoords="axes fraction",
+        xytext=(0, -34),
+        textcoords="offset points",
         ha="center",
         va="top",
         fontsize=MIN_FONT_PT + 2,
@@ -304,13 +311,17 @@ def plot_class_map(
     ``boundaries`` (an integer raster of the map's full shape, e.g. block ids
     of paper 004's block-wise prediction) is drawn as thin dark lines where
     neighbouring cells differ. The map carries a scale bar, a north arrow
-    and its CRS (:func:`add_map_furniture`); the figure is 7 in wide, fonts
-    8 pt or more.
+    and its CRS (:func:`add_map_furniture`); the figure is 7 in wide (narrower
+    for a map taller than an A4 page allows), fonts 8 pt or more.
     """
     with rasterio.open(class_path) as src:
         aspect = src.height / src.width
-    height = min((FIGURE_WIDTH_IN - 1.0) * aspect + 1.1, FIGURE_MAX_HEIGHT_IN)  # room for labels and title
-    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, height), dpi=150)
+    # about 1 in of axis labels beside the map and 1.1 in of title and labels above and below it
+    width, height = FIGURE_WIDTH_IN, (FIGURE_WIDTH_IN - 1.0) * aspect + 1.1
+    if height > FIGURE_MAX_HEIGHT_IN:  # a tall map: narrower, so it fits the page
+        height = FIGURE_MAX_HEIGHT_IN
+        width = max(4.0, (height - 1.1) / aspect + 1.0)
+    fig, ax = plt.subplots(figsize=(width, height), dpi=150)
     cell = draw_class_map(
         ax,
         class_path,
