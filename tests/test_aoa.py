@@ -218,3 +218,16 @@ def test_point_outside_training_range_is_outside():
     assert di[0, 0] == pytest.approx(48.0 / E_BAR, rel=1e-6) and di[0, 0] > t.threshold
     assert aoa[0, 0] == 0
     assert (aoa.ravel()[1:] == 1).all()  # (0, 0): DI 0.5 / ē, inside
+
+
+def test_categorical_layer_in_a_map():
+    # lithology codes 1..3 beside a continuous factor; code 7 was never sampled: all its dummies are 0
+    X = np.array([[0, 1], [0, 2], [1, 1], [1, 3], [0.5, 2], [0.2, 3]], dtype=float)  # noqa: N806
+    t = training_di(
+        X, np.array([1.0, 2.0]), np.array([1, 1, 2, 2, 3, 3]), categorical=[False, True], names=["c", "lith"]
+    )
+    values = np.stack([np.tile(np.linspace(-1, 2, 6), (5, 1)), np.tile([[1], [2], [3], [7], [np.nan]], (1, 6))])
+    stack = _stack(values, ["c", "lith"], chunk=3)
+    direct = dissimilarity_index(values.reshape(2, -1).T.astype(np.float32).astype(float), t).reshape(5, 6)
+    np.testing.assert_allclose(aoa_map(stack, t).di.compute(), direct.astype(np.float32), equal_nan=True)
+    assert np.isnan(direct[4]).all() and (direct[3] > 0).all()

@@ -127,6 +127,8 @@ class TrainDI:
         Fold of each training sample, as given.
     train_lpd : ndarray of shape (n_samples,) or None
         Local point density of each training sample (other folds only), when asked for.
+    tree : scipy.spatial.cKDTree
+        KD-tree on :attr:`train` (built from it when not given).
     """
 
     names: tuple[str, ...]
@@ -142,7 +144,11 @@ class TrainDI:
     rule: str
     folds: np.ndarray | None = None
     train_lpd: np.ndarray | None = None
-    tree: cKDTree = field(default=None, repr=False, compare=False)
+    tree: cKDTree | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.tree is None:  # the KD-tree on :attr:`train` for new points' nearest training sample
+            object.__setattr__(self, "tree", cKDTree(self.train))
 
     @property
     def n_factors(self) -> int:
@@ -356,7 +362,6 @@ def training_di(
         raise SamplingError("AOA: all training samples coincide in the weighted factor space (all weights 0?)")
     di = _cv_nearest(Z, fold_arr) / mean_distance
     threshold = aoa_threshold(di, rule)
-    tree = cKDTree(Z)
     train_lpd = None
     if lpd:
         train_lpd = _training_lpd(Z, fold_arr, threshold * mean_distance)
@@ -374,7 +379,6 @@ def training_di(
         rule=rule,
         folds=fold_arr,
         train_lpd=train_lpd,
-        tree=tree,
     )
 
 
