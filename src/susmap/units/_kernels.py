@@ -274,3 +274,40 @@ def border_pairs(ids, small):  # pragma: no cover (jit)
                     out_b[k] = b
                     k += 1
     return out_a, out_b
+
+
+@njit(cache=True, nogil=True)
+def piece_labels(parent, hbv, hb_max, labels, owner):  # pragma: no cover (jit)
+    """Label the pieces (previous unit, new half-basin) of the cells still to split.
+
+    ``parent``/``hbv``: previous unit (>= 0) and new half-basin of each cell.
+    Half-basins that lie inside one previous unit (the usual case: lower
+    thresholds only add streams) are labelled 0 .. m-1 in order of first
+    appearance by a dense lookup, with ``owner[label]`` their previous unit
+    (``owner`` needs ``hb_max + 1`` slots). Cells of a half-basin that spans
+    several previous units get label -1 for the caller to pair. Returns
+    (m, number of cells labelled -1).
+    """
+    seen = np.full(hb_max + 1, -1, dtype=np.int64)
+    split = np.zeros(hb_max + 1, dtype=np.bool_)
+    for k in range(parent.size):
+        h = hbv[k]
+        if seen[h] < 0:
+            seen[h] = parent[k]
+        elif seen[h] != parent[k]:
+            split[h] = True
+    first = np.full(hb_max + 1, -1, dtype=np.int64)
+    m = 0
+    n_split = 0
+    for k in range(parent.size):
+        h = hbv[k]
+        if split[h]:
+            labels[k] = -1
+            n_split += 1
+            continue
+        if first[h] < 0:
+            first[h] = m
+            owner[m] = parent[k]
+            m += 1
+        labels[k] = first[h]
+    return m, n_split

@@ -215,6 +215,27 @@ def _unit_stats(labels: np.ndarray, east: np.ndarray, north: np.ndarray, n: int)
     return cells, se, sn, nonflat
 
 
+def _pieces(parent: np.ndarray, hbv: np.ndarray, hb_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """Label each cell by its (previous unit, new half-basin) pair; return (labels, previous unit of each label).
+
+    Half-basins mostly nest in the previous units (lower thresholds only add
+    streams), so a dense lookup by half-basin labels most cells; the few
+    half-basins that do not nest (where a head reach grows upstream and
+    bends, the cells between its old straight continuation and its new
+    course change sides) are paired by sorting.
+    """
+    labels = np.empty(hbv.size, dtype=np.int64)
+    owner = np.empty(hb_max + 1, dtype=np.int64)
+    m, n_split = _kernels.piece_labels(parent, hbv, hb_max, labels, owner)
+    owner = owner[:m]
+    if n_split:
+        idx = np.flatnonzero(labels < 0)
+        uniq, inverse = np.unique(parent[idx] * (hb_max + 1) + hbv[idx], return_inverse=True)
+        labels[idx] = m + inverse
+        owner = np.concatenate([owner, uniq // (hb_max + 1)])
+    return labels, owner.copy()
+
+
 def _circular_variance(se: np.ndarray, sn: np.ndarray, nonflat: np.ndarray) -> np.ndarray:
     """CV = 1 - |Σ u| / n (Alvioli et al. 2016, eq. 1); 0 where a unit has no non-flat cell."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -371,14 +392,11 @@ def delineate_slope_units(
         n_reach = _kernels.stream_reaches(idxs_seq, idxs_ds, stream, reach)
         hb_max = _kernels.half_basins(idxs_seq, idxs_ds, stream, reach, n_reach, nrow, ncol, hb)
         del stream
-        key = parent * (hb_max + 1) + hb[todo]
-        uniq, labels = np.unique(key, return_inverse=True)
-        del key
-        m = uniq.size
+        labels, unit_parent = _pieces(parent, hb[todo], hb_max)
+        m = unit_parent.size
         cells, se, sn, nonflat = _unit_stats(labels, east[todo], north[todo], m)
         area = cells * cell_area
         cv = _circular_variance(se, sn, nonflat)
-        unit_parent = uniq // (hb_max + 1)
 
         rejected = np.zeros(parent_area.size, dtype=bool)
         if iteration > 1:
@@ -437,8 +455,7 @@ def delineate_slope_units(
         ids, merged = _clean(ids, cell_area, params.clean_min_area_m2, n_units)
 
     # number the surviving units 1 .. k in order of acceptance
-    present = np.zeros(n_units + 1, dtype=bool)
-    present[np.unique(ids)] = True
+    present = np.bincount(ids.ravel(), minlength=n_units + 1) > 0
     present[0] = False
     old = np.flatnonzero(present)
     renum = np.zeros(n_units + 1, dtype=np.int32)
