@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from susmap.report import Alert, Facts, FileList, Figure, ReportDocument, ReportSection, Table, Text, render_report
+from susmap.report import Alert, Facts, Figure, FileList, ReportDocument, ReportSection, Table, Text, render_report
 from susmap.runners import run_study
 from susmap.study import study_from_dict
 
@@ -99,7 +99,7 @@ def test_render_embeds_figures_escapes_text_and_names_columns(tmp_path: Path) ->
 
 
 def test_a_missing_figure_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="fig.png"):
+    with pytest.raises(FileNotFoundError, match=r"fig\.png"):
         render_report(_document(), tmp_path)
 
 

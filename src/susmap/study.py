@@ -1407,6 +1407,7 @@ mapping:
 
 outputs:
   directory: susmap-output
+  # pdf: true                 # also report.pdf (A4), printed by headless Chromium (or: susmap run --pdf)
 
 compute:
   scheduler: threads          # threads | synchronous | tcp://scheduler:8786 (or host:8786, tls://...)

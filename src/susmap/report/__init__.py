@@ -3,8 +3,8 @@
 from susmap.report.document import (
     Alert,
     Facts,
-    FileList,
     Figure,
+    FileList,
     ReferenceList,
     ReportDocument,
     ReportSection,
@@ -17,8 +17,8 @@ from susmap.report.html import cv_summary_table, render_report, write_report
 __all__ = [
     "Alert",
     "Facts",
-    "FileList",
     "Figure",
+    "FileList",
     "ReferenceList",
     "ReportDocument",
     "ReportSection",

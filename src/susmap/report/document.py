@@ -127,15 +127,15 @@ class Table:
         return list(readable_columns(self.frame).columns)
 
     def rows(self) -> list[list[str]]:
-        """Cell texts: floats rounded, NaN as an en dash, integers as they are."""
+        """Cell texts: floats rounded, NaN as an en dash, integers as they are, "±" bound to its numbers."""
         out = []
         for row in self.frame.itertuples(index=False):
             cells = []
             for v in row:
                 if isinstance(v, float):
                     cells.append("–" if pd.isna(v) else f"{v:.{self.digits}f}")
-                else:
-                    cells.append("–" if v is None else str(v))
+                else:  # "0.770 ± 0.053" never wraps inside its ±
+                    cells.append("–" if v is None else str(v).replace(" ± ", "\u00a0±\u00a0"))
             out.append(cells)
         return out
 

@@ -30,9 +30,10 @@ import pandas as pd
 from pyproj import CRS
 
 from susmap.factors.registry import get_factor
+from susmap.mapping.figures import crs_label
 from susmap.models.registry import get_model
 from susmap.outputs import file_sha256, package_versions
-from susmap.references import Reference
+from susmap.references import Reference, reference
 from susmap.report.document import (
     Alert,
     Facts,
@@ -58,7 +59,6 @@ __all__ = [
     "RANDOM_SCHEMES",
     "alerts",
     "class_table_blocks",
-    "crs_text",
     "cv_table",
     "data_section",
     "describe_scheme",
@@ -154,14 +154,6 @@ def alerts(warnings: Iterable[StudyWarning]) -> list[Alert]:
     return sorted(items, key=lambda a: a.severity != "serious")
 
 
-def crs_text(crs) -> str:
-    """``EPSG:32717 (WGS 84 / UTM zone 17S)``: authority code and name of a CRS."""
-    crs = CRS.from_user_input(crs)
-    auth = crs.to_authority()
-    code = f"{auth[0]}:{auth[1]}" if auth else "no authority code"
-    return f"{code} ({crs.name})"
-
-
 def describe_scheme(scheme: SchemeConfig, folds: int) -> str:
     """One sentence on how a validation scheme splits the samples, with its parameters."""
     p = scheme.params
@@ -224,7 +216,8 @@ def summary_section(
         ("Mapped", f"susceptibility to the events of {Path(str(study.inventory.path)).name}"),
         (
             "Where",
-            f"{grid.height} × {grid.width} cells of {grid.res[0]:g} m ({area_km2:,.1f} km² grid), {crs_text(grid.crs)}",
+            f"{grid.height} × {grid.width} cells of {grid.res[0]:g} m ({area_km2:,.1f} km² grid), "
+            f"{crs_label(grid.crs)}",
         ),
         ("With", f"{len(stack.names)} factors ({', '.join(stack.names)})"),
         ("Method", method),
@@ -306,7 +299,7 @@ def data_section(
         ("Template", Path(str(study.grid.template)).name),
         ("Size", f"{grid.height} rows × {grid.width} columns"),
         ("Cell size", f"{grid.res[0]:g} × {grid.res[1]:g} {units}"),
-        ("CRS", crs_text(grid.crs)),
+        ("CRS", crs_label(grid.crs)),
         ("Extent", f"x {left:,.1f} to {right:,.1f}, y {bottom:,.1f} to {top:,.1f} ({units})"),
     ]
     if mapped_cells is not None:
@@ -360,7 +353,11 @@ def data_section(
 
 
 def _reference_entry(ref: Reference) -> tuple[str, str]:
-    return ref.full(), (f"https://doi.org/{ref.doi}" if ref.doi else ref.url)
+    """The reference's text without its trailing link, and the link (DOI or URL) shown once, clickable."""
+    text, link = ref.full(), ref.doi_url or ref.url
+    if link and text.endswith(" " + link):
+        text = text[: -len(link) - 1]
+    return text, link
 
 
 def _model_facts(label: str, name: str, params: Mapping) -> Facts:
@@ -381,8 +378,6 @@ def _model_facts(label: str, name: str, params: Mapping) -> Facts:
 
 
 def _references_of(spec) -> list[Reference]:
-    from susmap.references import reference
-
     return [reference(key) for key in getattr(spec, "references", ())]
 
 
