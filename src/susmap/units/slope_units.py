@@ -80,7 +80,7 @@ import pyflwdir
 from affine import Affine
 
 from susmap.errors import AlignmentError, OutputError, StudyConfigError
-from susmap.units import _kernels
+from susmap.units import kernels
 
 __all__ = [
     "SlopeUnitParameters",
@@ -226,7 +226,7 @@ def _pieces(parent: np.ndarray, hbv: np.ndarray, hb_max: int) -> tuple[np.ndarra
     """
     labels = np.empty(hbv.size, dtype=np.int64)
     owner = np.empty(hb_max + 1, dtype=np.int64)
-    m, n_split = _kernels.piece_labels(parent, hbv, hb_max, labels, owner)
+    m, n_split = kernels.piece_labels(parent, hbv, hb_max, labels, owner)
     owner = owner[:m]
     if n_split:
         idx = np.flatnonzero(labels < 0)
@@ -256,7 +256,7 @@ def _clean(ids: np.ndarray, cell_area: float, min_area: float, n_units: int) -> 
         small[0] = False
         if not small.any():
             break
-        a, b = _kernels.border_pairs(ids, small)
+        a, b = kernels.border_pairs(ids, small)
         if a.size == 0:
             break
         src = np.concatenate([a, b])
@@ -352,7 +352,7 @@ def delineate_slope_units(
 
     east = np.zeros(z.shape, dtype=np.float32)
     north = np.zeros(z.shape, dtype=np.float32)
-    _kernels.horn_downslope(z, float(dx), float(dy), FLAT_TAN_SLOPE, east, north)
+    kernels.horn_downslope(z, float(dx), float(dy), FLAT_TAN_SLOPE, east, north)
     east = east.ravel()
     north = north.ravel()
 
@@ -389,8 +389,8 @@ def delineate_slope_units(
     for iteration in range(1, params.max_iterations + 1):
         thresholds.append(threshold)
         stream = valid & (acc >= threshold)
-        n_reach = _kernels.stream_reaches(idxs_seq, idxs_ds, stream, reach)
-        hb_max = _kernels.half_basins(idxs_seq, idxs_ds, stream, reach, n_reach, nrow, ncol, hb)
+        n_reach = kernels.stream_reaches(idxs_seq, idxs_ds, stream, reach)
+        hb_max = kernels.half_basins(idxs_seq, idxs_ds, stream, reach, n_reach, nrow, ncol, hb)
         del stream
         labels, unit_parent = _pieces(parent, hb[todo], hb_max)
         m = unit_parent.size
