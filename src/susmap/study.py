@@ -35,7 +35,9 @@ from pydantic import (
 from susmap.errors import StudyConfigError, SusmapWarning
 
 __all__ = [
+    "CATEGORICAL_UNIT_STATISTICS",
     "CLASS_SAMPLE_PER_CLASS",
+    "CONTINUOUS_UNIT_STATISTICS",
     "MAX_CHUNK_BYTES",
     "MAX_CLASS_SAMPLE",
     "MAX_FITS",
@@ -53,6 +55,7 @@ __all__ = [
     "InventoryConfig",
     "LayerConfig",
     "MappingConfig",
+    "MappingUnitConfig",
     "MetaAreasConfig",
     "MetaBlockwiseConfig",
     "MetaExperimentConfig",
@@ -60,6 +63,7 @@ __all__ = [
     "OutputConfig",
     "SamplingConfig",
     "SchemeConfig",
+    "SlopeUnitsConfig",
     "SourceAreaConfig",
     "Study",
     "ValidationConfig",
@@ -1001,6 +1005,100 @@ class ComputeConfig(_Section):
         return self
 
 
+#: Statistics a mapping unit may take of a continuous layer (``p<q>``: the q-th percentile, 0 < q < 100).
+CONTINUOUS_UNIT_STATISTICS = ("mean", "sd", "min", "max", "median")
+#: Statistics a mapping unit may take of a categorical layer.
+CATEGORICAL_UNIT_STATISTICS = ("proportions", "majority")
+_PERCENTILE_STAT = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
+
+
+def _check_unit_statistics(stats: list[str], where: str) -> list[str]:
+    known = (*CONTINUOUS_UNIT_STATISTICS, *CATEGORICAL_UNIT_STATISTICS)
+    for s in stats:
+        m = _PERCENTILE_STAT.match(s)
+        if s not in known and not (m and 0 < float(m.group(1)) < 100):
+            raise ValueError(f"{where}: unknown statistic {s!r}; known: {', '.join(known)}, p<q> (e.g. p90)")
+    if not stats:
+        raise ValueError(f"{where}: give at least one statistic")
+    return stats
+
+
+class SlopeUnitsConfig(_Section):
+    """``mapping_unit.slope_units``: the r.slopeunits criteria (Alvioli et al. 2016); unset: the default."""
+
+    threshold_cells: PositiveInt | None = Field(None, description="initial flow-accumulation threshold [cells]")
+    min_area_m2: float | None = Field(None, gt=0, description="units this small or smaller are not split [m²]")
+    max_area_m2: float | None = Field(None, gt=0, description="units larger are split whatever their aspect [m²]")
+    cvmin: float | None = Field(None, gt=0, lt=1, description="circular variance of aspect accepted (0-1)")
+    reduction_factor: float | None = Field(None, gt=1, description="threshold t becomes t - t / rf per iteration")
+    max_iterations: PositiveInt | None = None
+    clean_min_area_m2: float | None = Field(None, ge=0, description="smaller units merged into a neighbour [m²]")
+
+    def given(self) -> dict[str, Any]:
+        """The criteria set in the study (the others keep the delineation's defaults)."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class MappingUnitConfig(_Section):
+    """What a study maps: grid cells (default), polygon units, slope units delineated from the DEM, or a table.
+
+    ``polygons``: a vector file of units (``path``, ``id_field``); factors are
+    zonal statistics of the stack's layers per unit, the label comes from the
+    inventory by the rule ``label``. ``slope_units``: units delineated from
+    the DEM (``slope_units`` criteria), then as polygons. ``table``: a CSV or
+    GeoPackage of units with factor columns and a 0/1 ``label_field``; no
+    raster is read.
+    """
+
+    kind: Literal["cells", "polygons", "slope_units", "table"] = "cells"
+    path: Path | None = Field(None, description="polygons: the units file; table: the CSV/GeoPackage table")
+    layer: str | None = Field(None, description="layer name inside a GeoPackage")
+    id_field: str | None = Field(None, description="unique unit id attribute (default: the row number, from 1)")
+    label: str = Field("any", description="polygons, slope_units: 'any', 'count >= n' or 'area_share >= p'")
+    statistics: list[str] | dict[str, list[str]] | None = Field(
+        None,
+        description="statistics of every continuous layer (a list), or per layer name / 'continuous' / "
+        "'categorical' (a mapping); default mean, sd (continuous) and proportions (categorical)",
+    )
+    percentiles: list[Annotated[float, Field(gt=0, lt=100)]] = Field(
+        default_factory=list, description="percentiles added to every continuous layer's statistics (e.g. [10, 90])"
+    )
+    allow_overlap: bool = Field(False, description="accept units that overlap one another")
+    adjacency_tolerance_m: float = Field(
+        0.0, ge=0, description="units closer than this [m] are neighbours (0: sharing a border or a corner)"
+    )
+    tile_cells: int = Field(
+        1024, ge=64, description="side of the raster tiles the units are grouped by for zonal statistics [cells]"
+    )
+    label_field: str | None = Field(None, description="table: the 0/1 label column")
+    factor_fields: list[str] | None = Field(
+        None, description="table: the factor columns (default: every numeric column but id, label, x, y)"
+    )
+    categorical_fields: list[str] = Field(default_factory=list, description="table: factor columns that are classes")
+    x: str | None = Field(None, description="table: x column of the unit centroids [m]")
+    y: str | None = Field(None, description="table: y column of the unit centroids [m]")
+    slope_units: SlopeUnitsConfig = SlopeUnitsConfig()
+
+    @field_validator("statistics")
+    @classmethod
+    def _known_statistics(cls, value: list[str] | dict[str, list[str]] | None) -> Any:
+        if isinstance(value, list):
+            return _check_unit_statistics(value, "statistics")
+        for name, stats in (value or {}).items():
+            _check_unit_statistics(stats, f"statistics.{name}")
+        return value
+
+    @model_validator(mode="after")
+    def _needs(self) -> MappingUnitConfig:
+        if self.kind in ("polygons", "table") and self.path is None:
+            raise ValueError(f"kind {self.kind!r} needs path: the units file")
+        if self.kind == "table" and self.label_field is None:
+            raise ValueError("kind 'table' needs label_field: the 0/1 label column")
+        if (self.x is None) != (self.y is None):
+            raise ValueError("give both x and y (the unit centroid columns) or neither")
+        return self
+
+
 class Study(_Section):
     """A whole susceptibility study."""
 
@@ -1011,12 +1109,12 @@ class Study(_Section):
         description="models: the registry models, cross-validated, best one mapped; "
         "meta-blockwise: paper 004's block-wise meta-learning (section meta_blockwise)",
     )
-    grid: GridConfig
+    grid: GridConfig | None = Field(None, description="the study grid; required unless mapping_unit.kind is table")
     layers: list[LayerConfig] = Field(default_factory=list)
     dem: DemConfig = DemConfig()
     factors: list[FactorConfig] = Field(default_factory=list)
     alignment: AlignmentConfig = AlignmentConfig()
-    inventory: InventoryConfig
+    inventory: InventoryConfig | None = Field(None, description="the events; required unless mapping_unit is a table")
     sampling: SamplingConfig = SamplingConfig()
     models: list[ModelConfig] = Field(
         default_factory=lambda: [ModelConfig(name="logistic_regression"), ModelConfig(name="random_forest")],
@@ -1027,11 +1125,17 @@ class Study(_Section):
     meta_blockwise: MetaBlockwiseConfig = MetaBlockwiseConfig()
     outputs: OutputConfig = OutputConfig()
     compute: ComputeConfig = ComputeConfig()
+    mapping_unit: MappingUnitConfig = MappingUnitConfig()
     source: Path | None = Field(None, exclude=True, description="the YAML file this study came from")
     base_dir: Path | None = Field(None, exclude=True, description="folder relative paths are resolved against")
 
     @model_validator(mode="after")
     def _names_unique(self) -> Study:
+        if self.mapping_unit.kind == "table":
+            return self._table_study()
+        missing = [key for key in ("grid", "inventory") if getattr(self, key) is None]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} required (only a mapping_unit of kind 'table' reads no raster)")
         if not self.layers and not self.factors:
             raise ValueError("give at least one input layer (layers) or derived factor (factors)")
         names = [layer.name for layer in self.layers] + [f.name for f in self.factors]
@@ -1071,6 +1175,27 @@ class Study(_Section):
                     f"meta_blockwise.weights: {unknown} are not factors ({', '.join(self.layer_names)}; "
                     "auxiliary layers are not)"
                 )
+        return self
+
+    def _table_study(self) -> Study:
+        """A study on a table of units: no grid, layers or inventory; models as any study."""
+        given = [k for k in ("layers", "factors") if getattr(self, k)]
+        if given:
+            raise ValueError(
+                f"mapping_unit.kind 'table' reads its factors from the table: remove {' and '.join(given)} "
+                "(or give mapping_unit.factor_fields)"
+            )
+        if self.method != "models":
+            raise ValueError(f"mapping_unit.kind 'table' runs method 'models' only, not {self.method!r}")
+        temporal = [c.display_name for c in self.validation.scheme_configs if c.name in ("temporal", "regions")]
+        if temporal:
+            raise ValueError(f"validation scheme {temporal[0]!r} is not available on a table of units")
+        labels = [m.display_name for m in self.models]
+        dupes = sorted({n for n in labels if labels.count(n) > 1})
+        if dupes:
+            raise ValueError(f"model labels must be unique (set 'label'); repeated: {', '.join(dupes)}")
+        if self.mapping.model != "best" and self.mapping.model not in labels:
+            raise ValueError(f"mapping.model {self.mapping.model!r} is not one of the models: {labels}")
         return self
 
     @field_validator("seed", mode="before")
@@ -1141,10 +1266,14 @@ class Study(_Section):
             return p if p.is_absolute() else (base / p).resolve()
 
         data = self.model_dump()
-        data["grid"]["template"] = fix(self.grid.template)
+        if self.grid is not None:
+            data["grid"]["template"] = fix(self.grid.template)
         for layer in data["layers"]:
             layer["path"] = fix(layer["path"])
-        data["inventory"]["path"] = fix(self.inventory.path)
+        if self.inventory is not None:
+            data["inventory"]["path"] = fix(self.inventory.path)
+        if self.mapping_unit.path is not None:
+            data["mapping_unit"]["path"] = fix(self.mapping_unit.path)
         data["outputs"]["directory"] = fix(self.outputs.directory)
         for scheme in data["validation"]["schemes"]:
             if isinstance(scheme, dict) and scheme.get("regions") is not None:
