@@ -161,3 +161,21 @@ def test_demo_report(demo_run) -> None:
     assert "SHA-256" in text and "susmap" in text
     for ref in ("Breiman", "Brenning"):
         assert ref in text, ref
+
+
+def test_compare_report_has_every_section_and_the_papers_tables(make_study, tmp_path: Path) -> None:
+    from susmap.runners.compare import run_compare
+
+    study = make_study(
+        models=[{"name": "logistic_regression"}, {"name": "decision_tree", "label": "dt"}],
+        outputs={"directory": str(tmp_path / "cmp")},
+    )
+    out = run_compare(study_from_dict(study)).out_dir
+    text, page = _report(out)
+    assert [s for s in page.sections if s in SECTIONS] == SECTIONS
+    assert "results-ranking" in page.sections and "results-factors" in page.sections
+    assert not dead_links(out / "report.html", page)
+    assert "random CV AUROC (optimistic)" in text
+    assert "Information gain" in text and "Random-forest importance" in text
+    assert "Breiman" in text and "Nikoobakht" in text  # the decision tree (CART) and paper 000, which used it
+    assert isinstance(json.loads((out / "comparison.json").read_text())["warnings"], list)

@@ -27,6 +27,8 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+import rasterio
+import rasterio.errors
 from pyproj import CRS
 
 from susmap.factors.registry import get_factor
@@ -252,12 +254,23 @@ def _layer_rows(study: Study) -> pd.DataFrame:
             "band": str(layer.band),
             "kind": layer.kind,
             "role": layer.role,
+            "units": _band_units(layer.path, layer.band),
             "resampling": layer.resampling or ("nearest" if layer.kind == "categorical" else "bilinear"),
             "transform": _transform_text(layer.transform),
         }
         for layer in study.layers
     ]
     return pd.DataFrame(rows)
+
+
+def _band_units(path: Path, band: int | str) -> str:
+    """The units the raster file gives its band (GDAL's band unit type), or "not given"."""
+    try:
+        with rasterio.open(path) as src:
+            index = band - 1 if isinstance(band, int) else list(src.descriptions).index(band)
+            return src.units[index] or "not given"
+    except (rasterio.errors.RasterioIOError, ValueError, IndexError):
+        return "not given"
 
 
 def _transform_text(steps: Sequence) -> str:
