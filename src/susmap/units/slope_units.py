@@ -224,15 +224,15 @@ def _pieces(parent: np.ndarray, hbv: np.ndarray, hb_max: int) -> tuple[np.ndarra
     bends, the cells between its old straight continuation and its new
     course change sides) are paired by sorting.
     """
-    labels = np.empty(hbv.size, dtype=np.int64)
-    owner = np.empty(hb_max + 1, dtype=np.int64)
+    labels = np.empty(hbv.size, dtype=hbv.dtype)
+    owner = np.empty(hb_max + 1, dtype=hbv.dtype)
     m, n_split = kernels.piece_labels(parent, hbv, hb_max, labels, owner)
     owner = owner[:m]
     if n_split:
         idx = np.flatnonzero(labels < 0)
-        uniq, inverse = np.unique(parent[idx] * (hb_max + 1) + hbv[idx], return_inverse=True)
+        uniq, inverse = np.unique(parent[idx].astype(np.int64) * (hb_max + 1) + hbv[idx], return_inverse=True)
         labels[idx] = m + inverse
-        owner = np.concatenate([owner, uniq // (hb_max + 1)])
+        owner = np.concatenate([owner, (uniq // (hb_max + 1)).astype(owner.dtype)])
     return labels, owner.copy()
 
 
@@ -368,14 +368,16 @@ def delineate_slope_units(
     unit_threshold: list[int] = []
     unit_criterion: list[str] = []
 
-    todo = np.flatnonzero(valid)
-    parent = np.zeros(todo.size, dtype=np.int64)
+    # cell indices and ids fit int32 below 2**30 cells (ids reach 2 n + 1)
+    index = np.int32 if n < 2**30 else np.int64
+    todo = np.flatnonzero(valid).astype(index)
+    parent = np.zeros(todo.size, dtype=index)
     parent_area = np.array([todo.size * cell_area])
     parent_threshold = np.array([params.threshold_cells], dtype=np.int64)
     thresholds: list[int] = []
     threshold = int(params.threshold_cells)
-    reach = np.empty(n, dtype=np.int64)
-    hb = np.zeros(n, dtype=np.int64)
+    reach = np.empty(n, dtype=index)
+    hb = np.zeros(n, dtype=index)
 
     def accept(cells: np.ndarray, labels: np.ndarray, n_new: int, iteration: int, thr: np.ndarray, crit: list[str]):
         """Give ``n_new`` accepted units (labels 0 .. n_new-1 of ``cells``) the next final ids."""
@@ -427,7 +429,7 @@ def delineate_slope_units(
 
         cell_still = still[labels]
         todo = todo[cell_still]
-        parent = (np.cumsum(still) - 1)[labels[cell_still]]
+        parent = (np.cumsum(still) - 1).astype(index)[labels[cell_still]]
         parent_area = area[still]
         parent_threshold = np.full(int(still.sum()), threshold, dtype=np.int64)
         del labels, cell_still
@@ -444,7 +446,7 @@ def delineate_slope_units(
 
     n_units = len(unit_iteration)
     unit_thr = np.asarray(unit_threshold, dtype=np.int64)
-    thr_cell = np.zeros(n, dtype=np.int64)
+    thr_cell = np.zeros(n, dtype=acc.dtype)
     thr_cell[valid] = unit_thr[final[valid] - 1]
     streams = (valid & (acc >= thr_cell)).reshape(nrow, ncol)
     del thr_cell
