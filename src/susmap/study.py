@@ -961,6 +961,46 @@ class OutputConfig(_Section):
     )
 
 
+#: Explanations ``analysis.explain`` may ask for.
+ExplainKind = Literal["ale", "pdp", "shap", "shap_maps", "profiles"]
+
+
+class AnalysisConfig(_Section):
+    """Where the map holds: area of applicability, uncertainty and explanations of the mapped model.
+
+    ``aoa``: the area of applicability after Meyer & Pebesma (2021) as CAST
+    computes it (dissimilarity index on factors weighted by permutation
+    importance under the first scheme, ``di.tif`` and ``aoa.tif``);
+    ``uncertainty``: the spread of the fold models' probabilities
+    (``uncertainty.tif``) and their agreement with the map's classes
+    (``class_agreement.tif``); ``explain``: accumulated local effects
+    (``ale``), partial dependence (``pdp``), SHAP summary (``shap``), SHAP maps
+    of the top factors (``shap_maps``, tree models) and per-class factor
+    profiles (``profiles``).
+    """
+
+    aoa: bool = Field(False, description="area of applicability: di.tif, aoa.tif and the share of the area outside")
+    aoa_threshold: Literal["cast", "whisker"] = Field(
+        "cast",
+        description="DI threshold: 'cast' = min(Q3 + 1.5 IQR, max) as CAST >= 0.9, 'whisker' = the outlier-removed "
+        "maximum of the training DI (Tukey hinges, CAST <= 0.7 and the paper)",
+    )
+    lpd: bool = Field(False, description="also the local point density lpd.tif (CAST 2023)")
+    uncertainty: bool = Field(False, description="uncertainty.tif (sd, p05, p95 of the fold models), class agreement")
+    explain: list[ExplainKind] = Field(
+        default_factory=list, description="explanations of the mapped model: ale, pdp, shap, shap_maps, profiles"
+    )
+    shap_factors: PositiveInt = Field(3, description="shap_maps: the factors with the largest mean |SHAP| mapped")
+    shap_samples: PositiveInt = Field(300, description="samples explained (and background size) for the SHAP summary")
+
+    @field_validator("explain")
+    @classmethod
+    def _unique_explain(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("analysis.explain lists an explanation twice")
+        return value
+
+
 class ComputeConfig(_Section):
     """Where the dask graph runs."""
 
@@ -1123,6 +1163,7 @@ class Study(_Section):
     validation: ValidationConfig = ValidationConfig()
     mapping: MappingConfig = MappingConfig()
     meta_blockwise: MetaBlockwiseConfig = MetaBlockwiseConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
     outputs: OutputConfig = OutputConfig()
     compute: ComputeConfig = ComputeConfig()
     mapping_unit: MappingUnitConfig = MappingUnitConfig()

@@ -60,7 +60,7 @@ from susmap.stages import (
     write_model_formula,
     write_provenance,
 )
-from susmap.stages.evaluation import random_cells, rate_curves
+from susmap.stages.evaluation import first_repeat_fold_models, random_cells, rate_curves
 from susmap.stages.report import (
     alerts,
     cv_table,
@@ -116,7 +116,7 @@ def _rate_curves(prep: StudyData, study: Study, splitter, path: Path, histories:
         write_history(full, histories, label)
         fitted[label] = full
         cell_probs[label] = full.predict_proba(cells)[:, 1]
-        success, prediction = rate_curves(prep, pipe, full, splitter, cells)
+        success, prediction = rate_curves(prep, full, first_repeat_fold_models(prep, pipe, splitter), cells)
         aucs["success_rate"][label] = success.auc
         aucs["prediction_rate"][label] = prediction.auc
         success_curves[label] = success

@@ -45,7 +45,12 @@ from susmap.stages import (
     write_provenance,
     write_samples,
 )
-from susmap.stages.evaluation import held_out_event_probabilities, random_cells, rate_curves
+from susmap.stages.evaluation import (
+    first_repeat_fold_models,
+    held_out_event_probabilities,
+    random_cells,
+    rate_curves,
+)
 from susmap.stages.gis import GIS_FILES, write_gis_package
 from susmap.stages.maps import ModelMap, map_models, write_probability_map
 from susmap.stages.report import (
@@ -207,7 +212,8 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 probs = held_out_event_probabilities(cv.predictions, splitters[0][0], mapped)
                 held_out = held_out_class_table(table, edges, probs)
                 held_out.to_csv(out.path("held_out_class_table.csv"), index=False)
-                figures.rates = _rate_figure(study, prep, splitters[0], mapped, model, out)
+                folds = first_repeat_fold_models(prep, prep.pipelines[mapped], splitters[0][1])
+                figures.rates = _rate_figure(study, prep, splitters[0], mapped, model, folds, out)
         warnings = [
             *validation_warnings(
                 cv.summary,
@@ -300,11 +306,11 @@ def _evaluation_figures(study: Study, prep, splitters, cv, out: OutputFolder) ->
     return EvaluationFigures("roc.png", roc_auc, folds, vif)
 
 
-def _rate_figure(study: Study, prep, first_scheme, mapped: str, model, out: OutputFolder) -> dict:
+def _rate_figure(study: Study, prep, first_scheme, mapped: str, model, folds, out: OutputFolder) -> dict:
     """``rate_curves.png`` of the mapped model: success rate and out-of-fold prediction rate; their AUCs."""
-    label, splitter = first_scheme
+    label, _ = first_scheme
     cells = random_cells(prep, 20_000, study.seed)
-    success, prediction = rate_curves(prep, prep.pipelines[mapped], model, splitter, cells)
+    success, prediction = rate_curves(prep, model, folds, cells)
     plot_rate_curves(
         {mapped: success},
         {mapped: prediction},

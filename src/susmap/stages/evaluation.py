@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -20,7 +23,7 @@ from susmap.stages.data import StudyData
 from susmap.validation.curves import RateCurve, prediction_rate_from_folds, rate_curve
 from susmap.validation.fold_maps import first_repeat_splits
 
-__all__ = ["held_out_event_probabilities", "random_cells", "rate_curves"]
+__all__ = ["FoldModel", "first_repeat_fold_models", "held_out_event_probabilities", "random_cells", "rate_curves"]
 
 
 def random_cells(prep: StudyData, n: int, seed: int) -> np.ndarray:
@@ -34,27 +37,50 @@ def random_cells(prep: StudyData, n: int, seed: int) -> np.ndarray:
     return prep.cell_design(values[ok], rows[ok], cols[ok])
 
 
-def rate_curves(prep: StudyData, pipeline, fitted, splitter, cells: np.ndarray) -> tuple[RateCurve, RateCurve]:
-    """Success rate of ``fitted`` (trained on all samples) and the out-of-fold prediction rate of ``pipeline``.
+@dataclass(frozen=True)
+class FoldModel:
+    """A model fitted on the training part of one fold, and that fold's test indices."""
 
-    The prediction rate refits ``pipeline`` on the training part of each fold
-    of ``splitter``'s first repeat; each fold model rates ``cells`` and its
-    held-out events. Both curves are the share of events against the share of
-    area, cells ranked by susceptibility (Chung & Fabbri 2003).
+    model: object
+    test: np.ndarray
+
+
+def first_repeat_fold_models(prep: StudyData, pipeline, splitter) -> list[FoldModel]:
+    """``pipeline`` refitted on the training part of each fold of ``splitter``'s first repeat.
+
+    Folds whose training part holds one class are skipped (no model can be
+    fitted); the rest serve the out-of-fold prediction rate and the
+    uncertainty maps.
     """
     X, y = prep.design, prep.y  # noqa: N806
-    events = y == 1
-    success = rate_curve(fitted.predict_proba(cells)[:, 1], fitted.predict_proba(X[events])[:, 1])
-    cell_probs, event_probs = [], []
+    out = []
     for train, test in first_repeat_splits(splitter, prep.X, y):
-        held = test[y[test] == 1]
-        if held.size == 0 or np.unique(y[train]).size < 2:
+        if np.unique(y[train]).size < 2:
             continue
-        model = clone(pipeline).fit(X[train], y[train])
-        cell_probs.append(model.predict_proba(cells)[:, 1])
-        event_probs.append(model.predict_proba(X[held])[:, 1])
-    prediction = prediction_rate_from_folds(cell_probs, event_probs)
-    return success, prediction
+        out.append(FoldModel(clone(pipeline).fit(X[train], y[train]), np.asarray(test)))
+    return out
+
+
+def rate_curves(
+    prep: StudyData, fitted, fold_models: Sequence[FoldModel], cells: np.ndarray
+) -> tuple[RateCurve, RateCurve]:
+    """Success rate of ``fitted`` (trained on all samples) and the out-of-fold prediction rate of ``fold_models``.
+
+    Each fold model rates ``cells`` and its held-out events
+    (:func:`susmap.validation.curves.prediction_rate_from_folds`). Both curves
+    are the share of events against the share of area, cells ranked by
+    susceptibility (Chung & Fabbri 2003).
+    """
+    X, y = prep.design, prep.y  # noqa: N806
+    success = rate_curve(fitted.predict_proba(cells)[:, 1], fitted.predict_proba(X[y == 1])[:, 1])
+    cell_probs, event_probs = [], []
+    for fold in fold_models:
+        held = fold.test[y[fold.test] == 1]
+        if held.size == 0:
+            continue
+        cell_probs.append(fold.model.predict_proba(cells)[:, 1])
+        event_probs.append(fold.model.predict_proba(X[held])[:, 1])
+    return success, prediction_rate_from_folds(cell_probs, event_probs)
 
 
 def held_out_event_probabilities(predictions: pd.DataFrame, scheme: str, model: str) -> np.ndarray:
