@@ -55,8 +55,10 @@ __all__ = [
     "BAND_DESCRIPTIONS",
     "PERCENTILES",
     "UncertaintyMaps",
+    "plot_uncertainty",
     "uncertainty_block",
     "uncertainty_maps",
+    "uncertainty_summary",
     "write_uncertainty",
 ]
 
@@ -255,3 +257,79 @@ def write_uncertainty(
         with contextlib.suppress(OSError):
             scratch.rmdir()
     return out
+
+
+def uncertainty_summary(uncertainty_path: Path, agreement_path: Path | None = None, *, rows: int = 512) -> dict:
+    """Mean and 95th percentile of the sd band, and the share of cells whose class most fold models share.
+
+    Read a band of ``rows`` rows at a time (never the raster whole); the
+    95th percentile comes from a histogram of the sd in steps of 0.001
+    (probabilities lie in [0, 1], so sd ≤ 0.5). Returns ``mean_sd``,
+    ``p95_sd``, ``cells`` and, with ``agreement_path``, ``share_agreeing``:
+    the share of valid cells where more than half of the fold models give
+    the final map's class.
+    """
+    counts = np.zeros(501, dtype=np.int64)
+    total, n = 0.0, 0
+    agree, n_agree = 0, 0
+    with rasterio.open(uncertainty_path) as src:
+        agr = rasterio.open(agreement_path) if agreement_path else None
+        try:
+            for top in range(0, src.height, rows):
+                win = Window(0, top, src.width, min(rows, src.height - top))
+                sd = src.read(1, window=win)
+                ok = np.isfinite(sd)
+                total += float(sd[ok].sum())
+                n += int(ok.sum())
+                counts += np.bincount(np.clip(np.round(sd[ok] * 1000).astype(int), 0, 500), minlength=501)
+                if agr is not None:
+                    a = agr.read(1, window=win)
+                    ok_a = np.isfinite(a)
+                    agree += int((a[ok_a] > 0.5).sum())
+                    n_agree += int(ok_a.sum())
+        finally:
+            if agr is not None:
+                agr.close()
+    out = {"cells": n, "mean_sd": total / n if n else float("nan")}
+    out["p95_sd"] = float(np.searchsorted(np.cumsum(counts), 0.95 * n) / 1000) if n else float("nan")
+    if agreement_path:
+        out["share_agreeing"] = agree / n_agree if n_agree else float("nan")
+    return out
+
+
+def plot_uncertainty(uncertainty_path: Path, out_png: Path, *, agreement_path: Path | None = None, max_pixels=900):
+    """The sd of the fold models' probabilities (and, beside it, the class agreement), read decimated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rasterio.enums import Resampling
+
+    paths = [(uncertainty_path, "sd of the fold models' probability", "magma_r", (0, None))]
+    if agreement_path is not None:
+        paths.append((agreement_path, "share of fold models giving the map's class", "RdYlGn", (0, 1)))
+    fig, axes = plt.subplots(1, len(paths), figsize=(6.2 * len(paths), 5.6), dpi=110, squeeze=False)
+    for ax, (path, title, cmap, (lo, hi)) in zip(axes[0], paths, strict=True):
+        with rasterio.open(path) as src:
+            scale = max(1.0, max(src.height, src.width) / max_pixels)
+            shape = (max(1, round(src.height / scale)), max(1, round(src.width / scale)))
+            a = src.read(1, out_shape=shape, resampling=Resampling.average)
+            left, bottom, right, top = src.bounds
+        img = ax.imshow(
+            np.ma.masked_invalid(a),
+            cmap=cmap,
+            vmin=lo,
+            vmax=hi,
+            extent=(left, right, bottom, top),
+            interpolation="nearest",
+        )
+        fig.colorbar(img, ax=ax, shrink=0.8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("x [m]")
+        ax.set_ylabel("y [m]")
+        ax.ticklabel_format(style="plain", useOffset=False)
+        ax.tick_params(labelsize=7)
+        ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(out_png, metadata={"Software": None})
+    plt.close(fig)

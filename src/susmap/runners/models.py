@@ -45,6 +45,7 @@ from susmap.stages import (
     write_provenance,
     write_samples,
 )
+from susmap.stages.applicability import area_of_applicability, prediction_uncertainty
 from susmap.stages.evaluation import (
     first_repeat_fold_models,
     held_out_event_probabilities,
@@ -214,6 +215,20 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 held_out.to_csv(out.path("held_out_class_table.csv"), index=False)
                 folds = first_repeat_fold_models(prep, prep.pipelines[mapped], splitters[0][1])
                 figures.rates = _rate_figure(study, prep, splitters[0], mapped, model, folds, out)
+        holds = ReportSection("where-the-map-holds", "Where the map holds")
+        applicability: dict = {}
+        if mapped is not None and study.analysis.aoa:
+            with timer.stage("area of applicability"):
+                blocks, applicability["aoa"] = area_of_applicability(
+                    study, prep, mapped, splitters[0], cv.predictions, out, classes=table is not None
+                )
+                holds.subsections.append(ReportSection("aoa", "Area of applicability").add(*blocks))
+        if mapped is not None and study.analysis.uncertainty:
+            with timer.stage("uncertainty"):
+                blocks, applicability["uncertainty"] = prediction_uncertainty(
+                    study, prep, mapped, folds, model, edges, out
+                )
+                holds.subsections.append(ReportSection("uncertainty", "Uncertainty").add(*blocks))
         warnings = [
             *validation_warnings(
                 cv.summary,
@@ -240,6 +255,8 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
             "warnings": warnings_json(warnings),
             "roc_auc_out_of_fold": figures.roc_auc,
         }
+        if applicability:
+            metrics["where_the_map_holds"] = applicability
         if figures.rates is not None:
             metrics["rate_curve_auc"] = figures.rates
         if held_out is not None:
@@ -259,7 +276,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
         write_provenance(out.path("provenance.json"), study, timer.timings, samples=counts)
         document = _report(
-            study, prep, cv, mapped, table, held_out, n_mapped, model_maps, figures, warnings, timer, out
+            study, prep, cv, mapped, table, held_out, n_mapped, model_maps, figures, warnings, holds, timer, out
         )
         write_report(out.path("report.html"), document)
         if study.outputs.pdf:
@@ -320,7 +337,7 @@ def _rate_figure(study: Study, prep, first_scheme, mapped: str, model, folds, ou
     return {"success_rate": {mapped: success.auc}, "prediction_rate": {mapped: prediction.auc}}
 
 
-def _report(study, prep, cv, mapped, table, held_out, n_mapped, model_maps, figures, warnings, timer, out):
+def _report(study, prep, cv, mapped, table, held_out, n_mapped, model_maps, figures, warnings, holds, timer, out):
     """The run's report: summary, data, methods, results, reproducibility."""
     doc = new_document(f"Susceptibility report: {study.name}", study)
     doc.warnings = alerts(warnings)
@@ -385,6 +402,8 @@ def _report(study, prep, cv, mapped, table, held_out, n_mapped, model_maps, figu
             others.add(Figure("maps.png", "The maps of every listed model side by side"))
         results.subsections.append(others)
     doc.sections.append(results)
+    if holds.subsections:
+        doc.sections.append(holds)
     extra = ["report.html", *(["report.pdf"] if study.outputs.pdf else [])]
     doc.sections.append(reproducibility_section(study, timer.timings, out.staging, extra_files=extra))
     return doc
