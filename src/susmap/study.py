@@ -1049,7 +1049,7 @@ class ComputeConfig(_Section):
 CONTINUOUS_UNIT_STATISTICS = ("mean", "sd", "min", "max", "median")
 #: Statistics a mapping unit may take of a categorical layer.
 CATEGORICAL_UNIT_STATISTICS = ("proportions", "majority")
-_PERCENTILE_STAT = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
+_PERCENTILE_STAT = re.compile(r"^p(\d{1,2})$")
 
 
 def _check_unit_statistics(stats: list[str], where: str) -> list[str]:
@@ -1100,8 +1100,9 @@ class MappingUnitConfig(_Section):
         description="statistics of every continuous layer (a list), or per layer name / 'continuous' / "
         "'categorical' (a mapping); default mean, sd (continuous) and proportions (categorical)",
     )
-    percentiles: list[Annotated[float, Field(gt=0, lt=100)]] = Field(
-        default_factory=list, description="percentiles added to every continuous layer's statistics (e.g. [10, 90])"
+    percentiles: list[Annotated[int, Field(gt=0, lt=100)]] = Field(
+        default_factory=list,
+        description="whole percentiles added to every continuous layer's statistics (e.g. [10, 90])",
     )
     allow_overlap: bool = Field(False, description="accept units that overlap one another")
     adjacency_tolerance_m: float = Field(

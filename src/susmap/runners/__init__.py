@@ -82,6 +82,12 @@ def require_model_comparison(study: Study, command: str) -> None:
     StudyConfigError
         The study's method does not compare registry models (e.g. ``meta-blockwise``).
     """
+    if study.mapping_unit.kind != "cells":
+        raise StudyConfigError(
+            f"{study.source or 'study'}: mapping_unit.kind {study.mapping_unit.kind!r}: 'susmap {command}' runs on "
+            "grid cells only; 'susmap run' cross-validates every model of the study on the same unit folds "
+            "(cv_summary.csv)"
+        )
     if not get_runner(study.method).compares_models:
         raise StudyConfigError(
             f"{study.source or 'study'}: method {study.method!r}: 'susmap {command}' cross-validates the "
@@ -93,7 +99,8 @@ def require_model_comparison(study: Study, command: str) -> None:
 def run_study(study: Study, out_dir: Path | None = None) -> Any:
     """Run ``study`` end to end with the runner of its ``method``; outputs go to ``out_dir`` (default: the study's).
 
-    ``method: models`` returns a :class:`~susmap.runners.models.StudyResult`,
+    ``method: models`` returns a :class:`~susmap.runners.models.StudyResult` (on mapping units,
+    ``mapping_unit.kind`` other than cells: a :class:`~susmap.runners.units.UnitsResult`),
     ``method: meta-blockwise`` a :class:`~susmap.runners.meta_blockwise.MetaStudyResult`.
 
     Raises
@@ -101,4 +108,8 @@ def run_study(study: Study, out_dir: Path | None = None) -> Any:
     SusmapError
         Any bad input; nothing is written to ``out_dir`` then.
     """
+    if study.method == "models" and study.mapping_unit.kind != "cells":  # polygons, slope units, a table
+        from susmap.runners.units import run_units_study
+
+        return run_units_study(study, out_dir)
     return get_runner(study.method).run(study, out_dir)

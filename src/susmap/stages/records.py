@@ -16,9 +16,14 @@ __all__ = ["input_files", "scores_by_scheme", "write_metrics", "write_provenance
 
 
 def input_files(study: Study) -> list[Path]:
-    """Every file the study reads (grid template, layers, inventory, DEM, region polygons of validation
-    schemes, files named in factor parameters, the study file)."""
-    paths = [study.grid.template, *(layer.path for layer in study.layers), study.inventory.path]
+    """Every file the study reads (grid template, layers, inventory, mapping units, DEM, region polygons of
+    validation schemes, files named in factor parameters, the study file)."""
+    paths = [
+        *([study.grid.template] if study.grid is not None else []),  # a study on a table of units has no grid
+        *(layer.path for layer in study.layers),
+        *([study.inventory.path] if study.inventory is not None else []),
+        *([study.mapping_unit.path] if study.mapping_unit.path is not None else []),  # units file or table
+    ]
     if study.dem.path is not None:
         paths.append(study.dem.path)
     for scheme in study.validation.schemes:
