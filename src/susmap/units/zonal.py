@@ -240,14 +240,15 @@ def zonal_statistics(
         box = (x0 + c0 * dx, y0 - r1 * dy, x0 + c1 * dx, y0 - r0 * dy)
         part = geoms.iloc[rows]
         valid = np.where(np.isfinite(window).all(axis=0), 1.0, np.nan)
-        count = exact_extract(
-            NumPyRasterSource(valid, *box, srs_wkt=wkt, name=_VALID), part, ["count"], include_cols=["unit_row"]
-        )
-        _fill(cells, count, "count", n)
-        for ops, layers in by_ops.items():
+        for g, (ops, layers) in enumerate(by_ops.items()):
             rasters = [NumPyRasterSource(window[index[name]], *box, srs_wkt=wkt, name=name) for name in layers]
+            if g == 0:  # the covered valid cells in the same pass: the coverage fractions are computed once
+                rasters.append(NumPyRasterSource(valid, *box, srs_wkt=wkt, name=_VALID))
+                ops = (*ops, "count") if "count" not in ops else ops
             frame = exact_extract(rasters, part, list(ops), include_cols=["unit_row"], output="pandas")
             at = frame["unit_row"].to_numpy(dtype=np.int64)
+            if g == 0:
+                cells[at] = np.nan_to_num(frame[f"{_VALID}_count"].to_numpy(dtype=np.float64), nan=0.0)
             for name in layers:
                 prefix = f"{name}_" if len(rasters) > 1 else ""
                 for stat in plan[name]:
@@ -278,15 +279,3 @@ def zonal_statistics(
     no_cell = cells <= 0
     table.loc[no_cell, :] = np.nan
     return ZonalResult(table=table, kinds=out_kinds, cells=cells, groups=len(used), windows=used)
-
-
-def _fill(target: np.ndarray, frame, column: str, n: int) -> None:
-    """Copy exactextract's per-feature ``column`` into ``target`` at the features' ``unit_row``."""
-    rows = [f["properties"] for f in frame] if isinstance(frame, list) else frame
-    if isinstance(rows, list):
-        at = np.array([r["unit_row"] for r in rows], dtype=np.int64)
-        values = np.array([r[column] for r in rows], dtype=np.float64)
-    else:
-        at, values = rows["unit_row"].to_numpy(dtype=np.int64), rows[column].to_numpy(dtype=np.float64)
-    if at.size:
-        target[at] = np.nan_to_num(values, nan=0.0)
