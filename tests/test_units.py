@@ -330,3 +330,39 @@ def test_polygon_bad_inputs(synthetic):
     with pytest.raises(SusmapError, match="lie outside the grid"):
         run_study(study_from_dict(_polygon_study(synthetic, path=str(synthetic["dir"] / "far.gpkg"))))
     assert not (synthetic["dir"] / "out").exists()
+
+
+def test_slope_unit_study_end_to_end(tmp_path):
+    from conftest import cell_centre, write_raster
+
+    h, w = 60, 80
+    r, c = np.mgrid[0:h, 0:w]
+    dem = (np.abs(c - 40) * 2.0 + (h - r) * 0.5 + 3 * np.sin(c / 6.0)).astype(np.float32)  # a valley draining south
+    p = write_raster(tmp_path / "dem.tif", dem)
+    rng = np.random.default_rng(0)
+    xs, ys = zip(*(cell_centre(a, b) for a, b in rng.integers(0, [h, w], (60, 2))), strict=True)
+    pd.DataFrame({"x": xs, "y": ys}).to_csv(tmp_path / "ev.csv", index=False)
+    criteria = {"threshold_cells": 100, "min_area_m2": 2000, "max_area_m2": 50000, "clean_min_area_m2": 1000}
+    study = study_from_dict(
+        {
+            "grid": {"template": str(p)},
+            "layers": [{"name": "elev", "path": str(p)}],
+            "inventory": {"path": str(tmp_path / "ev.csv"), "x": "x", "y": "y", "crs": UTM17S},
+            "models": [{"name": "logistic_regression"}],
+            "validation": {"folds": 3, "repeats": 1, "schemes": ["random", "spatial"]},
+            "mapping": {"n_classes": 3, "classification": "quantile"},
+            "outputs": {"directory": str(tmp_path / "out")},
+            "mapping_unit": {"kind": "slope_units", "slope_units": criteria},
+        }
+    )
+    result = run_study(study)
+    names = {f.name for f in result.files}
+    assert {"slope_units.gpkg", "slope_units.tif", "units.gpkg", "probability.tif"} <= names
+    # slope units are cell-aligned and cover every valid cell once: covered cells add up to the grid
+    assert result.units["cells"].sum() == pytest.approx(h * w)
+    assert result.counts["events"] == 60 and result.counts["events_outside_units"] == 0
+    assert result.units["label"].sum() == result.counts["landslide_units"] > 0
+    with pytest.raises(StudyConfigError, match=r"mapping_unit\.slope_units\.cvmin"):
+        study_from_dict(
+            {"mapping_unit": {"kind": "slope_units", "slope_units": {"cvmin": 2}}, "grid": {"template": str(p)}}
+        )
