@@ -632,6 +632,11 @@ def estimate_study(
     SusmapError
         Bad input, as the run would refuse it.
     """
+    if study.mapping_unit.kind != "cells":
+        raise SusmapError(
+            f"{study.source or 'study'}: mapping_unit.kind {study.mapping_unit.kind!r}: the estimate covers studies "
+            "on grid cells only; run the study (its cost is the cross-validation on the units)"
+        )
     for m in study.models:  # model names and parameters, before any data
         make_estimator(m.name, m.params, seed=study.seed)
     grid, stack = _open_lazily(study) if open_layers else (_header_grid(study), None)
