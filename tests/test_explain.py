@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import sys
 
 import dask.array as da
@@ -193,6 +194,30 @@ def test_agnostic_shap_of_an_additive_model_is_known():
     np.testing.assert_allclose(res.base_value + res.values.sum(1), model.predict_proba(xs)[:, 1], atol=1e-9)
 
 
+class Wide(ClassifierMixin, BaseEstimator):
+    """P(event) = 0.5 + Σ w_j x_j over 11 columns (additive): beyond the exact explainer's limit."""
+
+    w = np.linspace(-0.02, 0.02, 11)
+
+    def fit(self, X, y=None):  # noqa: N803
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):  # noqa: N803
+        p = 0.5 + np.asarray(X, dtype=np.float64) @ self.w
+        return np.c_[1 - p, p]
+
+
+def test_permutation_estimate_beyond_the_exact_limit():
+    # every permutation of an additive model gives the same marginal contributions: exact values
+    rng = np.random.default_rng(5)
+    bg = rng.uniform(0, 1, size=(30, 11))
+    xs = rng.uniform(0, 1, size=(3, 11))
+    res = shap_values(Wide().fit(bg), bg, xs, names=[f"v{i}" for i in range(11)])
+    assert res.method == "permutation"
+    np.testing.assert_allclose(res.values, Wide.w * (xs - bg.mean(0)), atol=1e-9)
+
+
 def test_onehot_pipeline_falls_back_to_the_agnostic_explainer(tmp_path):
     X, y = forest_data()  # noqa: N806
     X[:, 2] = np.digitize(X[:, 2], [-0.5, 0.5])  # a categorical factor: levels 0, 1, 2
@@ -250,6 +275,9 @@ def test_chunked_shap_maps_equal_direct_values(tmp_path):
         flat = got[f].reshape(-1)
         assert np.isnan(flat[~valid]).all()
         np.testing.assert_allclose(flat[valid], direct.values[:, j], atol=1e-6)
+    # the graph (with the prepared explainer) pickles, for a cluster of worker processes
+    again = pickle.loads(pickle.dumps(maps["f0"])).compute()
+    np.testing.assert_array_equal(again, got["f0"])
     paths = write_shap_maps(stack, rf, X, tmp_path, factors=["f2", "f0"], label="rf")
     assert sorted(p.name for p in paths.values()) == ["shap_f0.tif", "shap_f2.tif"]
     with rasterio.open(paths["f2"]) as src:

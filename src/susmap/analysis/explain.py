@@ -65,11 +65,17 @@ by block over a :class:`~susmap.stack.Stack`, like
 graph, so the SHAP values of a block are computed once for all factors.
 Tree models only by default; the agnostic explainer needs ``allow_agnostic=True``.
 
-Cost measured (2-core shared machine, 2026-12): a 1,000 × 1,000 stack of five
-factors, a 100-tree random forest fitted on 2,000 samples (fully grown trees),
-the maps of the top 3 factors: see :data:`MEASURED_MAP_SECONDS`. TreeSHAP
-path-dependent costs O(trees × leaves × depth²) per cell, so the time is that
-of the forest's size, not of the number of maps.
+Cost, measured (shap 0.51, scikit-learn 1.9, a shared 2-core machine at load ~3):
+a 1,000 × 1,000 stack of five smooth factors in 250² blocks, a 100-tree
+random forest fitted on 2,000 of its cells (fully grown: 321 leaves and
+depth 20.5 per tree on average), :func:`write_shap_maps` of the top 3
+factors: 254 s for a 40 × 1,000 band (40,000 cells), 6.3 ms per cell, so
+about 6,300 s (1.8 h) for the whole 1,000² stack (linear in cells;
+extrapolated, not run whole). Path-dependent TreeSHAP costs O(trees ×
+leaves × depth²) per cell whatever the number of maps; shap's TreeSHAP holds
+the GIL, so dask's threads do not help: a ``dask.distributed`` cluster of
+worker processes does (the prepared explainer pickles), or a smaller forest
+(``max_depth``, ``min_samples_leaf``), or a coarser grid.
 
 Per-class profiles: :func:`class_profiles` samples mapped cells and gives per
 susceptibility class the median and 10/90 percentiles of each continuous
@@ -101,7 +107,6 @@ from susmap.stack import Stack
 
 __all__ = [
     "EXACT_MAX_FACTORS",
-    "MEASURED_MAP_SECONDS",
     "EffectCurve",
     "ExplainDependencyError",
     "ShapResult",
@@ -119,8 +124,6 @@ __all__ = [
 
 #: At most this many factors: exact Shapley values over all 2^p coalitions; more: permutation estimate.
 EXACT_MAX_FACTORS = 10
-#: Seconds measured for :func:`write_shap_maps` of the top 3 factors (1,000², 5 factors, 100-tree forest).
-MEASURED_MAP_SECONDS: float | None = None
 #: Sample values kept per effect curve for the rug of :func:`plot_effects`.
 RUG_SIZE = 500
 
@@ -459,10 +462,11 @@ class _Engine:
             self.base = self._pick(self.explainer.expected_value, binary_scalar=True)
             return
         if not allow_agnostic:
+            name = type(final if final is not None else model).__name__
             raise ModelFitError(
-                f"SHAP maps: {type(final if final is not None else model).__name__} is not a tree model "
-                "(random forest, extra trees, decision tree, gradient boosting) whose preprocessing keeps the columns; "
-                "the model-agnostic explainer is slow over a raster: pass allow_agnostic=True to run it anyway"
+                "SHAP maps: TreeSHAP covers random forests, extra trees, decision trees and "
+                f"GradientBoostingClassifier (behind preprocessing that keeps the columns); {name} needs the "
+                "model-agnostic explainer, slow over a raster: pass allow_agnostic=True to run it anyway"
             )
 
         def f(x):
