@@ -817,7 +817,9 @@ def plot_class_profiles(df: pd.DataFrame, path: str | Path, *, ncols: int = 3) -
                 ax.bar(classes, share, bottom=bottom, color=tab(i % 10), label=f"{lev:g}")
                 bottom += share
             ax.set_ylabel("share of cells", fontsize=8)
-            ax.legend(fontsize=6, frameon=False, ncol=2)
+            ax.legend(
+                fontsize=6, frameon=False, title="level", title_fontsize=6, loc="upper left", bbox_to_anchor=(1, 1)
+            )
         else:
             sub = sub.set_index("class").loc[classes]
             colours = [cmap(i / max(1, len(classes) - 1)) for i in range(len(classes))]
