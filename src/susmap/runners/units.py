@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -38,6 +39,7 @@ import rasterio
 import rasterio.features
 import shapely
 import yaml
+from matplotlib.colors import ListedColormap
 from sklearn.base import clone
 
 from susmap.errors import InputFileError, StudyConfigError
@@ -45,18 +47,19 @@ from susmap.factors.derive import derive_factors
 from susmap.inventory import read_inventory
 from susmap.mapping import class_names, compute_breaks
 from susmap.mapping.classes import assign_classes
+from susmap.mapping.figures import add_map_furniture
 from susmap.mapping.palette import class_colors, probability_ramp
 from susmap.mapping.writer import write_failure
 from susmap.models import get_model, make_pipeline
 from susmap.models.registry import check_models, check_tuning
 from susmap.outputs import OutputFolder, file_sha256, package_versions, write_json
-from susmap.report.document import Facts, ReportSection, Table, Text
+from susmap.report.document import Facts, Figure, ReportSection, Table, Text
 from susmap.report.html import write_report
 from susmap.report.pdf import print_pdf
 from susmap.report.qgis import pseudocolor_qml, write_xml
 from susmap.stack import Stack, open_stack
 from susmap.stages import dask_scheduler, input_files, pick_mapped_model, region_ids, scores_by_scheme
-from susmap.stages.report import cv_table, methods_section, new_document, reproducibility_section
+from susmap.stages.report import alerts, cv_table, methods_section, new_document, reproducibility_section
 from susmap.study import Study
 from susmap.timing import Timer
 from susmap.units import SlopeUnitParameters, delineate_slope_units, slope_units_to_gpkg
@@ -64,7 +67,9 @@ from susmap.units.adjacency import NeighboursLeftOut, overlap_area, unit_adjacen
 from susmap.units.labels import parse_label_rule, unit_labels
 from susmap.units.zonal import statistics_plan, zonal_statistics
 from susmap.validation import cross_validate_models
+from susmap.validation.curve_figures import plot_roc_curves
 from susmap.validation.splitters import make_splitter
+from susmap.validation.warnings import log_warnings, validation_warnings, warnings_json
 
 __all__ = ["SPATIAL_SCHEMES", "UNIT_FILES", "UnitData", "UnitsResult", "run_units_study"]
 
@@ -76,13 +81,14 @@ UNIT_FILES = (
     "cv_scores.csv",
     "cv_summary.csv",
     "class_table_units.csv",
+    "roc.png",
     "metrics.json",
     "report.html",
     "provenance.json",
     "study.yaml",
 )
 #: Files a study on polygon or slope units adds.
-POLYGON_FILES = ("units.gpkg", "units.qml", "probability.tif", "probability.qml")
+POLYGON_FILES = ("units.gpkg", "units.qml", "probability.tif", "probability.qml", "units_map.png")
 #: Schemes that need the units' coordinates.
 SPATIAL_SCHEMES = ("spatial", "blocks", "buffered_loo", "disc", "regions")
 #: Schemes whose training parts also leave out the test units' neighbours.
@@ -220,6 +226,16 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
         if polygons:
             with timer.stage("units.gpkg and probability.tif"):
                 _write_polygon_outputs(study, data, mapped, k, out)
+                _plot_units_map(study, data, mapped, k, out.path("units_map.png"))
+        roc_auc = plot_roc_curves(cv.predictions, y, [label for label, _ in splitters], out.path("roc.png"))
+        warnings = validation_warnings(
+            cv.summary,
+            scheme_kinds={c.display_name: c.name for c in study.validation.scheme_configs},
+            mapped_model=mapped,
+            n_events=int(y.sum()),
+            cv_scores=cv.scores,
+        )
+        log_warnings(warnings, log)
         metrics = {
             "mapping_unit": {"kind": mu.kind, "label": str(rule) if rule else mu.label_field},
             "validation": {
@@ -232,6 +248,8 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
             "units": data.counts,
             "factors": data.names,
             "mapped_model": mapped,
+            "warnings": warnings_json(warnings),
+            "roc_auc_out_of_fold": roc_auc,
             "classes": {
                 "method": study.mapping.classification,
                 "edges": {label: [float(e) for e in edges] for label, edges in edges_of.items()},
@@ -256,6 +274,7 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
             },
         )
         doc = _report(study, data, cv.summary, mapped, table, rule, timer, out)
+        doc.warnings = alerts(warnings)
         write_report(out.path("report.html"), doc)
         if study.outputs.pdf:
             print_pdf(out.path("report.html"), out.path("report.pdf"))
@@ -683,6 +702,29 @@ def _write_polygon_outputs(study: Study, data: UnitData, mapped: str, k: int, ou
     write_xml(pseudocolor_qml([c for _, c in probability_ramp()]), out.path("probability.qml"))
 
 
+def _plot_units_map(study: Study, data: UnitData, mapped: str, k: int, path: Path) -> None:
+    """``units_map.png``: the units filled by the mapped model's class, landslide units outlined in black."""
+    gdf = gpd.GeoDataFrame(data.frame[[f"class_{mapped}", _LABEL]], geometry=data.geometry.to_numpy())
+    fig, ax = plt.subplots(figsize=(9, 7), dpi=110)
+    gdf.plot(ax=ax, column=f"class_{mapped}", cmap=ListedColormap(class_colors(k)), vmin=0.5, vmax=k + 0.5, linewidth=0)
+    events = gdf[gdf[_LABEL] == 1]
+    if len(events):
+        events.boundary.plot(ax=ax, color="black", linewidth=0.6)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in class_colors(k)]
+    ax.legend(
+        handles, class_names(k), loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="class", title_fontsize=8
+    )
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.tick_params(labelsize=7)
+    left, bottom, right, top = data.geometry.total_bounds
+    add_map_furniture(ax, data.stack.grid.crs, (left, right, bottom, top), transform=data.stack.grid.transform)
+    ax.set_title(f"{study.name}: susceptibility per unit ({mapped})")
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
 def _report(study: Study, data: UnitData, summary, mapped, table, rule, timer: Timer, out: OutputFolder):
     mu = study.mapping_unit
     doc = new_document(f"Susceptibility report: {study.name} ({mu.kind.replace('_', ' ')})", study)
@@ -727,8 +769,12 @@ def _report(study: Study, data: UnitData, summary, mapped, table, rule, timer: T
         validation.add(
             Text("Buffered schemes also leave every unit adjacent to a test unit out of its training part.", "note")
         )
+    validation.add(Figure("roc.png", "Out-of-fold ROC curves of every model, first repeat"))
     results.subsections.append(validation)
-    classes = ReportSection("results-classes", "Susceptibility classes of the units").add(
+    classes = ReportSection("results-classes", "Susceptibility classes of the units")
+    if data.geometry is not None:
+        classes.add(Figure("units_map.png", f"Susceptibility classes of {mapped} per unit; landslide units outlined"))
+    classes.add(
         Table(table, f"Classes of {mapped} ({study.mapping.classification.replace('_', ' ')}) by unit count and area")
     )
     results.subsections.append(classes)
