@@ -366,3 +366,53 @@ def test_slope_unit_study_end_to_end(tmp_path):
         study_from_dict(
             {"mapping_unit": {"kind": "slope_units", "slope_units": {"cvmin": 2}}, "grid": {"template": str(p)}}
         )
+
+
+def test_unit_factor_class_tables_and_class_table_by_hand():
+    from susmap.runners.units import class_table_units, unit_factor_class_tables
+
+    frame = pd.DataFrame({"label": [1, 1, 0, 0, 0, 0], "g": [1, 1, 1, 2, 2, 2], "v": [0.0, 1, 2, 3, 4, 5]})
+    t = unit_factor_class_tables(frame, ["g", "v"], {"g": "categorical", "v": "continuous"}, bins=2)
+    g = t[t["factor"] == "g"].set_index("class")
+    # class 1: 3 of 6 units (50 %), both landslide units (100 %): FR 2; class 2: FR 0
+    assert g.loc["1", "frequency_ratio"] == pytest.approx(2.0) and g.loc["2", "frequency_ratio"] == 0
+    assert t[t["factor"] == "v"]["units"].tolist() == [3, 3]
+    classes = np.array([1, 1, 2, 2, 3, 3])
+    ct = class_table_units(classes, frame["label"].to_numpy(), np.array([0, 0.2, 0.5, 1]), np.full(6, 2e6))
+    assert ct["units"].tolist() == [2, 2, 2] and ct["area_km2"].tolist() == [4.0, 4.0, 4.0]
+    assert ct["landslide_units"].tolist() == [2, 0, 0] and ct["landslide_density"].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_polygon_unit_without_valid_cell_dropped_and_counted(synthetic):
+    squares = _unit_squares(synthetic)
+    corner = squares.geometry.iloc[0]  # rows 0-4, cols 0-4; cells (0..2, 0..2) of a are nodata
+    x0, _, _, y1 = corner.bounds
+    hole = shapely.box(x0, y1 - 3 * CELL, x0 + 3 * CELL, y1)
+    extra = gpd.GeoDataFrame({"uid": ["nodata"]}, geometry=[hole], crs=UTM17S)
+    squares.loc[0, "geometry"] = corner.difference(hole)
+    pd.concat([squares, extra], ignore_index=True).to_file(synthetic["dir"] / "units.gpkg", layer="units")
+    result = run_study(study_from_dict(_polygon_study(synthetic)))
+    assert result.counts["units_read"] == 193 and result.counts["units_no_valid_cell"] == 1
+    assert len(result.units) == 192 and "nodata" not in set(result.units["uid"])
+    assert result.units.set_index("uid").loc["u00_00", "cells"] == pytest.approx(25 - 9)
+
+
+def test_table_with_polygon_geometry_uses_centroids_and_adjacency(tmp_path):
+    n = 10
+    boxes = [shapely.box(i * 100, j * 100, (i + 1) * 100, (j + 1) * 100) for j in range(n) for i in range(n)]
+    rng = np.random.default_rng(5)
+    f1 = rng.standard_normal(n * n)
+    gdf = gpd.GeoDataFrame(
+        {"f1": f1, "f2": rng.standard_normal(n * n), "ls": (f1 > 0.3).astype(int)}, geometry=boxes, crs=UTM17S
+    )
+    gdf.to_file(tmp_path / "units.gpkg")
+    study = _table_study(tmp_path, tmp_path / "units.gpkg", id_field=None) | {
+        "validation": {"folds": 3, "repeats": 1, "schemes": [{"name": "disc", "radius_m": 120}]}
+    }
+    result = run_study(study_from_dict(study))
+    assert result.counts["units"] == 100 and {"f1", "f2"} <= set(result.units.columns)
+    assert "unit_id" in result.units.columns and result.units["unit_id"].tolist()[:3] == [1, 2, 3]
+    frame = gdf.assign(label=0)
+    frame.to_file(tmp_path / "clash.gpkg")
+    with pytest.raises(StudyConfigError, match="label would clash"):
+        run_study(study_from_dict(_table_study(tmp_path, tmp_path / "clash.gpkg", id_field=None)))

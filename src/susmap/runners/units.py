@@ -71,7 +71,16 @@ from susmap.validation.curve_figures import plot_roc_curves
 from susmap.validation.splitters import make_splitter
 from susmap.validation.warnings import log_warnings, validation_warnings, warnings_json
 
-__all__ = ["SPATIAL_SCHEMES", "UNIT_FILES", "UnitData", "UnitsResult", "run_units_study"]
+__all__ = [
+    "SPATIAL_SCHEMES",
+    "UNIT_FILES",
+    "UnitData",
+    "UnitsResult",
+    "class_table_units",
+    "run_units_study",
+    "unit_factor_class_tables",
+    "units_qml",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +90,7 @@ UNIT_FILES = (
     "cv_scores.csv",
     "cv_summary.csv",
     "class_table_units.csv",
+    "factor_class_tables.csv",
     "roc.png",
     "metrics.json",
     "report.html",
@@ -222,6 +232,8 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
         area = frame["area_m2"].to_numpy() if "area_m2" in frame else None
         table = class_table_units(frame[f"class_{mapped}"].to_numpy(), y, edges_of[mapped], area)
         table.to_csv(out.path("class_table_units.csv"), index=False)
+        factor_tables = unit_factor_class_tables(frame, data.names, data.kinds)
+        factor_tables.to_csv(out.path("factor_class_tables.csv"), index=False)
         frame.to_csv(out.path("units.csv"), index=False)
         if polygons:
             with timer.stage("units.gpkg and probability.tif"):
@@ -273,7 +285,7 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
                 "units": data.counts,
             },
         )
-        doc = _report(study, data, cv.summary, mapped, table, rule, timer, out)
+        doc = _report(study, data, cv.summary, mapped, table, factor_tables, rule, timer, out)
         doc.warnings = alerts(warnings)
         write_report(out.path("report.html"), doc)
         if study.outputs.pdf:
@@ -478,6 +490,12 @@ def _table_units(study: Study) -> UnitData:
             raise StudyConfigError(f"{path}: mapping_unit.factor_fields: column {c!r} holds text, not numbers")
     if not names:
         raise StudyConfigError(f"{path}: the table has no numeric factor column (set mapping_unit.factor_fields)")
+    clash = [c for c in names if c in (_LABEL, _ID) or c.startswith(("prob_", "class_", "fold_"))]
+    if clash:
+        raise StudyConfigError(
+            f"{path}: mapping_unit.factor_fields: {', '.join(clash)} would clash with the outputs' columns "
+            "(label, unit_id, prob_*, class_*, fold_*); rename the column(s)"
+        )
     unknown = [c for c in mu.categorical_fields if c not in names]
     if unknown:
         raise StudyConfigError(f"{path}: mapping_unit.categorical_fields: {', '.join(unknown)} are not factors")
@@ -603,6 +621,49 @@ def class_table_units(
     return pd.DataFrame(rows)
 
 
+def unit_factor_class_tables(
+    frame: pd.DataFrame, names: list[str], kinds: dict[str, str], bins: int = 5
+) -> pd.DataFrame:
+    """Per factor and class: units, landslide units and their frequency ratio, counted in units.
+
+    Continuous factors are cut at the quantiles of the units' values into
+    ``bins`` classes (fewer where values repeat), categorical ones by value.
+    ``frequency_ratio = landslide_pct / units_pct`` (paper 001 eq. 17 with
+    units in place of cells): above 1, the class holds more landslide units
+    than its share of units.
+    """
+    y = frame[_LABEL].to_numpy()
+    total, events = len(frame), max(int(y.sum()), 1)
+    rows = []
+    for name in names:
+        values = frame[name].to_numpy(dtype=float)
+        if kinds.get(name) == "categorical":
+            keys = values
+            labels = {v: f"{v:g}" for v in np.unique(values)}
+        else:
+            edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
+            if len(edges) < 2:
+                edges = np.array([values.min(), values.max()])
+            keys = np.clip(np.searchsorted(edges[1:-1], values, side="right"), 0, len(edges) - 2)
+            labels = {i: f"{edges[i]:.4g} to {edges[i + 1]:.4g}" for i in range(len(edges) - 1)}
+        for key, text in labels.items():
+            sel = keys == key
+            units_pct = 100.0 * sel.sum() / total
+            ls_pct = 100.0 * y[sel].sum() / events
+            rows.append(
+                {
+                    "factor": name,
+                    "class": text,
+                    "units": int(sel.sum()),
+                    "units_pct": units_pct,
+                    "landslide_units": int(y[sel].sum()),
+                    "landslide_pct": ls_pct,
+                    "frequency_ratio": ls_pct / units_pct if units_pct > 0 else math.nan,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 # --------------------------------------------------------------------------- outputs
 
 
@@ -725,7 +786,7 @@ def _plot_units_map(study: Study, data: UnitData, mapped: str, k: int, path: Pat
     plt.close(fig)
 
 
-def _report(study: Study, data: UnitData, summary, mapped, table, rule, timer: Timer, out: OutputFolder):
+def _report(study: Study, data: UnitData, summary, mapped, table, factor_tables, rule, timer: Timer, out: OutputFolder):
     mu = study.mapping_unit
     doc = new_document(f"Susceptibility report: {study.name} ({mu.kind.replace('_', ' ')})", study)
     counts = data.counts
@@ -778,6 +839,15 @@ def _report(study: Study, data: UnitData, summary, mapped, table, rule, timer: T
         Table(table, f"Classes of {mapped} ({study.mapping.classification.replace('_', ' ')}) by unit count and area")
     )
     results.subsections.append(classes)
+    results.subsections.append(
+        ReportSection("results-factors", "Factor classes").add(
+            Table(
+                factor_tables,
+                "Units and landslide units per factor class (continuous factors: quintiles of the units' values); "
+                "frequency ratio = landslide share / unit share",
+            )
+        )
+    )
     doc.sections.append(results)
     extra = ["report.html", *(["report.pdf"] if study.outputs.pdf else [])]
     doc.sections.append(reproducibility_section(study, timer.timings, out.staging, extra_files=extra))
