@@ -416,3 +416,27 @@ def test_table_with_polygon_geometry_uses_centroids_and_adjacency(tmp_path):
     frame.to_file(tmp_path / "clash.gpkg")
     with pytest.raises(StudyConfigError, match="label would clash"):
         run_study(study_from_dict(_table_study(tmp_path, tmp_path / "clash.gpkg", id_field=None)))
+
+
+def test_polygon_inventory_labels_units_by_area_share(synthetic):
+    # landslide polygons on the east half: 40 % of unit u10_60 (rows 10-14, cols 60-64), 10 % of u10_65
+    x0, y1 = ORIGIN[0] + 60 * CELL, ORIGIN[1] - 10 * CELL
+    slides = gpd.GeoDataFrame(
+        geometry=[
+            shapely.box(x0, y1 - 5 * CELL, x0 + 2 * CELL, y1),
+            shapely.box(x0 + 5 * CELL, y1 - CELL / 2, x0 + 10 * CELL, y1),
+        ]
+        + [
+            shapely.box(x0 + 5 * CELL * i, y1 - 25 * CELL, x0 + 5 * CELL * i + 3 * CELL, y1 - 22 * CELL)
+            for i in range(-8, 3)
+        ],
+        crs=UTM17S,
+    )
+    slides.to_file(synthetic["dir"] / "slides.gpkg")
+    study = _polygon_study(synthetic, label="area_share >= 0.3")
+    study["inventory"] = {"path": str(synthetic["dir"] / "slides.gpkg"), "geometry": "polygons"}
+    result = run_study(study_from_dict(study))
+    units = result.units.set_index("uid")
+    assert units.loc["u10_60", "event_area_share"] == pytest.approx(0.4) and units.loc["u10_60", "label"] == 1
+    assert units.loc["u10_65", "event_area_share"] == pytest.approx(0.1) and units.loc["u10_65", "label"] == 0
+    assert result.counts["landslide_units"] == 1 + 11  # the 11 squares of 3 x 3 cells: 36 % of their units
