@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from susmap.analysis import factor_class_tables
+from susmap.errors import StudyConfigError
 from susmap.factors.derive import DerivedFactor, derive_factors, factor_context
 from susmap.factors.summary import (
     categorical_names,
@@ -55,6 +56,11 @@ def run_factors(study: Study, out_dir: Path | None = None) -> FactorsResult:
     ratio per class of every factor, paper 000 Table 1) and
     ``provenance.json``.
     """
+    if study.grid is None:  # mapping_unit.kind: table
+        raise StudyConfigError(
+            f"{study.source or 'study'}: mapping_unit.kind 'table' has no grid: 'susmap factors' derives and "
+            "summarises raster factors; 'susmap run' writes the table's factor class tables"
+        )
     out_dir = Path(out_dir or study.outputs.directory)
     timer = Timer()
     with OutputFolder(out_dir, inputs=input_files(study)) as out, dask_scheduler(study):
