@@ -14,7 +14,7 @@ $(VENV)/.core: pyproject.toml
 	touch $@
 
 $(VENV)/.extras: $(VENV)/.core
-	$(BIN)/pip install --quiet --prefer-binary -e '.[test,deep,explain]'
+	$(BIN)/pip install --quiet --prefer-binary -e '.[test,deep]'
 	touch $@
 
 setup: $(VENV)/.extras

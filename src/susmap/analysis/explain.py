@@ -382,7 +382,7 @@ def _import_shap():
         import shap
     except ImportError as err:
         raise ExplainDependencyError(
-            "SHAP explanations need the optional package shap: pip install 'susmap[explain]'"
+            "SHAP explanations need the package shap, a dependency of susmap: pip install 'shap>=0.46'"
         ) from err
     return shap
 
@@ -500,9 +500,9 @@ class _Engine:
                 arr = arr[..., self.cls]
             return arr[:, self.mapping] if self.mapping is not None else arr
         if self.method == "exact":
-            exp = self.explainer(X)
+            exp = self.explainer(X, silent=True)
         else:
-            exp = self.explainer(X, max_evals=max(500, 2 * (2 * self.p + 1)))
+            exp = self.explainer(X, max_evals=max(500, 2 * (2 * self.p + 1)), silent=True)
         return np.asarray(exp.values, dtype=np.float64)
 
 
@@ -526,7 +526,7 @@ def shap_values(
     Raises
     ------
     ExplainDependencyError
-        shap is not installed (``pip install 'susmap[explain]'``).
+        shap is not installed (a dependency of susmap: ``pip install 'shap>=0.46'``).
     """
     X_explain = np.asarray(X_explain, dtype=np.float64)  # noqa: N806
     names = [str(n) for n in names]

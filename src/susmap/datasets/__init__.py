@@ -45,7 +45,9 @@ def demo_study_dict(out_dir: str | Path = "susmap-demo") -> dict[str, Any]:
     Five SAGA terrain factors of ``ta.tif`` on its own 10 m grid, the 350
     labelled points of ``lsl.csv`` (175 landslides, 175 not), logistic
     regression and a 300-tree random forest under 5-fold spatial and random
-    cross-validation repeated 5 times, natural-breaks classes.
+    cross-validation repeated 5 times, natural-breaks classes; where the map
+    holds: its area of applicability, the fold models' uncertainty, and the
+    mapped model's factor effects (ALE, PD), SHAP values and class profiles.
     """
     ta = str(ecuador_path("ta.tif"))
     return {
@@ -67,6 +69,7 @@ def demo_study_dict(out_dir: str | Path = "susmap-demo") -> dict[str, Any]:
         ],
         "validation": {"schemes": ["spatial", "random"], "folds": 5, "repeats": 5, "n_jobs": -1},
         "mapping": {"model": "best", "classification": "natural_breaks", "n_classes": 5, "chunk_size": 256},
+        "analysis": {"aoa": True, "uncertainty": True, "explain": ["ale", "pdp", "shap", "profiles"]},
         "outputs": {"directory": str(out_dir)},
     }
 

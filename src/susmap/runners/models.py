@@ -52,6 +52,7 @@ from susmap.stages.evaluation import (
     random_cells,
     rate_curves,
 )
+from susmap.stages.explanations import explain_model
 from susmap.stages.gis import GIS_FILES, write_gis_package
 from susmap.stages.maps import ModelMap, map_models, write_probability_map
 from susmap.stages.report import (
@@ -229,6 +230,12 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                     study, prep, mapped, folds, model, edges, out
                 )
                 holds.subsections.append(ReportSection("uncertainty", "Uncertainty").add(*blocks))
+        if mapped is not None and study.analysis.explain:
+            with timer.stage("explanations"):
+                blocks, applicability["explanations"] = explain_model(
+                    study, prep, mapped, model, out, classes=table is not None
+                )
+                holds.subsections.append(ReportSection("explanations", f"Why {mapped} rates a cell high").add(*blocks))
         warnings = [
             *validation_warnings(
                 cv.summary,
