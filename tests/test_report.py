@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib
@@ -14,52 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from report_checks import Page, dead_links
 from susmap.report import Alert, Facts, Figure, FileList, ReportDocument, ReportSection, Table, Text, render_report
 from susmap.runners import run_study
 from susmap.study import study_from_dict
 
 SECTIONS = ["summary", "data", "methods", "results", "reproducibility"]
-
-
-class Page(HTMLParser):
-    """What a reader sees of a report: section ids and h2 headings in order, images, links, text."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.sections: list[str] = []
-        self.h2: list[str] = []
-        self.images: list[str] = []
-        self.links: list[str] = []
-        self.tags: list[str] = []
-        self._in_h2 = False
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.tags.append(tag)
-        if tag == "section" and "id" in a:
-            self.sections.append(a["id"])
-        elif tag == "img":
-            self.images.append(a.get("src", ""))
-        elif tag == "a":
-            self.links.append(a.get("href", ""))
-        elif tag == "h2":
-            self._in_h2 = True
-            self.h2.append("")
-
-    def handle_endtag(self, tag):
-        if tag == "h2":
-            self._in_h2 = False
-
-    def handle_data(self, data):
-        if self._in_h2:
-            self.h2[-1] += data
-
-
-def dead_links(report: Path, page: Page) -> list[str]:
-    """Local links of the report that name no file beside it."""
-    local = [h for h in page.links if not h.startswith(("#", "http://", "https://", "mailto:", "data:"))]
-    return [h for h in local if not (report.parent / h).exists()]
 
 
 def _png(path: Path) -> Path:
@@ -159,8 +118,12 @@ def test_demo_report(demo_run) -> None:
     assert "random CV AUROC (optimistic)" in text
     assert "held-out events" in text
     assert "SHA-256" in text and "susmap" in text
-    for ref in ("Breiman", "Brenning"):
+    for ref in ("Breiman", "Brenning", "Meyer"):
         assert ref in text, ref
+    # where the map holds (issue 17): the demo writes the AOA, the uncertainty and the explanations
+    assert "where-the-map-holds" in page.sections
+    for name in ("di.tif", "aoa.tif", "uncertainty.tif", "effects.png", "shap_summary.png", "class_profiles.png"):
+        assert (out / name).is_file(), name
 
 
 def test_compare_report_has_every_section_and_the_papers_tables(make_study, tmp_path: Path) -> None:

@@ -1576,6 +1576,11 @@ mapping:
   chunk_size: 512             # rows/cols per prediction block (16 or more)
   # hillshade: elev           # layer shaded under the map PNG
 
+analysis:                     # where the map holds (report section of that name)
+  aoa: true                   # area of applicability (Meyer & Pebesma 2021): di.tif, aoa.tif, aoa.png
+  uncertainty: true           # sd / p05 / p95 of the fold models (uncertainty.tif), class agreement
+  explain: [ale, pdp, shap, profiles]   # + shap_maps: SHAP value rasters of the top factors (tree models)
+
 outputs:
   directory: susmap-output
   # pdf: true                 # also report.pdf (A4), printed by headless Chromium (or: susmap run --pdf)

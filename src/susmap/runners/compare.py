@@ -54,12 +54,14 @@ from susmap.stages import (
     StudyData,
     dask_scheduler,
     input_files,
+    pick_mapped_model,
     prepare_study_data,
     study_splitters,
     write_history,
     write_model_formula,
     write_provenance,
 )
+from susmap.stages.applicability import where_the_map_holds
 from susmap.stages.evaluation import first_repeat_fold_models, random_cells, rate_curves
 from susmap.stages.report import (
     alerts,
@@ -98,11 +100,11 @@ class CompareResult:
     timings: dict[str, float]
 
 
-def _rate_curves(prep: StudyData, study: Study, splitter, path: Path, histories: Path) -> tuple[dict, dict, dict]:
+def _rate_curves(prep: StudyData, study: Study, splitter, path: Path, histories: Path) -> tuple[dict, dict, dict, dict]:
     """Success-rate and out-of-fold prediction-rate curves of every model (``stages.evaluation.rate_curves``).
 
-    Returns their AUCs, the models fitted on all samples and each one's
-    probabilities on the random cell sample. Deep models fitted here also
+    Returns their AUCs, the models fitted on all samples, each one's
+    probabilities on the random cell sample and its fold models (first repeat). Deep models fitted here also
     leave their training history (``histories/<model>.csv`` and ``.png``,
     paper 000 Figs. 11-12).
     """
@@ -110,13 +112,14 @@ def _rate_curves(prep: StudyData, study: Study, splitter, path: Path, histories:
     aucs: dict[str, dict[str, float]] = {"success_rate": {}, "prediction_rate": {}}
     success_curves: dict[str, RateCurve] = {}
     prediction_curves: dict[str, RateCurve] = {}
-    fitted, cell_probs = {}, {}
+    fitted, cell_probs, folds = {}, {}, {}
     for label, pipe in prep.pipelines.items():
         full = clone(pipe).fit(prep.design, prep.y)
         write_history(full, histories, label)
         fitted[label] = full
         cell_probs[label] = full.predict_proba(cells)[:, 1]
-        success, prediction = rate_curves(prep, full, first_repeat_fold_models(prep, pipe, splitter), cells)
+        folds[label] = first_repeat_fold_models(prep, pipe, splitter)
+        success, prediction = rate_curves(prep, full, folds[label], cells)
         aucs["success_rate"][label] = success.auc
         aucs["prediction_rate"][label] = prediction.auc
         success_curves[label] = success
@@ -124,7 +127,7 @@ def _rate_curves(prep: StudyData, study: Study, splitter, path: Path, histories:
     plot_rate_curves(
         success_curves, prediction_curves, path, prediction_title="Prediction rate (held-out events, first scheme)"
     )
-    return aucs, fitted, cell_probs
+    return aucs, fitted, cell_probs, folds
 
 
 def _model_outputs(
@@ -147,7 +150,7 @@ def _model_outputs(
     return shares, records
 
 
-def _report(study, prep, summary, tables, ranking, splitters, analysis, optimization, warnings, timer, out):
+def _report(study, prep, summary, tables, ranking, splitters, analysis, optimization, warnings, holds, timer, out):
     """The comparison's report: summary, data, methods, results (papers' tables, curves, factors), reproducibility."""
     vif, ig, rf, perm = analysis
     val = study.validation
@@ -243,6 +246,8 @@ def _report(study, prep, summary, tables, ranking, splitters, analysis, optimiza
             )
         )
     doc.sections.append(results)
+    if holds.subsections:
+        doc.sections.append(holds)
     extra = ["report.html", *(["report.pdf"] if study.outputs.pdf else [])]
     doc.sections.append(reproducibility_section(study, timer.timings, out.staging, extra_files=extra))
     return doc
@@ -315,7 +320,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
                 plot_fold_map(
                     splitter, prep.coords, out.path(f"fold_map_{label}.png"), title=f"{label} folds", X=prep.X, y=prep.y
                 )
-            rates, fitted, cell_probs = _rate_curves(
+            rates, fitted, cell_probs, fold_models = _rate_curves(
                 prep, study, splitters[0][1], out.path("rate_curves.png"), out.path("histories/.keep").parent
             )
             shares, optimization = _model_outputs(prep, study, fitted, cell_probs, out)
@@ -373,6 +378,10 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
             *inventory_warnings(prep.counts),
         ]
         log_warnings(warnings, log)
+        best = pick_mapped_model(study, cv.summary)
+        holds, applicability = where_the_map_holds(
+            study, prep, best, fitted[best], splitters[0], cv.predictions, fold_models[best], None, out, timer
+        )
         comparison = {
             "schemes": labels,
             "warnings": warnings_json(warnings),
@@ -389,11 +398,24 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
             "information_gain": ig.to_dict(orient="records"),
             "samples": prep.counts,
         }
+        if applicability:
+            comparison["where_the_map_holds"] = applicability
         write_json(out.path("comparison.json"), comparison)
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
         write_provenance(out.path("provenance.json"), study, timer.timings, samples=prep.counts)
         document = _report(
-            study, prep, cv.summary, tables, ranking, splitters, (vif, ig, rf, perm), optimization, warnings, timer, out
+            study,
+            prep,
+            cv.summary,
+            tables,
+            ranking,
+            splitters,
+            (vif, ig, rf, perm),
+            optimization,
+            warnings,
+            holds,
+            timer,
+            out,
         )
         write_report(out.path("report.html"), document)
         if study.outputs.pdf:

@@ -45,14 +45,13 @@ from susmap.stages import (
     write_provenance,
     write_samples,
 )
-from susmap.stages.applicability import area_of_applicability, prediction_uncertainty
+from susmap.stages.applicability import where_the_map_holds
 from susmap.stages.evaluation import (
     first_repeat_fold_models,
     held_out_event_probabilities,
     random_cells,
     rate_curves,
 )
-from susmap.stages.explanations import explain_model
 from susmap.stages.gis import GIS_FILES, write_gis_package
 from susmap.stages.maps import ModelMap, map_models, write_probability_map
 from susmap.stages.report import (
@@ -216,26 +215,11 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 held_out.to_csv(out.path("held_out_class_table.csv"), index=False)
                 folds = first_repeat_fold_models(prep, prep.pipelines[mapped], splitters[0][1])
                 figures.rates = _rate_figure(study, prep, splitters[0], mapped, model, folds, out)
-        holds = ReportSection("where-the-map-holds", "Where the map holds")
-        applicability: dict = {}
-        if mapped is not None and study.analysis.aoa:
-            with timer.stage("area of applicability"):
-                blocks, applicability["aoa"] = area_of_applicability(
-                    study, prep, mapped, splitters[0], cv.predictions, out, classes=table is not None
-                )
-                holds.subsections.append(ReportSection("aoa", "Area of applicability").add(*blocks))
-        if mapped is not None and study.analysis.uncertainty:
-            with timer.stage("uncertainty"):
-                blocks, applicability["uncertainty"] = prediction_uncertainty(
-                    study, prep, mapped, folds, model, edges, out
-                )
-                holds.subsections.append(ReportSection("uncertainty", "Uncertainty").add(*blocks))
-        if mapped is not None and study.analysis.explain:
-            with timer.stage("explanations"):
-                blocks, applicability["explanations"] = explain_model(
-                    study, prep, mapped, model, out, classes=table is not None
-                )
-                holds.subsections.append(ReportSection("explanations", f"Why {mapped} rates a cell high").add(*blocks))
+        holds, applicability = ReportSection("where-the-map-holds", "Where the map holds"), {}
+        if mapped is not None:
+            holds, applicability = where_the_map_holds(
+                study, prep, mapped, model, splitters[0], cv.predictions, folds, edges, out, timer
+            )
         warnings = [
             *validation_warnings(
                 cv.summary,

@@ -26,15 +26,17 @@ from susmap.analysis import permutation_importance_cv
 from susmap.analysis.aoa import plot_aoa, training_di, write_aoa
 from susmap.analysis.uncertainty import plot_uncertainty, uncertainty_summary, write_uncertainty
 from susmap.outputs import OutputFolder
-from susmap.report.document import Facts, Figure, Table, Text
+from susmap.report.document import Facts, Figure, ReportSection, Table, Text
 from susmap.stages.data import StudyData, reads_windows
 from susmap.stages.evaluation import FoldModel
+from susmap.stages.explanations import explain_model
 from susmap.stages.maps import hillshade_dem
 from susmap.study import Study
+from susmap.timing import Timer
 from susmap.validation.fold_maps import first_repeat_splits, fold_ids_from_splits
 from susmap.validation.metrics import auroc
 
-__all__ = ["area_of_applicability", "prediction_uncertainty"]
+__all__ = ["area_of_applicability", "prediction_uncertainty", "where_the_map_holds"]
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,10 @@ def prediction_uncertainty(
     out: OutputFolder,
 ) -> tuple[list, dict]:
     """``uncertainty.tif`` and ``class_agreement.tif`` from the fold models; report blocks and metrics."""
+    if reads_windows(prep.pipelines[label]):  # patch models map through their own dense path, not block by block
+        text = f"{label} reads factor windows around each cell; its fold models' uncertainty map is not computed"
+        log.warning("analysis.uncertainty: %s", text)
+        return [Text(text + ".", kind="note")], {"model": label, "skipped": text}
     models = [f.model for f in fold_models]
     paths = write_uncertainty(
         prep.stack, models, out.staging, edges=edges, final=final, compress=study.outputs.compress, label=label
@@ -186,3 +192,45 @@ def prediction_uncertainty(
         Figure("uncertainty.png", "Spread of the fold models' probabilities and their agreement with the map's class"),
     ]
     return blocks, {"model": label, "fold_models": len(models), **summary}
+
+
+def where_the_map_holds(
+    study: Study,
+    prep: StudyData,
+    label: str,
+    model,
+    scheme: tuple[str, object],
+    predictions: pd.DataFrame | None,
+    fold_models: Sequence[FoldModel],
+    edges: np.ndarray | None,
+    out: OutputFolder,
+    timer: Timer,
+) -> tuple[ReportSection, dict]:
+    """The report section "Where the map holds" and its ``metrics.json`` entry, as ``study.analysis`` asks.
+
+    ``label``/``model``: the mapped model (fitted on all samples);
+    ``scheme``: the first validation scheme; ``fold_models``: ``label``
+    refitted in the folds of that scheme's first repeat; ``edges``: the map's
+    class edges (None without a classified map: no class agreement, no
+    class profiles, no AOA figure).
+    """
+    cfg = study.analysis
+    classes = edges is not None
+    section, metrics = ReportSection("where-the-map-holds", "Where the map holds"), {}
+    if cfg.aoa:
+        with timer.stage("area of applicability"):
+            blocks, metrics["aoa"] = area_of_applicability(
+                study, prep, label, scheme, predictions, out, classes=classes
+            )
+        section.subsections.append(ReportSection("aoa", "Area of applicability").add(*blocks))
+    if cfg.uncertainty:
+        with timer.stage("uncertainty"):
+            blocks, metrics["uncertainty"] = prediction_uncertainty(
+                study, prep, label, fold_models, model if classes else None, edges, out
+            )
+        section.subsections.append(ReportSection("uncertainty", "Uncertainty").add(*blocks))
+    if cfg.explain:
+        with timer.stage("explanations"):
+            blocks, metrics["explanations"] = explain_model(study, prep, label, model, out, classes=classes)
+        section.subsections.append(ReportSection("explanations", f"Why {label} rates a cell high").add(*blocks))
+    return section, metrics

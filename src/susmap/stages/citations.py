@@ -28,7 +28,7 @@ from susmap.references import BLOCKWISE_REFERENCES, PAPER_KEYS, Reference, refer
 from susmap.study import Study
 from susmap.validation.splitters import SCHEME_REFERENCES
 
-__all__ = ["preset_paper", "study_reference_keys", "study_references"]
+__all__ = ["ANALYSIS_REFERENCES", "preset_paper", "study_reference_keys", "study_references"]
 
 
 def preset_paper(preset: object) -> str | None:
@@ -37,6 +37,17 @@ def preset_paper(preset: object) -> str | None:
     if match is None or int(match.group(1)) >= len(PAPER_KEYS):
         return None
     return PAPER_KEYS[int(match.group(1))]
+
+
+#: What the analyses of ``analysis:`` (where the map holds) cite.
+ANALYSIS_REFERENCES: dict[str, tuple[str, ...]] = {
+    "aoa": ("meyer2021",),
+    "ale": ("apley2020",),
+    "pdp": ("friedman2001",),
+    "shap": ("lundberg2017", "lundberg2020"),
+    "shap_maps": ("lundberg2017", "lundberg2020"),
+    "profiles": (),
+}
 
 
 def _model_keys(study: Study) -> Iterable[str]:
@@ -60,6 +71,13 @@ def study_reference_keys(study: Study) -> list[str]:
     keys += CLASSIFICATION_REFERENCES.get(study.mapping.classification, ())
     for encoding in study.encodings.values():
         keys += ENCODING_REFERENCES.get(encoding, ())
+    if study.mapping.enabled:
+        keys.append("chung2003")  # success and prediction rates
+    keys += ANALYSIS_REFERENCES["aoa"] if study.analysis.aoa else ()
+    for kind in study.analysis.explain:
+        keys += ANALYSIS_REFERENCES[kind]
+    if study.mapping_unit.kind == "slope_units":
+        keys.append("alvioli2016")
     return list(dict.fromkeys(keys))
 
 
