@@ -230,7 +230,7 @@ def test_polygon_study_end_to_end(synthetic):
     assert metrics["scores"]["random"]["logistic_regression"]["auroc"]["mean"] > 0.75
     assert "Susceptibility classes of the units" in (out / "report.html").read_text()
     with pytest.raises(StudyConfigError, match="runs on grid cells only"):
-        require_model_comparison(study, "compare")
+        require_model_comparison(study, "sweep")
 
 
 def _table_csv(tmp_path, n: int = 400, *, coords: bool = True):

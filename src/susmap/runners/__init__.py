@@ -13,6 +13,8 @@ module                     job
 :mod:`.meta_blockwise`     ``method: meta-blockwise`` (paper 004)
 :mod:`.factors`            ``susmap factors``: derive and summarise factors
 :mod:`.compare`            ``susmap compare``: all models on the same folds
+:mod:`.units`              ``method: models`` on mapping units (``run``)
+:mod:`.units_compare`      ``susmap compare`` on mapping units
 :mod:`.sweep`              ``susmap sweep``: a grid of settings
 =========================  ======================================================
 """
@@ -77,16 +79,17 @@ def get_runner(method: str) -> Runner:
 def require_model_comparison(study: Study, command: str) -> None:
     """Refuse ``command`` (``compare``, ``sweep``) for a study whose method does not compare registry models.
 
+    ``compare`` runs on mapping units too (:mod:`.units_compare`); ``sweep`` on grid cells only.
+
     Raises
     ------
     StudyConfigError
         The study's method does not compare registry models (e.g. ``meta-blockwise``).
     """
-    if study.mapping_unit.kind != "cells":
+    if study.mapping_unit.kind != "cells" and command != "compare":
         raise StudyConfigError(
             f"{study.source or 'study'}: mapping_unit.kind {study.mapping_unit.kind!r}: 'susmap {command}' runs on "
-            "grid cells only; 'susmap run' cross-validates every model of the study on the same unit folds "
-            "(cv_summary.csv)"
+            "grid cells only; 'susmap compare' cross-validates every model of the study on the same unit folds"
         )
     if not get_runner(study.method).compares_models:
         raise StudyConfigError(

@@ -254,8 +254,16 @@ def _report(study, prep, summary, tables, ranking, splitters, analysis, optimiza
 
 
 def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
-    """Compare every model of ``study`` under every validation scheme; write tables, figures and a report."""
+    """Compare every model of ``study`` under every validation scheme; write tables, figures and a report.
+
+    A study on mapping units (``mapping_unit.kind`` other than cells) goes to
+    :func:`susmap.runners.units_compare.run_units_compare`.
+    """
     require_model_comparison(study, "compare")
+    if study.mapping_unit.kind != "cells":  # polygons, slope units, a table of units
+        from susmap.runners.units_compare import run_units_compare
+
+        return run_units_compare(study, out_dir)
     source = str(study.source or "study")
     check_models(study.models, seed=study.seed, source=source)  # every model parameter, before any data is read
     check_tuning(study.models, study.validation.tuning, seed=study.seed, source=source)

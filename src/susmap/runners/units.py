@@ -64,22 +64,29 @@ from susmap.study import Study
 from susmap.timing import Timer
 from susmap.units import SlopeUnitParameters, delineate_slope_units, slope_units_to_gpkg
 from susmap.units.adjacency import NeighboursLeftOut, overlap_area, unit_adjacency, unit_centroids
-from susmap.units.labels import parse_label_rule, unit_labels
+from susmap.units.labels import LabelRule, parse_label_rule, unit_labels
 from susmap.units.zonal import statistics_plan, zonal_statistics
 from susmap.validation import cross_validate_models
 from susmap.validation.curve_figures import plot_roc_curves
 from susmap.validation.splitters import make_splitter
-from susmap.validation.warnings import log_warnings, validation_warnings, warnings_json
+from susmap.validation.warnings import StudyWarning, log_warnings, validation_warnings, warnings_json
 
 __all__ = [
     "SPATIAL_SCHEMES",
     "UNIT_FILES",
     "UnitData",
     "UnitsResult",
+    "check_unit_study",
     "class_table_units",
+    "prepare_units",
     "run_units_study",
     "unit_factor_class_tables",
+    "unit_inventory_warnings",
+    "unit_pipelines",
+    "unit_splitters",
+    "units_data_section",
     "units_qml",
+    "units_summary_section",
 ]
 
 log = logging.getLogger(__name__)
@@ -167,38 +174,18 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
         Any bad input; nothing is written to ``out_dir`` then.
     """
     mu = study.mapping_unit
-    if mu.kind == "cells":
-        raise StudyConfigError("run_units_study: mapping_unit.kind is 'cells'; run the study with run_study")
-    source = str(study.source or "study")
+    check_unit_study(study, "run_units_study")
     out_dir = Path(out_dir or study.outputs.directory)
     timer = Timer()
     t_start = time.perf_counter()
-    check_models(study.models, seed=study.seed, source=source)
-    check_tuning(study.models, study.validation.tuning, seed=study.seed, source=source)
-    for i, m in enumerate(study.models):
-        if get_model(m.name).inputs == "windows":
-            raise StudyConfigError(
-                f"{source}: models.{i}: {m.name!r} reads windows of grid cells around each sample; it cannot run on "
-                f"mapping units (kind {mu.kind!r}): use a tabular model or mapping_unit.kind: cells"
-            )
-    rule = parse_label_rule(mu.label) if mu.kind != "table" else None
     polygons = mu.kind != "table"
     writes = (*UNIT_FILES, *(POLYGON_FILES if polygons else ()))
     inputs = _inputs(study)
     with OutputFolder(out_dir, inputs=inputs, writes=writes) as out, dask_scheduler(study):
-        if polygons:
-            data = _polygon_units(study, rule, out, timer)
-        else:
-            with timer.stage("read table"):
-                data = _table_units(study)
+        data, rule = prepare_units(study, out, timer)
         X, y = data.X, data.y  # noqa: N806
-        if y.min() == y.max():
-            raise StudyConfigError(
-                f"{source}: every unit has label {int(y[0])}; the models need units with and without events "
-                + (f"(label rule {rule})" if rule is not None else f"(column {mu.label_field})")
-            )
-        pipelines = {m.display_name: _pipeline(study, m, data) for m in study.models}
-        splitters = _splitters(study, data)
+        pipelines = unit_pipelines(study, data)
+        splitters = unit_splitters(study, data)
         with timer.stage("cross-validation"):
             cv = cross_validate_models(
                 X,
@@ -240,13 +227,16 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
                 _write_polygon_outputs(study, data, mapped, k, out)
                 _plot_units_map(study, data, mapped, k, out.path("units_map.png"))
         roc_auc = plot_roc_curves(cv.predictions, y, [label for label, _ in splitters], out.path("roc.png"))
-        warnings = validation_warnings(
-            cv.summary,
-            scheme_kinds={c.display_name: c.name for c in study.validation.scheme_configs},
-            mapped_model=mapped,
-            n_events=int(y.sum()),
-            cv_scores=cv.scores,
-        )
+        warnings = [
+            *validation_warnings(
+                cv.summary,
+                scheme_kinds={c.display_name: c.name for c in study.validation.scheme_configs},
+                mapped_model=mapped,
+                n_events=int(y.sum()),
+                cv_scores=cv.scores,
+            ),
+            *unit_inventory_warnings(data.counts),
+        ]
         log_warnings(warnings, log)
         metrics = {
             "mapping_unit": {"kind": mu.kind, "label": str(rule) if rule else mu.label_field},
@@ -301,6 +291,145 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
         counts=data.counts,
         timings=timer.timings,
     )
+
+
+# --------------------------------------------------------------------------- shared with compare
+
+
+def check_unit_study(study: Study, command: str) -> None:
+    """Refuse, before any data is read, a unit study that cannot run: kind cells, bad model or tuning parameters,
+    a model that reads windows of grid cells.
+
+    Raises
+    ------
+    StudyConfigError
+        Naming the study file and the model (``models.<i>``) at fault.
+    """
+    mu = study.mapping_unit
+    source = str(study.source or "study")
+    if mu.kind == "cells":
+        raise StudyConfigError(f"{command}: mapping_unit.kind is 'cells'; run the study on grid cells")
+    check_models(study.models, seed=study.seed, source=source)
+    check_tuning(study.models, study.validation.tuning, seed=study.seed, source=source)
+    for i, m in enumerate(study.models):
+        if get_model(m.name).inputs == "windows":
+            raise StudyConfigError(
+                f"{source}: models.{i}: {m.name!r} reads windows of grid cells around each sample; it cannot run on "
+                f"mapping units (kind {mu.kind!r}): use a tabular model or mapping_unit.kind: cells"
+            )
+
+
+def prepare_units(study: Study, out: OutputFolder, timer: Timer) -> tuple[UnitData, LabelRule | None]:
+    """The study's units with factors and labels, and the label rule (None for a table of units).
+
+    Polygons and slope units: the stack is opened, slope units delineated
+    (``slope_units.gpkg``/``.tif`` into ``out``), zonal statistics and labels
+    computed; a table is read as it is. Shared by ``susmap run``
+    (:func:`run_units_study`) and ``susmap compare``
+    (:func:`susmap.runners.units_compare.run_units_compare`).
+
+    Raises
+    ------
+    SusmapError
+        Bad input, or every unit has one label.
+    """
+    mu = study.mapping_unit
+    rule = parse_label_rule(mu.label) if mu.kind != "table" else None
+    if mu.kind != "table":
+        data = _polygon_units(study, rule, out, timer)
+    else:
+        with timer.stage("read table"):
+            data = _table_units(study)
+    y = data.y
+    if y.min() == y.max():
+        raise StudyConfigError(
+            f"{study.source or 'study'}: every unit has label {int(y[0])}; the models need units with and without "
+            "events " + (f"(label rule {rule})" if rule is not None else f"(column {mu.label_field})")
+        )
+    return data, rule
+
+
+def unit_pipelines(study: Study, data: UnitData) -> dict[str, object]:
+    """One unfitted pipeline per study model, by display name, on the units' factors (categorical ones one-hot)."""
+    return {m.display_name: _pipeline(study, m, data) for m in study.models}
+
+
+def unit_inventory_warnings(counts: dict[str, int], *, max_dropped_share: float = 0.1) -> list[StudyWarning]:
+    """``events_dropped`` when more than ``max_dropped_share`` of the inventory's events fall in no unit.
+
+    ``counts`` are :attr:`UnitData.counts` (``events``, ``events_outside_units``);
+    a table of units (no inventory) gives no warning. Serious above twice the share,
+    as :func:`susmap.validation.warnings.inventory_warnings` for cells.
+    """
+    events, outside = int(counts.get("events", 0)), int(counts.get("events_outside_units", 0))
+    if events <= 0 or outside / events <= max_dropped_share:
+        return []
+    share = outside / events
+    return [
+        StudyWarning(
+            code="events_dropped",
+            message=(
+                f"{outside} of {events} inventory events ({100 * share:.1f} %) fall in no mapping unit and were "
+                "left out; the units may miss the terrain where they fell"
+            ),
+            severity="serious" if share > 2 * max_dropped_share else "caution",
+            value=share,
+            threshold=max_dropped_share,
+        )
+    ]
+
+
+def units_summary_section(study: Study, data: UnitData, summary: pd.DataFrame, mapped: str | None) -> ReportSection:
+    """The report's summary on units: what the units are, their count, factors, models, AUROC per scheme.
+
+    ``mapped`` is the model classified in the map (``susmap run``) or None
+    (``susmap compare``: every model's AUROC is listed).
+    """
+    mu = study.mapping_unit
+    counts = data.counts
+    what = {
+        "polygons": f"polygon units of {Path(str(mu.path)).name}",
+        "slope_units": "slope units delineated from the DEM (Alvioli et al. 2016)",
+        "table": f"the table of units {Path(str(mu.path)).name}",
+    }[mu.kind]
+    models = f"{len(study.models)} cross-validated on the same folds"
+    facts = [
+        ("Mapping units", what),
+        ("Units", f"{counts['units']:,} ({counts['landslide_units']:,} with landslides)"),
+        ("Factors", f"{len(data.names)} ({', '.join(data.names)})"),
+        ("Models", models + (f", {mapped} classified in the map" if mapped else "")),
+    ]
+    auc = summary[summary["metric"] == "auroc"]
+    if mapped is not None:
+        auc = auc[auc["model"] == mapped]
+    for row in auc.itertuples():
+        who = "" if mapped is not None else f"{row.model}, "
+        facts.append((f"AUROC ({who}{row.scheme})", f"{row.mean:.3f} ± {row.sd:.3f} over {int(row.n_folds)} folds"))
+    return ReportSection("summary", "Summary").add(Facts(facts))
+
+
+def units_data_section(study: Study, data: UnitData, rule: LabelRule | None) -> ReportSection:
+    """The report's data section on units: units read and dropped, label rule or column, events, coordinates."""
+    mu = study.mapping_unit
+    counts = data.counts
+    data_facts = [("Units read", f"{counts['units_read']:,}")]
+    if "units_no_valid_cell" in counts:
+        data_facts.append(("Units without a valid cell (dropped)", f"{counts['units_no_valid_cell']:,}"))
+        data_facts.append(("Label rule", str(rule)))
+        data_facts.append(("Events", f"{counts['events']:,} ({counts['events_outside_units']:,} in no unit)"))
+        data_facts.append(("Raster tiles read", f"{counts['tiles_read']:,} (units grouped by {mu.tile_cells}² tiles)"))
+        data_facts.append(
+            (
+                "Factors per unit",
+                "zonal statistics weighted by exact cell coverage fractions (exactextract); "
+                "columns <layer>_<statistic>, class shares <layer>_<class>",
+            )
+        )
+    else:
+        data_facts.append(("Units with a missing value (dropped)", f"{counts['units_missing_values']:,}"))
+        data_facts.append(("Label column", str(mu.label_field)))
+        data_facts.append(("Coordinates", "given" if data.coords is not None else "none (random schemes only)"))
+    return ReportSection("data", "Data").add(Facts(data_facts))
 
 
 # --------------------------------------------------------------------------- inputs
@@ -549,8 +678,11 @@ def _pipeline(study: Study, model, data: UnitData):
     )
 
 
-def _splitters(study: Study, data: UnitData) -> list[tuple[str, object]]:
-    """(label, splitter) per scheme on the units: centroids as coordinates, neighbours out for buffered schemes."""
+def unit_splitters(study: Study, data: UnitData, n_repeats: int | None = None) -> list[tuple[str, object]]:
+    """(label, splitter) per scheme on the units: centroids as coordinates, neighbours out for buffered schemes.
+
+    ``n_repeats`` overrides ``validation.repeats`` (compare's permutation importance: one repeat).
+    """
     val = study.validation
     out = []
     for cfg in val.scheme_configs:
@@ -568,7 +700,7 @@ def _splitters(study: Study, data: UnitData) -> list[tuple[str, object]]:
             cfg.name,
             coords=data.coords,
             n_splits=val.folds,
-            n_repeats=val.repeats,
+            n_repeats=val.repeats if n_repeats is None else n_repeats,
             seed=study.seed,
             X=data.X,
             **params,
@@ -789,40 +921,8 @@ def _plot_units_map(study: Study, data: UnitData, mapped: str, k: int, path: Pat
 def _report(study: Study, data: UnitData, summary, mapped, table, factor_tables, rule, timer: Timer, out: OutputFolder):
     mu = study.mapping_unit
     doc = new_document(f"Susceptibility report: {study.name} ({mu.kind.replace('_', ' ')})", study)
-    counts = data.counts
-    what = {
-        "polygons": f"polygon units of {Path(str(mu.path)).name}",
-        "slope_units": "slope units delineated from the DEM (Alvioli et al. 2016)",
-        "table": f"the table of units {Path(str(mu.path)).name}",
-    }[mu.kind]
-    facts = [
-        ("Mapping units", what),
-        ("Units", f"{counts['units']:,} ({counts['landslide_units']:,} with landslides)"),
-        ("Factors", f"{len(data.names)} ({', '.join(data.names)})"),
-        ("Models", f"{len(study.models)} cross-validated on the same folds, {mapped} classified in the map"),
-    ]
-    auc = summary[(summary["metric"] == "auroc") & (summary["model"] == mapped)]
-    for row in auc.itertuples():
-        facts.append((f"AUROC ({row.scheme})", f"{row.mean:.3f} ± {row.sd:.3f} over {int(row.n_folds)} folds"))
-    doc.sections.append(ReportSection("summary", "Summary").add(Facts(facts)))
-    data_facts = [("Units read", f"{counts['units_read']:,}")]
-    if "units_no_valid_cell" in counts:
-        data_facts.append(("Units without a valid cell (dropped)", f"{counts['units_no_valid_cell']:,}"))
-        data_facts.append(("Label rule", str(rule)))
-        data_facts.append(("Events", f"{counts['events']:,} ({counts['events_outside_units']:,} in no unit)"))
-        data_facts.append(("Raster tiles read", f"{counts['tiles_read']:,} (units grouped by {mu.tile_cells}² tiles)"))
-        data_facts.append(
-            (
-                "Factors per unit",
-                "zonal statistics weighted by exact cell coverage fractions (exactextract); "
-                "columns <layer>_<statistic>, class shares <layer>_<class>",
-            )
-        )
-    else:
-        data_facts.append(("Units with a missing value (dropped)", f"{counts['units_missing_values']:,}"))
-        data_facts.append(("Label column", str(mu.label_field)))
-        data_facts.append(("Coordinates", "given" if data.coords is not None else "none (random schemes only)"))
-    doc.sections.append(ReportSection("data", "Data").add(Facts(data_facts)))
+    doc.sections.append(units_summary_section(study, data, summary, mapped))
+    doc.sections.append(units_data_section(study, data, rule))
     doc.sections.append(methods_section(study))
     results = ReportSection("results", "Results")
     validation = ReportSection("results-validation", "Cross-validation").add(cv_table(summary))

@@ -1,0 +1,448 @@
+"""``susmap compare`` on mapping units: every model under every scheme on the same unit folds.
+
+The units (polygons, slope units or a table; :func:`susmap.runners.units.prepare_units`,
+shared with ``susmap run``) take the place of the sample table of the cell
+comparison (:mod:`susmap.runners.compare`). Outputs:
+
+- ``cv_scores.csv`` (test and training parts), ``cv_summary.csv``,
+  ``cv_summary_all_metrics.csv``, ``cv_train_summary.csv``;
+- ``tables/paper000_table4_<scheme>.csv|md`` … ``paper003_table5_<scheme>``
+  (:func:`susmap.report.tables.comparison_tables`);
+- ``ranking.csv``: paper 002's cumulative ranks of MSE, R, AUC, sensitivity
+  and specificity, training and testing apart;
+- ``roc.png``: out-of-fold ROC curves, first repeat, one panel per scheme;
+- ``rate_curves.png``: success and prediction rate with the units as the
+  area: share of the units' area [m²] (of the unit count for a table
+  without ``area_m2``) against share of landslide units, units ranked by
+  susceptibility (:func:`unit_rate_curve`); success rate of each model
+  fitted on all units, prediction rate of the out-of-fold probabilities of
+  the first scheme's first repeat;
+- ``class_tables_units.csv``: each model's own classes of the units (units,
+  area, landslide units per class; paper 002 Fig. 7 by units);
+- ``fold_map_<scheme>.png`` on the unit centroids (units with coordinates);
+- factor analysis on the unit table: ``vif.csv|png`` (paper 003),
+  ``information_gain.csv`` (paper 001), ``rf_importance.csv|png`` (paper
+  002), ``permutation_importance.csv|png`` (first model, one repeat of the
+  first scheme), ``factor_class_tables.csv`` (frequency ratios counted in units);
+- ``units.csv`` (the units, their factors, labels and first-repeat folds),
+  ``comparison.json``, ``report.html``, ``provenance.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from susmap.analysis import (
+    information_gain,
+    permutation_importance_cv,
+    plot_importance,
+    plot_vif,
+    random_forest_importance,
+    vif_table,
+)
+from susmap.mapping import compute_breaks
+from susmap.mapping.classes import assign_classes
+from susmap.outputs import OutputFolder, file_sha256, package_versions, write_json
+from susmap.report.document import Figure, ReportSection, Table, Text
+from susmap.report.html import write_report
+from susmap.report.pdf import print_pdf
+from susmap.report.tables import comparison_tables, to_markdown, write_tables
+from susmap.runners.units import (
+    BUFFERED_SCHEMES,
+    UnitData,
+    check_unit_study,
+    class_table_units,
+    prepare_units,
+    unit_factor_class_tables,
+    unit_inventory_warnings,
+    unit_pipelines,
+    unit_splitters,
+    units_data_section,
+    units_summary_section,
+)
+from susmap.stages import dask_scheduler, input_files
+from susmap.stages.report import (
+    alerts,
+    cv_table,
+    factor_analysis_section,
+    methods_section,
+    new_document,
+    reproducibility_section,
+)
+from susmap.study import Study
+from susmap.timing import Timer
+from susmap.validation import BufferedLeaveOneOut, cross_validate_models, plot_fold_map
+from susmap.validation.curve_figures import plot_rate_curves, plot_roc_curves
+from susmap.validation.curves import RateCurve
+from susmap.validation.metrics import ALL_METRICS
+from susmap.validation.ranking import PAPER002_CRITERIA, cumulative_ranking, summarize_scores
+from susmap.validation.warnings import log_warnings, validation_warnings, warnings_json
+
+__all__ = ["UnitsCompareResult", "run_units_compare", "unit_rate_curve"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class UnitsCompareResult:
+    """What :func:`run_units_compare` produced: as :class:`susmap.runners.compare.CompareResult`, plus unit counts."""
+
+    out_dir: Path
+    files: list[Path]
+    scores: pd.DataFrame
+    summary: pd.DataFrame
+    ranking: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
+    timings: dict[str, float]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def unit_rate_curve(prob: np.ndarray, events: np.ndarray, area: np.ndarray | None = None) -> RateCurve:
+    """Success- or prediction-rate curve of units: share of the units' area against share of landslide units.
+
+    Units are ranked by ``prob``, highest first; at each distinct
+    probability ``t`` the curve's point is (area of the units with
+    ``prob >= t`` / area of all units, landslide units with ``prob >= t`` /
+    all landslide units), from (0, 0) to (1, 1); AUC by the trapezoid rule
+    (Chung & Fabbri 2003 with units for cells).
+
+    Parameters
+    ----------
+    prob : ndarray of shape (n_units,)
+        Susceptibility of every unit.
+    events : ndarray of shape (n_units,)
+        1 for a landslide unit, else 0.
+    area : ndarray of shape (n_units,), optional
+        Unit areas [m²]; None counts every unit as one (a table without areas).
+
+    Examples
+    --------
+    Four units of area 1, 1, 2, 4 ranked 0.9, 0.8, 0.3, 0.1; the landslide
+    units are the first two: the curve reaches 1 at area share 2/8, so
+    AUC = 0.25 / 2 + 0.75 = 0.875.
+
+    >>> round(unit_rate_curve(np.array([0.9, 0.8, 0.3, 0.1]), np.array([1, 1, 0, 0]),
+    ...                       np.array([1.0, 1, 2, 4])).auc, 3)
+    0.875
+    """
+    p = np.asarray(prob, dtype=float)
+    e = np.asarray(events).astype(bool)
+    w = np.ones_like(p) if area is None else np.asarray(area, dtype=float)
+    order = np.argsort(-p, kind="mergesort")
+    ps = p[order]
+    last = np.r_[np.flatnonzero(np.diff(ps)), ps.size - 1]  # last position of each run of equal values
+    area_share = np.cumsum(w[order])[last] / w.sum()
+    event_share = np.cumsum(e[order])[last] / max(int(e.sum()), 1)
+    x, y = np.r_[0.0, area_share], np.r_[0.0, event_share]
+    return RateCurve(area_share=x, event_share=y, thresholds=np.r_[np.inf, ps[last]], auc=float(np.trapezoid(y, x)))
+
+
+def _first_repeat_oof(predictions: pd.DataFrame, scheme: str, model: str, n: int) -> np.ndarray:
+    """Out-of-fold probability of every unit in the first repeat of ``scheme`` (NaN: never tested)."""
+    sel = predictions[(predictions["scheme"] == scheme) & (predictions["model"] == model)]
+    sel = sel[sel["repeat"] == sel["repeat"].min()]
+    prob = np.full(n, np.nan)
+    prob[sel["sample"].to_numpy(dtype=np.int64)] = sel["prob"].to_numpy(dtype=float)
+    return prob
+
+
+def _rates_and_classes(study: Study, data: UnitData, pipelines: dict, predictions: pd.DataFrame, scheme: str, out):
+    """Area-weighted rate curves of every model (``rate_curves.png``) and its own classes of the units."""
+    X, y = data.X, data.y  # noqa: N806
+    area = data.frame["area_m2"].to_numpy(dtype=float) if "area_m2" in data.frame else None
+    m = study.mapping
+    aucs: dict[str, dict[str, float]] = {"success_rate": {}, "prediction_rate": {}}
+    success, prediction, tables = {}, {}, []
+    for label, pipe in pipelines.items():
+        prob = clone(pipe).fit(X, y).predict_proba(X)[:, 1]
+        success[label] = unit_rate_curve(prob, y, area)
+        oof = _first_repeat_oof(predictions, scheme, label, len(y))
+        tested = np.isfinite(oof)
+        prediction[label] = unit_rate_curve(oof[tested], y[tested], None if area is None else area[tested])
+        aucs["success_rate"][label] = success[label].auc
+        aucs["prediction_rate"][label] = prediction[label].auc
+        sample = prob
+        if len(prob) > m.class_sample:
+            sample = np.random.default_rng(study.seed).choice(prob, size=m.class_sample, replace=False)
+        edges = compute_breaks(m.classification, sample, m.n_classes, vmin=float(prob.min()), vmax=float(prob.max()))
+        table = class_table_units(assign_classes(prob, edges), y, edges, area)
+        tables.append(table.assign(model=label)[["model", *table.columns]])
+    what = "unit area" if area is not None else "units"
+    plot_rate_curves(
+        success, prediction, out.path("rate_curves.png"), prediction_title=f"Prediction rate (out of fold, {scheme})"
+    )
+    shares = pd.concat(tables, ignore_index=True)
+    shares.to_csv(out.path("class_tables_units.csv"), index=False)
+    return aucs, shares, what
+
+
+def run_units_compare(study: Study, out_dir: Path | None = None) -> UnitsCompareResult:
+    """``susmap compare`` on a study whose ``mapping_unit.kind`` is polygons, slope_units or table.
+
+    Every model of the study is cross-validated on the same unit folds of
+    every scheme (spatial schemes on the unit centroids; buffered schemes
+    also leave the test units' neighbours out of training); writes the
+    files listed in this module's docstring to ``out_dir`` (default: the
+    study's), all or nothing.
+
+    Raises
+    ------
+    SusmapError
+        Any bad input; nothing is written to ``out_dir`` then.
+    """
+    check_unit_study(study, "compare")
+    out_dir = Path(out_dir or study.outputs.directory)
+    timer = Timer()
+    t_start = time.perf_counter()
+    val = study.validation
+    inputs = [p for p in input_files(study) if Path(p).is_file()]
+    with OutputFolder(out_dir, inputs=inputs) as out, dask_scheduler(study):
+        data, rule = prepare_units(study, out, timer)
+        X, y = data.X, data.y  # noqa: N806
+        pipelines = unit_pipelines(study, data)
+        splitters = unit_splitters(study, data)
+        labels = [label for label, _ in splitters]
+        with timer.stage("cross-validation"):
+            cv = cross_validate_models(
+                X,
+                y,
+                data.coords,
+                pipelines,
+                schemes=splitters,
+                n_splits=val.folds,
+                n_repeats=val.repeats,
+                threshold=val.threshold,
+                seed=study.seed,
+                n_jobs=val.n_jobs,
+                metrics="all",
+                return_predictions=True,
+                tuning=val.tuning or None,
+            )
+        # leave-one-out schemes test one unit per fold: score their pooled out-of-fold predictions instead
+        pooled = [label for label, sp in splitters if isinstance(sp, BufferedLeaveOneOut)]
+        test_scores = cv.scores[~cv.scores["scheme"].isin(pooled)]
+        if pooled and cv.pooled is not None:
+            test_scores = pd.concat(
+                [test_scores, cv.pooled[cv.pooled["scheme"].isin(pooled)].assign(fold=-1)], ignore_index=True
+            )
+        scores = test_scores.assign(part="test")
+        if cv.train_scores is not None:
+            scores = pd.concat([scores, cv.train_scores.assign(part="train")], ignore_index=True)
+        scores.to_csv(out.path("cv_scores.csv"), index=False)
+        cv.summary.to_csv(out.path("cv_summary.csv"), index=False)
+        if cv.tuning is not None and len(cv.tuning):
+            cv.tuning.to_csv(out.path("tuning.csv"), index=False)
+        if cv.train_summary is not None:
+            cv.train_summary.to_csv(out.path("cv_train_summary.csv"), index=False)
+        frame = data.frame
+        for scheme, ids in cv.fold_ids.items():
+            frame[f"fold_{scheme}"] = ids
+        frame.to_csv(out.path("units.csv"), index=False)
+        with timer.stage("tables and figures"):
+            tables = comparison_tables(scores, labels)
+            write_tables(tables, out.path("tables/.keep").parent)
+            full_summary = summarize_scores(test_scores, [m for m in ALL_METRICS if m in test_scores.columns])
+            full_summary.to_csv(out.path("cv_summary_all_metrics.csv"), index=False)
+            # paper 002: ranks of MSE, R, AUC, sensitivity and specificity, summed; training and testing apart
+            criteria = [m for m in PAPER002_CRITERIA if m in scores.columns]
+            ranking = cumulative_ranking(
+                summarize_scores(scores, criteria, by=("part", "scheme", "model")), criteria, by=("part", "scheme")
+            )
+            ranking.to_csv(out.path("ranking.csv"), index=False)
+            roc_auc = plot_roc_curves(cv.predictions, y, labels, out.path("roc.png"))
+            if data.coords is not None:
+                for label, splitter in splitters:
+                    plot_fold_map(
+                        splitter, data.coords, out.path(f"fold_map_{label}.png"), title=f"{label} folds", X=X, y=y
+                    )
+            rates, shares, rate_what = _rates_and_classes(study, data, pipelines, cv.predictions, labels[0], out)
+        with timer.stage("factor analysis"):
+            factors = pd.DataFrame(X, columns=data.names)
+            vif = vif_table(factors, data.names, kinds=data.kinds)
+            vif.to_csv(out.path("vif.csv"), index=False)
+            plot_vif(vif, out.path("vif.png"))
+            ig = information_gain(factors, y, data.names, kinds=data.kinds)
+            ig.to_csv(out.path("information_gain.csv"), index=False)
+            rf = random_forest_importance(factors, y, data.names, seed=study.seed, kinds=data.kinds)
+            rf.to_csv(out.path("rf_importance.csv"), index=False)
+            plot_importance(rf, out.path("rf_importance.png"), title="Random-forest importance (100-500 trees)")
+            first_label, first_splitter = unit_splitters(study, data, n_repeats=1)[0]
+            first_model = next(iter(pipelines))
+            perm = permutation_importance_cv(
+                pipelines[first_model], factors, y, data.names, first_splitter, seed=study.seed
+            )
+            perm.to_csv(out.path("permutation_importance.csv"), index=False)
+            plot_importance(
+                perm,
+                out.path("permutation_importance.png"),
+                title=f"Permutation importance, {first_model}, {first_label} folds",
+            )
+            factor_tables = unit_factor_class_tables(frame, data.names, data.kinds)
+            factor_tables.to_csv(out.path("factor_class_tables.csv"), index=False)
+        warnings = [
+            *validation_warnings(
+                cv.summary,
+                scheme_kinds={c.display_name: c.name for c in val.scheme_configs},
+                mapped_model=None,
+                n_events=int(y.sum()),
+                cv_scores=cv.scores,
+            ),
+            *unit_inventory_warnings(data.counts),
+        ]
+        log_warnings(warnings, log)
+        comparison = {
+            "mapping_unit": {"kind": study.mapping_unit.kind, "label": str(rule) if rule else None},
+            "schemes": labels,
+            "warnings": warnings_json(warnings),
+            "folds": val.folds,
+            "repeats": val.repeats,
+            "summary": full_summary.to_dict(orient="records"),
+            "train_summary": None if cv.train_summary is None else cv.train_summary.to_dict(orient="records"),
+            "ranking": ranking.to_dict(orient="records"),
+            "roc_auc_out_of_fold": roc_auc,
+            "rate_curve_auc": rates,
+            "rate_curve_area": rate_what,
+            "class_tables_units": shares.to_dict(orient="records"),
+            "vif": vif.to_dict(orient="records"),
+            "information_gain": ig.to_dict(orient="records"),
+            "units": data.counts,
+            "factors": data.names,
+        }
+        write_json(out.path("comparison.json"), comparison)
+        timer.timings["total"] = round(time.perf_counter() - t_start, 3)
+        write_json(
+            out.path("provenance.json"),
+            {
+                "study": study.model_dump(mode="json"),
+                "study_file": str(study.source) if study.source else None,
+                "seed": study.seed,
+                "versions": package_versions(),
+                "inputs": {str(p): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in inputs},
+                "timings_s": timer.timings,
+                "units": data.counts,
+            },
+        )
+        doc = _report(
+            study, data, rule, cv.summary, tables, ranking, splitters, (vif, ig, rf, perm), factor_tables, shares,
+            rate_what, timer, out,
+        )  # fmt: skip
+        doc.warnings = alerts(warnings)
+        write_report(out.path("report.html"), doc)
+        if study.outputs.pdf:
+            print_pdf(out.path("report.html"), out.path("report.pdf"))
+        committed = out.commit()
+    log.info("comparison:\n%s", to_markdown(next(iter(tables.values()))))
+    return UnitsCompareResult(
+        out_dir=out.final,
+        files=committed,
+        scores=scores,
+        summary=cv.summary,
+        ranking=ranking,
+        tables=tables,
+        timings=timer.timings,
+        counts=data.counts,
+    )
+
+
+def _report(
+    study, data, rule, summary, tables, ranking, splitters, analysis, factor_tables, shares, rate_what, timer, out
+):
+    """The comparison's report on units: summary, data, methods, papers' tables, curves, factors, classes."""
+    vif, ig, rf, perm = analysis
+    val = study.validation
+    mu = study.mapping_unit
+    doc = new_document(f"Model comparison: {study.name} ({mu.kind.replace('_', ' ')})", study)
+    doc.sections.append(units_summary_section(study, data, summary, None))
+    doc.sections.append(units_data_section(study, data, rule))
+    doc.sections.append(methods_section(study))
+    results = ReportSection("results", "Results")
+    validation = ReportSection("results-validation", "Cross-validation").add(cv_table(summary))
+    if data.adjacency is not None and any(c.name in BUFFERED_SCHEMES for c in val.scheme_configs):
+        validation.add(
+            Text("Buffered schemes also leave every unit adjacent to a test unit out of its training part.", "note")
+        )
+    results.subsections.append(validation)
+    for label, _ in splitters:
+        sec = ReportSection(f"results-{label}", f"Models under {label} cross-validation in the papers' layouts")
+        sec.add(
+            Text(
+                f"{val.folds}-fold × {val.repeats} repeats on units; mean ± sd over folds. Layouts of papers 000, "
+                "001 and 003 (training and validation rows).",
+                kind="note",
+            ),
+            *(
+                Table(t, name.replace(f"_{label}", "").replace("_", " "))
+                for name, t in tables.items()
+                if name.endswith(f"_{label}")
+            ),
+        )
+        results.subsections.append(sec)
+    results.subsections.append(
+        ReportSection("results-ranking", "Cumulative ranking (paper 002)").add(
+            Table(ranking, "Ranks of MSE, R, AUC, sensitivity and specificity, summed; training and testing apart")
+        )
+    )
+    curves = ReportSection("results-curves", "ROC and rate curves").add(
+        Figure("roc.png", "Out-of-fold ROC curves of every model, first repeat, one panel per scheme"),
+        Text(
+            f"Rate curves on units: share of the {rate_what} against share of the landslide units, units ranked by "
+            "susceptibility.",
+            kind="note",
+        ),
+        Figure(
+            "rate_curves.png",
+            f"Success rate (models fitted on all units) and prediction rate (out-of-fold probabilities of "
+            f"{splitters[0][0]}, first repeat)",
+        ),
+    )
+    if data.coords is not None:
+        curves.add(
+            *(
+                Figure(f"fold_map_{label}.png", f"Folds of the {label} scheme (unit centroids)")
+                for label, _ in splitters
+            )
+        )
+    results.subsections.append(curves)
+    results.subsections.append(
+        factor_analysis_section(
+            None,
+            vif=vif,
+            tables=[
+                ("Information gain (paper 001)", ig),
+                ("Random-forest importance (paper 002)", rf),
+                ("Permutation importance on held-out folds", perm),
+                (
+                    "Units and landslide units per factor class (continuous factors: quintiles of the units' values); "
+                    "frequency ratio = landslide share / unit share",
+                    factor_tables,
+                ),
+            ],
+            figures=[
+                ("vif.png", "Variance inflation factor per factor"),
+                ("rf_importance.png", "Random-forest importance"),
+                ("permutation_importance.png", "Permutation importance on held-out folds"),
+            ],
+            note="On the unit table: one row per unit, its factors as in units.csv.",
+        )
+    )
+    results.subsections.append(
+        ReportSection("results-classes", "Susceptibility classes per model (paper 002 Fig. 7, by units)").add(
+            Text(
+                f"Each model fitted on all units, its own classes ({study.mapping.classification.replace('_', ' ')}) "
+                "of the units' probabilities; units, area and landslide units per class.",
+                kind="note",
+            ),
+            Table(shares, "Classes per model"),
+        )
+    )
+    doc.sections.append(results)
+    extra = ["report.html", *(["report.pdf"] if study.outputs.pdf else [])]
+    doc.sections.append(reproducibility_section(study, timer.timings, out.staging, extra_files=extra))
+    return doc
