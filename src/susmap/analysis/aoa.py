@@ -64,7 +64,7 @@ from scipy.spatial.distance import cdist
 
 from susmap.errors import SamplingError, StudyConfigError
 from susmap.mapping.breaks import class_names
-from susmap.mapping.figures import draw_classes, hillshade
+from susmap.mapping.figures import draw_classes, hillshade, style_map_axes
 from susmap.mapping.writer import RasterTarget, write_lazy_rasters
 from susmap.stack import Stack
 
@@ -648,12 +648,7 @@ def plot_aoa(
     handles = [Patch(facecolor=c, edgecolor="0.3", label=n) for c, n in zip(colors, class_names(k), strict=True)]
     handles.append(Patch(facecolor="#7f7f7f", edgecolor="0.3", hatch="////", label=f"outside AOA ({share:.1%})"))
     ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.85, title="susceptibility")
-    ax.set_title(title)
-    ax.set_xlabel("x [m]")
-    ax.set_ylabel("y [m]")
-    ax.ticklabel_format(style="plain", useOffset=False)
-    ax.tick_params(labelsize=7)
-    ax.set_aspect("equal")
+    style_map_axes(ax, title)
     fig.tight_layout()
     fig.savefig(out_png, metadata={"Software": None})
     plt.close(fig)

@@ -39,6 +39,7 @@ from rasterio.windows import Window
 
 from susmap.errors import ModelFitError, StudyConfigError
 from susmap.mapping import assign_classes, predict_block
+from susmap.mapping.figures import style_map_axes
 from susmap.mapping.writer import (
     PART_COMPRESS,
     RasterTarget,
@@ -324,12 +325,7 @@ def plot_uncertainty(uncertainty_path: Path, out_png: Path, *, agreement_path: P
             interpolation="nearest",
         )
         fig.colorbar(img, ax=ax, shrink=0.8)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("x [m]")
-        ax.set_ylabel("y [m]")
-        ax.ticklabel_format(style="plain", useOffset=False)
-        ax.tick_params(labelsize=7)
-        ax.set_aspect("equal")
+        style_map_axes(ax, title)
     fig.tight_layout()
     fig.savefig(out_png, metadata={"Software": None})
     plt.close(fig)

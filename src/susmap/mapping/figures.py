@@ -48,6 +48,7 @@ __all__ = [
     "hillshade",
     "plot_class_map",
     "round_length",
+    "style_map_axes",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,16 @@ def crs_label(crs) -> str:
     crs = CRS.from_user_input(crs)
     auth = crs.to_authority()
     return f"{auth[0]}:{auth[1]} — {crs.name}" if auth else crs.name
+
+
+def style_map_axes(ax, title: str, *, fontsize: float = MIN_FONT_PT) -> None:
+    """Title, x/y labels in metres, plain (not offset) coordinates, equal aspect: every map panel's axes."""
+    ax.set_title(title, fontsize=fontsize + 3)
+    ax.set_xlabel("x [m]", fontsize=fontsize + 1)
+    ax.set_ylabel("y [m]", fontsize=fontsize + 1)
+    ax.ticklabel_format(style="plain", useOffset=False)
+    ax.tick_params(labelsize=fontsize)
+    ax.set_aspect("equal")
 
 
 def round_length(target: float) -> float:
@@ -281,12 +292,7 @@ def draw_class_map(
         framealpha=0.85,
         title="susceptibility",
     )
-    ax.set_title(title, fontsize=MIN_FONT_PT + 3)
-    ax.set_xlabel("x [m]", fontsize=MIN_FONT_PT + 1)
-    ax.set_ylabel("y [m]", fontsize=MIN_FONT_PT + 1)
-    ax.ticklabel_format(style="plain", useOffset=False)
-    ax.tick_params(labelsize=MIN_FONT_PT)
-    ax.set_aspect("equal")
+    style_map_axes(ax, title, fontsize=MIN_FONT_PT)
     add_map_furniture(ax, crs, extent, transform=transform)
     return (right - left) / shape[1]
 
