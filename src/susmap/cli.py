@@ -283,8 +283,16 @@ def _report_study(result) -> None:
     summary = result.cv_summary[result.cv_summary["metric"] == "auroc"]
     for row in summary.itertuples():
         typer.echo(f"  AUROC {row.scheme:>8} CV  {row.model:<22} {row.mean:.3f} ± {row.sd:.3f}")
-    if result.mapped_model:
-        typer.echo(f"  map: {result.mapped_model} -> {result.out_dir / 'probability.tif'}")
+    if not result.mapped_model:
+        return
+    if hasattr(result, "units"):  # mapping units: the units carry the map, a raster only for polygons
+        c = result.counts
+        typer.echo(f"  units: {c['units']:,} ({c['landslide_units']:,} landslide units)")
+        written = [n for n in ("units.gpkg", "probability.tif") if (result.out_dir / n).is_file()]
+        where = ", ".join(str(result.out_dir / n) for n in written or ["units.csv"])
+        typer.echo(f"  map: {result.mapped_model} per unit -> {where}")
+        return
+    typer.echo(f"  map: {result.mapped_model} -> {result.out_dir / 'probability.tif'}")
 
 
 OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (overrides outputs.directory).")]
@@ -414,6 +422,9 @@ def compare(
         return
     result = _run_study_file(_with_pdf(run_compare, pdf), study_file, out)
     typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
+    counts = getattr(result, "counts", None)
+    if counts:  # mapping units
+        typer.echo(f"  units: {counts['units']:,} ({counts['landslide_units']:,} landslide units), report.html")
     for name, table in result.tables.items():
         if name.startswith("paper003_table5"):
             typer.echo(f"\n{name}\n{to_markdown(table)}")
