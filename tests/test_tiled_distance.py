@@ -127,7 +127,10 @@ def test_valid_mask_gives_nan_outside_and_skips_empty_chunks(tmp_path: Path) -> 
     assert np.isnan(blank).all() and stats == []  # no EDT for a chunk without data
 
 
-def test_halo_check_makes_it_exact_even_from_a_zero_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("cap", [None, 35.0])
+def test_halo_check_makes_it_exact_even_from_a_zero_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: float | None
+) -> None:
     """With the index's bound forced to 0, the halo grows (several passes) until every cell is resolved."""
     path = write(tmp_path / "f.gpkg", mixed_features())
     ctx = make_ctx(50, 70)
@@ -136,9 +139,10 @@ def test_halo_check_makes_it_exact_even_from_a_zero_bound(tmp_path: Path, monkey
     monkeypatch.setattr(FeatureLattice, "halo_bound", lambda self, r0, c0, r1, c1: 0.0)
     lattice = FeatureLattice(geoms, ctx.grid, None)
     stats: list[WindowStats] = []
-    out = chunk_distance(lattice, 30, 40, 50, 70, stats=stats)
+    out = chunk_distance(lattice, 30, 40, 50, 70, max_distance_m=cap, stats=stats)
     assert stats[0].passes > 1
-    np.testing.assert_array_equal(out.astype(np.float32), ref[30:50, 40:70])
+    want = ref[30:50, 40:70] if cap is None else np.minimum(ref[30:50, 40:70], np.float32(cap))
+    np.testing.assert_array_equal(out.astype(np.float32), want)
 
 
 def test_first_window_suffices_with_the_index_bound(tmp_path: Path) -> None:
@@ -164,3 +168,22 @@ def test_bad_input(tmp_path: Path) -> None:
         tiled_feature_distance([], ctx.grid)
     with pytest.raises(StudyConfigError, match="valid mask shape"):
         tiled_feature_distance([Point(X0, Y0)], ctx.grid, valid=np.ones((3, 3), dtype=bool))
+
+
+def test_wired_as_options_of_distance_to_features(tmp_path: Path) -> None:
+    """``tiled: true`` and ``max_distance_m`` of the registered factor: the same values, lazily or capped."""
+    from susmap.factors.registry import compute_factor
+
+    path = write(tmp_path / "f.gpkg", mixed_features())
+    ctx = make_ctx(50, 70, chunks=16)
+    ref = compute_factor("distance_to_features", ctx, {"path": path}).values
+    tiled = compute_factor("distance_to_features", ctx, {"path": path, "tiled": True})
+    assert tiled.chunks is not None
+    np.testing.assert_array_equal(tiled.values, ref)
+    for on in (False, True):
+        capped = compute_factor("distance_to_features", ctx, {"path": path, "tiled": on, "max_distance_m": 55.0})
+        np.testing.assert_array_equal(capped.values, np.minimum(ref, np.float32(55.0)))
+    with pytest.raises(StudyConfigError, match="tiled must be true or false"):
+        compute_factor("distance_to_features", ctx, {"path": path, "tiled": "yes"})
+    with pytest.raises(StudyConfigError, match="max_distance_m must be a number >= 0"):
+        compute_factor("distance_to_features", ctx, {"path": path, "max_distance_m": -3})

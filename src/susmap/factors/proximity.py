@@ -70,6 +70,8 @@ def distance_to_features(
     layer: str | None = None,
     where: str | None = None,
     margin_m: float | None = None,
+    tiled: bool = False,
+    max_distance_m: float | None = None,
 ) -> xr.DataArray:
     """Euclidean distance [m] from each cell centre to the nearest feature.
 
@@ -90,6 +92,14 @@ def distance_to_features(
         rasterized. Default (none): every feature that can be the nearest
         one to some cell is used, wherever it lies, so every distance is
         exact; give a width only to limit the work on purpose.
+    tiled : bool, default=False
+        Compute lazily chunk by chunk, each chunk from the EDT of a window
+        around it (:mod:`susmap.factors.tiled_distance`): the same distances
+        without holding the whole grid.
+    max_distance_m : float, optional
+        Cap [m]: distances beyond it read as the cap, min(EDT, cap); with
+        ``tiled`` each chunk then needs one window of the chunk grown by the
+        cap. Default: no cap.
 
     Returns
     -------
@@ -143,7 +153,18 @@ def distance_to_features(
     arbitrary dimensions. IEEE TPAMI 25(2), 265-270.
     """
     what = "distance_to_features"
+    if not isinstance(tiled, bool | np.bool_):
+        raise StudyConfigError(f"{what}: tiled must be true or false, not {tiled!r}")
+    if tiled:
+        from susmap.factors.tiled_distance import tiled_distance_to_features
+
+        return tiled_distance_to_features(
+            ctx, path, layer=layer, where=where, margin_m=margin_m, max_distance_m=max_distance_m
+        )
     ctx.require_metric_grid(what)
+    cap = check_number(max_distance_m, f"{what}: max_distance_m", units=" [m]") if max_distance_m is not None else None
+    if cap is not None and cap < 0:
+        raise StudyConfigError(f"{what}: max_distance_m must be a number >= 0 [m], not {max_distance_m!r}")
     if margin_m is not None:
         try:
             margin_m = float(margin_m)
@@ -173,7 +194,10 @@ def distance_to_features(
             + (" or within margin_m" if margin_m else "")
             + "; check the file's extent or give a larger margin_m [m]"
         )
-    attrs = {"margin_m": margin_m} if margin_m is not None else {"margin_cells": repr(pads)}
+    attrs: dict[str, Any] = {"margin_m": margin_m} if margin_m is not None else {"margin_cells": repr(pads)}
+    if cap is not None:
+        dist = np.minimum(dist, cap)
+        attrs["max_distance_m"] = cap
     return to_dataarray(dist, ctx, "distance_to_features", "m", source=name, **attrs)
 
 

@@ -40,12 +40,13 @@ holding the nearest point of the feature is marked). A chunk whose cells
 are not all resolved (d_w ≤ R) is redone with twice the halo; the check,
 not the bound, is what makes the result exact.
 
-With ``max_distance_m`` = D the halo is D (rounded up to whole cells, so
-R > D) and the result is min(d, D): for a resolved cell min(d_w, D) =
-min(d, D), for an unresolved one d ≥ R > D and min(d_w, D) = D. The
-windows then have a fixed size whatever the features, which bounds time
-and memory; the issue's "EDT with a halo equal to a stated maximum
-distance" (issue 19, item 2).
+With ``max_distance_m`` = D the result is min(d, D), and the halo never
+exceeds D (rounded up to whole cells, so that R > D): it starts from the
+index's bound when that is smaller, and a window with R >= D resolves every
+cell, since for a cell with d_w > R, d >= R >= D and min(d_w, D) = D =
+min(d, D). The windows then have a bounded size whatever the features, which
+bounds time and memory per chunk: the issue's "EDT with a halo equal to a
+stated maximum distance" (issue 19, item 2).
 
 Memory: a window of n cells holds the int8 mask and scipy's int32 feature
 indices (about 10 bytes per cell); only the chunk's distances are formed.
@@ -242,7 +243,7 @@ def chunk_distance(
     r0, c0, r1, c1 : int
         The chunk, half-open rows and columns of the grid.
     max_distance_m : float, optional
-        Cap D [m]: the halo is ``ceil(D / cell)`` cells and the result min(d, D).
+        Cap D [m]: the halo is at most ``ceil(D / cell)`` cells and the result min(d, D).
     valid : numpy.ndarray of bool, optional
         (r1 - r0, c1 - c0) cells to compute; the others are NaN, and a chunk
         with none valid costs nothing.
@@ -253,18 +254,18 @@ def chunk_distance(
     if valid is not None and not valid.any():
         return np.full((h, w), np.nan)
     dx, dy = feats.grid.res
+    bound = feats.halo_bound(r0, c0, r1, c1)
+    hx, hy = math.ceil(bound / dx) + 1, math.ceil(bound / dy) + 1
     if max_distance_m is not None:
-        hx, hy = math.ceil(max_distance_m / dx - 1e-9), math.ceil(max_distance_m / dy - 1e-9)
-    else:
-        bound = feats.halo_bound(r0, c0, r1, c1)
-        hx, hy = math.ceil(bound / dx) + 1, math.ceil(bound / dy) + 1
+        # The cap's halo puts every marked cell outside the window farther than the cap: never more is needed.
+        cap_x, cap_y = math.ceil(max_distance_m / dx - 1e-9), math.ceil(max_distance_m / dy - 1e-9)
+        hx, hy = min(hx, cap_x), min(hy, cap_y)
     passes = 0
     while True:
         passes += 1
         dist, reach, cells = _window_edt(feats, r0, c0, r1, c1, hy, hx)
-        if max_distance_m is not None:
-            dist = np.minimum(dist, max_distance_m)
-            break
+        if max_distance_m is not None and reach >= max_distance_m:
+            break  # an unresolved cell has d >= reach >= cap and d_w > reach: min(d, cap) = cap = min(d_w, cap)
         unresolved = dist > reach
         if valid is not None:
             unresolved &= valid
@@ -273,6 +274,10 @@ def chunk_distance(
         if passes == MAX_GROWTH:
             raise RuntimeError(f"tiled distance: chunk rows {r0}:{r1}, cols {c0}:{c1} unresolved after {passes} passes")
         hx, hy = 2 * hx + 1, 2 * hy + 1
+        if max_distance_m is not None:
+            hx, hy = min(hx, cap_x), min(hy, cap_y)
+    if max_distance_m is not None:
+        dist = np.minimum(dist, max_distance_m)
     if stats is not None:
         stats.append(WindowStats(cells, passes))
     if valid is not None:
