@@ -490,7 +490,7 @@ def _flood_tile(zw):
         ea[m] = key >> 32
         eb[m] = key & 0xFFFFFFFF
         ew[m] = wt
-        m += 1
+        m += 1  # noqa: SIM113 (numba: no enumerate over a typed dict)
     return w, lab, nlab, ea, eb, ew
 
 
@@ -965,7 +965,7 @@ def tiled_d8_accumulation(
     en_cell: list[np.ndarray] = []  # perimeter cells: global cell and the global exit their flow reaches
     en_exit: list[np.ndarray] = []
     with tempfile.TemporaryDirectory(prefix="susmap-d8-", dir=workdir) as tmp:
-        for t, (r0, r1, c0, c1) in enumerate(windows):
+        for t, (r0, _r1, c0, _c1) in enumerate(windows):
             zh, dist = flats.dist(t)
             d8 = d8_directions(zh, dist, bool(extrapolate))[1:-1, 1:-1]
             d8 = np.ascontiguousarray(d8)

@@ -1,0 +1,213 @@
+"""Tiled fill and D8 accumulation equal the whole-grid routines (Barnes 2016, 2017) on synthetic worst cases.
+
+Reference: what :mod:`susmap.factors.hydrology` computes for ``filled_dem``
+(``pyflwdir.dem.fill_depressions`` with NaN nodata) and for the D8
+accumulation (``flat_distance`` -> ``d8_directions`` -> pyflwdir's
+``upstream_area`` in cells). The fill must be bit-identical, the cell counts
+exact, for tiles of 7, 16 and 33 cells and one tile holding the whole grid.
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pyflwdir
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from susmap.errors import SusmapError
+from susmap.factors import routing_kernels as rk
+from susmap.factors.tiled_routing import (
+    RasterTiles,
+    RasterWriter,
+    tiled_d8_accumulation,
+    tiled_fill,
+    tiles,
+)
+
+TILES = (7, 16, 33, 10_000)
+
+
+def whole_fill(dem: np.ndarray) -> np.ndarray:
+    filled, _ = pyflwdir.dem.fill_depressions(dem, nodata=np.float32(np.nan))
+    return np.ascontiguousarray(filled, dtype=np.float32)
+
+
+def whole_d8_acc(surface: np.ndarray, extrapolate: bool = True) -> np.ndarray:
+    dist = rk.flat_distance(surface, extrapolate)
+    d8 = rk.d8_directions(surface, dist, extrapolate)
+    acc = pyflwdir.from_array(d8, ftype="d8", check_ftype=False).upstream_area(unit="cell").astype(np.float32)
+    acc[np.isnan(surface)] = np.nan
+    return acc
+
+
+def spiral_valley(n: int = 61) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """A square spiral corridor (1-cell walls) descending from the centre to the border; returns DEM, corridor cells."""
+    dem = np.full((n, n), 50.0, dtype=np.float32) + np.float32(0.5) * np.add.outer(np.arange(n), np.arange(n)) % 3
+    r = c = n // 2
+    path = [(r, c)]
+    moves = ((0, 1), (1, 0), (0, -1), (-1, 0))
+    step, k = 2, 0
+    while True:
+        dr, dc = moves[k % 4]
+        done = False
+        for _ in range(step):
+            r, c = r + dr, c + dc
+            path.append((r, c))
+            if r in (0, n - 1) or c in (0, n - 1):  # the corridor's exit
+                done = True
+                break
+        if done:
+            break
+        k += 1
+        if k % 2 == 0:
+            step += 2
+    for i, (pr, pc) in enumerate(path):
+        dem[pr, pc] = 10.0 + 0.01 * (len(path) - i)
+    return dem, path
+
+
+def crater(n: int = 70, m: int = 80) -> np.ndarray:
+    """A closed basin ~40 cells across (larger than the 7- and 16-cell tiles) with a notch in its rim, on a slope."""
+    rng = np.random.default_rng(1)
+    rr, cc = np.mgrid[0:n, 0:m]
+    rad = np.hypot(rr - n / 2, cc - m / 2)
+    dem = 1000.0 + 0.2 * cc + 30.0 * np.exp(-(((rad - 22.0) / 3.0) ** 2)) - 10.0 * (rad < 20) + rng.random((n, m))
+    dem[n // 2, m // 2 + 20 : m // 2 + 25] -= 15.0  # the notch: the lake spills east
+    return dem.astype(np.float32)
+
+
+def terraces(n: int = 64, m: int = 75) -> np.ndarray:
+    """Random terrain rounded to whole metres: many flats, some without a draining cell."""
+    rng = np.random.default_rng(2)
+    dem = 500.0 + 8.0 * rng.random((n, m)) + 0.15 * np.arange(m)
+    dem[20:45, 10:40] = 505.0  # a plateau crossing tiles
+    return np.round(dem).astype(np.float32)
+
+
+def with_holes(dem: np.ndarray, seed: int = 3) -> np.ndarray:
+    """NaN blobs inside and ragged NaN strips along two edges."""
+    rng = np.random.default_rng(seed)
+    out = dem.copy()
+    n, m = out.shape
+    for _ in range(6):
+        r, c, s = rng.integers(0, n), rng.integers(0, m), rng.integers(1, 6)
+        out[max(r - s, 0) : r + s, max(c - s, 0) : c + s] = np.nan
+    for c in range(m):
+        out[: rng.integers(0, 4), c] = np.nan
+    for r in range(n):
+        out[r, m - rng.integers(0, 4) :] = np.nan
+    return out
+
+
+def fractal(n: int = 96, m: int = 90, beta: float = 3.2, seed: int = 4) -> np.ndarray:
+    """Spectral (power-law, exponent ``beta``) fractal terrain [m], 1000-1200 m, with many pits."""
+    rng = np.random.default_rng(seed)
+    fy = np.fft.fftfreq(n)[:, None]
+    fx = np.fft.rfftfreq(m)[None, :]
+    f = np.hypot(fy, fx)
+    f[0, 0] = 1.0
+    spec = (rng.normal(size=f.shape) + 1j * rng.normal(size=f.shape)) * f ** (-beta / 2)
+    spec[0, 0] = 0.0
+    z = np.fft.irfft2(spec, s=(n, m))
+    z = (z - z.min()) / (z.max() - z.min())
+    return (1000.0 + 200.0 * z + 0.5 * rng.random((n, m))).astype(np.float32)
+
+
+CASES = {
+    "spiral": lambda: spiral_valley()[0],
+    "crater": crater,
+    "terraces": terraces,
+    "holes": lambda: with_holes(fractal(70, 66, seed=5)),
+    "fractal": fractal,
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fill_and_d8_equal_whole_grid(case: str) -> None:
+    dem = CASES[case]()
+    filled = whole_fill(dem)
+    acc = whole_d8_acc(filled)
+    for tile in TILES:
+        got = tiled_fill(dem, tile=tile)
+        assert np.array_equal(got, filled, equal_nan=True), (case, tile)
+        got_acc = tiled_d8_accumulation(filled, tile=tile)
+        assert np.array_equal(got_acc, acc, equal_nan=True), (case, tile)
+
+
+@pytest.mark.parametrize("case", ["crater", "terraces", "holes"])
+def test_unfilled_and_outlets_routing_equal_whole_grid(case: str) -> None:
+    """fill=False (pits, closed flats left unresolved) and outflow='outlets' route as the whole grid does."""
+    dem = CASES[case]()
+    for extrapolate in (True, False):
+        acc = whole_d8_acc(dem, extrapolate)
+        for tile in (7, 16):
+            got = tiled_d8_accumulation(dem, tile=tile, extrapolate=extrapolate)
+            assert np.array_equal(got, acc, equal_nan=True), (case, extrapolate, tile)
+
+
+def test_spiral_collects_the_whole_corridor() -> None:
+    """Known answer: the corridor's exit on the border drains every corridor cell, across many 7-cell tiles."""
+    dem, path = spiral_valley()
+    acc = tiled_d8_accumulation(tiled_fill(dem, tile=7), tile=7)
+    assert len(path) > 1500
+    assert acc[path[-1]] >= len(path)
+    assert acc[path[0]] == 1  # the corridor's head at the centre
+
+
+def test_flat_grid_drains_to_its_border() -> None:
+    """Known answer on a level 9 × 9 grid: no cell drains, the border cells are outlets (count 1 + inflow)."""
+    dem = np.full((9, 9), 100.0, dtype=np.float32)
+    filled = tiled_fill(dem, tile=4)
+    assert np.array_equal(filled, dem)
+    acc = tiled_d8_accumulation(filled, tile=4)
+    assert np.nansum(acc[[0, -1], :]) + np.nansum(acc[1:-1, [0, -1]]) == 81
+    assert np.array_equal(acc, whole_d8_acc(dem))
+
+
+def test_single_pit_filled_to_its_rim() -> None:
+    """Known answer: a 3 × 3 pit (z 1) in a plateau (z 5) with one gap at z 3 fills to exactly 3."""
+    dem = np.full((12, 12), 5.0, dtype=np.float32)
+    dem[0, :] = dem[:, 0] = dem[-1, :] = dem[:, -1] = 0.0
+    dem[5:8, 5:8] = 1.0
+    dem[6, 8:11] = 3.0
+    out = tiled_fill(dem, tile=5)
+    assert np.all(out[5:8, 5:8] == 3.0)
+    assert np.array_equal(out, whole_fill(dem))
+
+
+def test_dask_input_raster_reader_and_writer(tmp_path) -> None:
+    dem = with_holes(fractal(40, 50, seed=6))
+    path = tmp_path / "dem.tif"
+    profile = {
+        "driver": "GTiff",
+        "height": 40,
+        "width": 50,
+        "count": 1,
+        "dtype": "float32",
+        "nodata": -9999.0,
+        "crs": "EPSG:32717",
+        "transform": from_origin(500000, 9800000, 30, 30),
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.where(np.isnan(dem), np.float32(-9999.0), dem), 1)
+    filled = whole_fill(dem)
+    assert np.array_equal(tiled_fill(da.from_array(dem, chunks=16), tile=16), filled, equal_nan=True)
+    with RasterTiles(path) as src, RasterWriter(tmp_path / "filled.tif", src.shape, src.profile) as dst:
+        tiled_fill(src, tile=16, out=dst)
+    with RasterTiles(tmp_path / "filled.tif") as src:
+        on_disk = src.read(0, 40, 0, 50)
+    assert np.array_equal(on_disk, filled, equal_nan=True)
+    acc = tiled_d8_accumulation(tmp_path / "filled.tif", tile=13)
+    assert np.array_equal(acc, whole_d8_acc(filled), equal_nan=True)
+
+
+def test_tiles_and_bad_input() -> None:
+    assert tiles((5, 7), 3) == [(0, 3, 0, 3), (0, 3, 3, 6), (0, 3, 6, 7), (3, 5, 0, 3), (3, 5, 3, 6), (3, 5, 6, 7)]
+    with pytest.raises(SusmapError, match="'tile'"):
+        tiled_fill(np.zeros((4, 4), dtype=np.float32), tile=0)
+    with pytest.raises(SusmapError, match="shape"):
+        tiled_fill(np.zeros((4, 4), dtype=np.float32), tile=2, out=np.zeros((3, 3)))
+    with pytest.raises(SusmapError, match="2-D"):
+        tiled_fill(np.zeros(4, dtype=np.float32))
