@@ -176,6 +176,10 @@ def test_polygon_units_compare(synthetic):
     comparison = json.loads((out / "comparison.json").read_text())
     assert comparison["mapping_unit"] == {"kind": "polygons", "label": "any"}
     assert comparison["rate_curve_area"] == "unit area"
+    # the 2-column gaps between the squares hold a quarter of the events: more than 10 % in no unit is warned about
+    outside = result.counts["events_outside_units"] / result.counts["events"]
+    assert 0.1 < outside < 0.45
+    assert [w["code"] for w in comparison["warnings"]].count("events_dropped") == 1
     # every square has the same area: each model's class table spans the 100 units' area, 36 cells of 100 m²
     shares = pd.read_csv(out / "class_tables_units.csv")
     assert shares.groupby("model")["area_km2"].sum().to_numpy() == pytest.approx(100 * 36 * CELL**2 / 1e6)
