@@ -20,7 +20,7 @@ from susmap.datasets.synthetic import UNIT_TABLE_COEFFICIENTS, unit_table, unit_
 from susmap.errors import StudyConfigError
 from susmap.runners import require_model_comparison, run_study
 from susmap.runners.compare import run_compare
-from susmap.runners.units_compare import unit_rate_curve
+from susmap.runners.units_compare import unit_prediction_rate, unit_rate_curve
 from susmap.study import load_study, study_from_dict
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -60,6 +60,26 @@ def test_unit_rate_curve_by_hand():
     assert tied.area_share.tolist() == [0.0, 0.25, 0.75, 1.0]
     assert tied.event_share.tolist() == [0.0, 0.5, 1.0, 1.0]
     assert tied.auc == pytest.approx(0.25 * 0.25 + 0.5 * 0.75 + 0.25)
+
+
+def test_unit_prediction_rate_pools_folds_by_hand():
+    # fold 1 rates its held-out landslide unit (unit 0) top of 4 equal units, fold 2 its own (unit 2) third
+    p = np.array([0.9, 0.5, 0.3, 0.1])
+    curve = unit_prediction_rate([p, p], [np.array([1, 0, 0, 0]), np.array([0, 0, 1, 0])])
+    assert curve.area_share.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert curve.event_share.tolist() == [0.0, 0.5, 0.5, 1.0, 1.0]
+    assert curve.auc == pytest.approx((0.875 + 0.375) / 2)
+    # area weights: unit 0 covers half the area; fold 2's model ranks unit 2 first
+    w = np.array([3.0, 1, 1, 1])
+    curve = unit_prediction_rate([p, p[::-1]], [np.array([1, 0, 0, 0]), np.array([0, 1, 0, 0])], w)
+    # fold 1: its event (unit 0, area 3) first, at area share 3/6, the curve a straight line from (0, 0) there;
+    # fold 2 (probs 0.1, 0.3, 0.5, 0.9): units 3, 2 then its event unit 1, the curve steps from 2/6 to 3/6
+    sixths = np.arange(7) / 6
+    assert curve.area_share.tolist() == pytest.approx(sixths)
+    assert curve.event_share.tolist() == pytest.approx([0, 1 / 6, 2 / 6, 1, 1, 1, 1])
+    assert curve.auc == pytest.approx((0.75 + (1 / 12 + 0.5)) / 2)  # the folds' AUCs, averaged
+    with pytest.raises(ValueError, match="no fold"):
+        unit_prediction_rate([p], [np.zeros(4)])
 
 
 # --------------------------------------------------------------------------- a table with a known rule

@@ -15,8 +15,9 @@ comparison (:mod:`susmap.runners.compare`). Outputs:
   area: share of the units' area [m²] (of the unit count for a table
   without ``area_m2``) against share of landslide units, units ranked by
   susceptibility (:func:`unit_rate_curve`); success rate of each model
-  fitted on all units, prediction rate of the out-of-fold probabilities of
-  the first scheme's first repeat;
+  fitted on all units, prediction rate of the landslide units held out in
+  the folds of one repeat of the first scheme, each rated by the model
+  fitted without it (:func:`unit_prediction_rate`);
 - ``class_tables_units.csv``: each model's own classes of the units (units,
   area, landslide units per class; paper 002 Fig. 7 by units);
 - ``fold_map_<scheme>.png`` on the unit centroids (units with coordinates);
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +87,7 @@ from susmap.validation.metrics import ALL_METRICS
 from susmap.validation.ranking import PAPER002_CRITERIA, cumulative_ranking, summarize_scores
 from susmap.validation.warnings import log_warnings, validation_warnings, warnings_json
 
-__all__ = ["UnitsCompareResult", "run_units_compare", "unit_rate_curve"]
+__all__ = ["UnitsCompareResult", "run_units_compare", "unit_prediction_rate", "unit_rate_curve"]
 
 log = logging.getLogger(__name__)
 
@@ -144,28 +146,73 @@ def unit_rate_curve(prob: np.ndarray, events: np.ndarray, area: np.ndarray | Non
     return RateCurve(area_share=x, event_share=y, thresholds=np.r_[np.inf, ps[last]], auc=float(np.trapezoid(y, x)))
 
 
-def _first_repeat_oof(predictions: pd.DataFrame, scheme: str, model: str, n: int) -> np.ndarray:
-    """Out-of-fold probability of every unit in the first repeat of ``scheme`` (NaN: never tested)."""
-    sel = predictions[(predictions["scheme"] == scheme) & (predictions["model"] == model)]
-    sel = sel[sel["repeat"] == sel["repeat"].min()]
-    prob = np.full(n, np.nan)
-    prob[sel["sample"].to_numpy(dtype=np.int64)] = sel["prob"].to_numpy(dtype=float)
-    return prob
+def unit_prediction_rate(
+    fold_probs: Sequence[np.ndarray], fold_events: Sequence[np.ndarray], area: np.ndarray | None = None
+) -> RateCurve:
+    """Out-of-fold prediction-rate curve of units: every landslide unit rated by the model that did not see it.
+
+    Fold ``k``'s model rates every unit (``fold_probs[k]``); its curve is
+    :func:`unit_rate_curve` of those probabilities over all units' area with
+    the fold's held-out landslide units (``fold_events[k]``, a 0/1 mask) as
+    events, in event counts. The pooled curve is the sum of the folds' counts
+    at each area share (straight segments between each fold's points)
+    divided by all held-out landslide units (Chung & Fabbri 2003's
+    prediction rate, pooled over the folds as
+    :func:`susmap.validation.curves.prediction_rate_from_folds` does for cells).
+    ``thresholds`` is +inf at (0, 0) and NaN elsewhere (the folds' models
+    have their own probabilities).
+
+    Examples
+    --------
+    Four units of area 1; fold 1's model ranks its held-out landslide unit
+    first (area share 1/4), fold 2's ranks its one third (3/4): the folds'
+    AUCs are 0.875 and 0.375, the pooled curve (0, 0), (1/4, 1/2), (1/2, 1/2),
+    (3/4, 1), (1, 1) has AUC 0.625, their mean.
+
+    >>> p1, p2 = np.array([0.9, 0.5, 0.3, 0.1]), np.array([0.9, 0.5, 0.3, 0.1])
+    >>> round(unit_prediction_rate([p1, p2], [np.array([1, 0, 0, 0]), np.array([0, 0, 1, 0])]).auc, 3)
+    0.625
+    """
+    if len(fold_probs) != len(fold_events) or not fold_probs:
+        raise ValueError("unit_prediction_rate needs one probability array and one event mask per fold, at least one")
+    curves = []
+    for probs, events in zip(fold_probs, fold_events, strict=True):
+        n = int(np.asarray(events).astype(bool).sum())
+        if n:
+            c = unit_rate_curve(probs, events, area)
+            curves.append((c.area_share, c.event_share * n))
+    if not curves:
+        raise ValueError("unit_prediction_rate: no fold holds a held-out landslide unit")
+    grid = np.unique(np.concatenate([a for a, _ in curves]))
+    counts = sum(np.interp(grid, a, c) for a, c in curves)
+    shares = counts / counts[-1]
+    thresholds = np.r_[np.inf, np.full(grid.size - 1, np.nan)]
+    return RateCurve(area_share=grid, event_share=shares, thresholds=thresholds, auc=float(np.trapezoid(shares, grid)))
 
 
-def _rates_and_classes(study: Study, data: UnitData, pipelines: dict, predictions: pd.DataFrame, scheme: str, out):
-    """Area-weighted rate curves of every model (``rate_curves.png``) and its own classes of the units."""
+def _rates_and_classes(study: Study, data: UnitData, pipelines: dict, splitter, scheme: str, out):
+    """Area-weighted rate curves of every model (``rate_curves.png``) and its own classes of the units.
+
+    Success rate: the model fitted on all units. Prediction rate: the models
+    fitted on the training parts of ``splitter`` (one repeat of the first
+    scheme), each rating all units, their held-out landslide units as events.
+    """
     X, y = data.X, data.y  # noqa: N806
     area = data.frame["area_m2"].to_numpy(dtype=float) if "area_m2" in data.frame else None
     m = study.mapping
     aucs: dict[str, dict[str, float]] = {"success_rate": {}, "prediction_rate": {}}
     success, prediction, tables = {}, {}, []
+    folds = list(splitter.split(X, y))
     for label, pipe in pipelines.items():
         prob = clone(pipe).fit(X, y).predict_proba(X)[:, 1]
         success[label] = unit_rate_curve(prob, y, area)
-        oof = _first_repeat_oof(predictions, scheme, label, len(y))
-        tested = np.isfinite(oof)
-        prediction[label] = unit_rate_curve(oof[tested], y[tested], None if area is None else area[tested])
+        fold_probs, fold_events = [], []
+        for train, test in folds:
+            fold_probs.append(clone(pipe).fit(X[train], y[train]).predict_proba(X)[:, 1])
+            held_out = np.zeros(len(y), dtype=bool)
+            held_out[test] = True
+            fold_events.append(held_out & (y == 1))
+        prediction[label] = unit_prediction_rate(fold_probs, fold_events, area)
         aucs["success_rate"][label] = success[label].auc
         aucs["prediction_rate"][label] = prediction[label].auc
         sample = prob
@@ -176,7 +223,10 @@ def _rates_and_classes(study: Study, data: UnitData, pipelines: dict, prediction
         tables.append(table.assign(model=label)[["model", *table.columns]])
     what = "unit area" if area is not None else "units"
     plot_rate_curves(
-        success, prediction, out.path("rate_curves.png"), prediction_title=f"Prediction rate (out of fold, {scheme})"
+        success,
+        prediction,
+        out.path("rate_curves.png"),
+        prediction_title=f"Prediction rate (held-out landslide units, {scheme})",
     )
     shares = pd.concat(tables, ignore_index=True)
     shares.to_csv(out.path("class_tables_units.csv"), index=False)
@@ -262,7 +312,8 @@ def run_units_compare(study: Study, out_dir: Path | None = None) -> UnitsCompare
                     plot_fold_map(
                         splitter, data.coords, out.path(f"fold_map_{label}.png"), title=f"{label} folds", X=X, y=y
                     )
-            rates, shares, rate_what = _rates_and_classes(study, data, pipelines, cv.predictions, labels[0], out)
+            first_label, first_splitter = unit_splitters(study, data, n_repeats=1)[0]
+            rates, shares, rate_what = _rates_and_classes(study, data, pipelines, first_splitter, first_label, out)
         with timer.stage("factor analysis"):
             factors = pd.DataFrame(X, columns=data.names)
             vif = vif_table(factors, data.names, kinds=data.kinds)
@@ -273,7 +324,6 @@ def run_units_compare(study: Study, out_dir: Path | None = None) -> UnitsCompare
             rf = random_forest_importance(factors, y, data.names, seed=study.seed, kinds=data.kinds)
             rf.to_csv(out.path("rf_importance.csv"), index=False)
             plot_importance(rf, out.path("rf_importance.png"), title="Random-forest importance (100-500 trees)")
-            first_label, first_splitter = unit_splitters(study, data, n_repeats=1)[0]
             first_model = next(iter(pipelines))
             perm = permutation_importance_cv(
                 pipelines[first_model], factors, y, data.names, first_splitter, seed=study.seed
@@ -398,8 +448,8 @@ def _report(
         ),
         Figure(
             "rate_curves.png",
-            f"Success rate (models fitted on all units) and prediction rate (out-of-fold probabilities of "
-            f"{splitters[0][0]}, first repeat)",
+            f"Success rate (models fitted on all units) and prediction rate (landslide units held out in the "
+            f"folds of one repeat of {splitters[0][0]}, rated by the model fitted without them)",
         ),
     )
     if data.coords is not None:
