@@ -45,7 +45,7 @@ def mixed_features() -> list:
         LineString([(X0 + 33, Y0 - 17), (X0 + 251, Y0 - 203), (X0 + 180, Y0 - 330)]),
         LineString([(X0 + 404.5, Y0 - 60.2), (X0 + 612.3, Y0 - 141.7)]),
         Point(X0 + 555.5, Y0 - 444.4),
-        Polygon([(X0 + 90, Y0 - 380), (X0 + 160, Y0 - 380), (X0 + 130, Y0 - 460)]),
+        Polygon([(X0 + 90.4, Y0 - 380.7), (X0 + 160.2, Y0 - 379.1), (X0 + 130.6, Y0 - 460.3)]),
         LineString([(X0 - 300, Y0 + 250), (X0 - 120, Y0 - 90)]),  # beyond the left and top edges
         Point(X0 + 940.0, Y0 - 260.0),  # beyond the right edge (grid is 700 m wide)
         MultiPoint([(X0 + 300.0, Y0 - 760.0), (X0 + 20.0, Y0 - 800.0)]),  # beyond the bottom edge
@@ -187,3 +187,35 @@ def test_wired_as_options_of_distance_to_features(tmp_path: Path) -> None:
         compute_factor("distance_to_features", ctx, {"path": path, "tiled": "yes"})
     with pytest.raises(StudyConfigError, match="max_distance_m must be a number >= 0"):
         compute_factor("distance_to_features", ctx, {"path": path, "max_distance_m": -3})
+
+
+@pytest.mark.parametrize("far", [False, True])
+@pytest.mark.parametrize(("margin", "cap"), [(None, None), (45.0, None), (None, 35.0), (400.0, 120.0)])
+def test_nearest_boundary_cell_path_equals_edt(
+    tmp_path: Path, far: bool, margin: float | None, cap: float | None
+) -> None:
+    """Chunks whose window exceeds the budget (here every one) take the k-d tree of boundary cells: same values."""
+    if far:
+        geoms = [Point(X0 - 95.0, Y0 + 42.0), LineString([(X0 - 400, Y0 + 100), (X0 - 200, Y0 + 300)])]
+        geoms.append(
+            Polygon([(X0 + 151.3, Y0 - 148.2), (X0 + 262.7, Y0 - 151.9), (X0 + 258.4, Y0 - 243.1)])
+        )  # interior
+    else:
+        geoms = mixed_features()
+    path = write(tmp_path / "f.gpkg", geoms)
+    ctx = make_ctx(50, 70, chunks=12)
+    ref = distance_to_features(ctx, path, margin_m=margin).values
+    if cap is not None:
+        ref = np.minimum(ref, np.float32(cap))
+    valid = np.ones((50, 70), dtype=bool)
+    valid[3:9, 40:61] = False
+    geoms_arr = gpd.read_file(path).geometry.values
+    out = tiled_feature_distance(
+        geoms_arr, ctx.grid, chunks=12, margin_m=margin, max_distance_m=cap, valid=valid, window_budget=0
+    ).compute()
+    np.testing.assert_array_equal(out[valid], ref[valid])
+    assert np.isnan(out[~valid]).all()
+    lattice = FeatureLattice(geoms_arr, ctx.grid, None)
+    stats: list[WindowStats] = []
+    chunk_distance(lattice, 12, 12, 24, 24, stats=stats, window_budget=0)
+    assert stats[0].method == "nearest"

@@ -23,6 +23,13 @@ features reach, so its result equals the transform on an unbounded lattice);
 with ``margin_m`` the lattice is the grid grown by ``ceil(margin_m / cell)``
 cells on every side, as there.
 
+Rasterization ties: GDAL maps coordinates to pixels through the inverse of
+the raster's geotransform, so a vertex or edge lying exactly on a cell line
+may mark one cell or its neighbour depending on the raster's origin (a
+rounding of one unit in the last place). The whole-grid transform has the
+same dependence (its origin moves with the growth it needs); away from such
+exact ties a window marks exactly the cells the whole grid marks.
+
 Why the windows are exact
 -------------------------
 Let a chunk's window reach ``k`` cells beyond it on a side. A marked cell
@@ -48,8 +55,24 @@ min(d, D). The windows then have a bounded size whatever the features, which
 bounds time and memory per chunk: the issue's "EDT with a halo equal to a
 stated maximum distance" (issue 19, item 2).
 
+Far from every feature
+----------------------
+A chunk far from every feature needs a window reaching the nearest one,
+which may hold many times the chunk's cells (a fault in one corner of a
+province). A window larger than ``window_budget`` cells (default
+max(16 × chunk cells, 4 Mi cells)) is not formed: the chunk's distances are
+taken instead from a k-d tree (``scipy.spatial.cKDTree``) of the boundary
+cells of the marked set (marked cells with an unmarked 4-neighbour: from an
+interior marked cell the neighbour towards any unmarked cell is nearer, so
+only boundary cells can be nearest), collected once by rasterizing strip by
+strip the region any grid cell's nearest marked cell can lie in (the grid
+grown by the index's bound over the whole grid). The nearest boundary cell's
+integer offsets give the distance formed as scipy forms it, so both paths
+give the same values; the region's reach is checked per chunk as above.
+
 Memory: a window of n cells holds the int8 mask and scipy's int32 feature
 indices (about 10 bytes per cell); only the chunk's distances are formed.
+The k-d tree holds about 40 bytes per boundary cell.
 
 References
 ----------
@@ -81,16 +104,27 @@ __all__ = ["FeatureLattice", "WindowStats", "chunk_distance", "tiled_distance_to
 SUBBLOCK = 64
 # A chunk not resolved after this many doublings of its halo is an error (cannot happen for a valid bound).
 MAX_GROWTH = 24
+# A window larger than this many times its chunk (and than MIN_WINDOW_BUDGET cells) takes the nearest-cell path.
+WINDOW_FACTOR = 16
+MIN_WINDOW_BUDGET = 1 << 22
+# Rows of lattice cells rasterized at once when collecting the boundary cells.
+STRIP_CELLS = 1 << 23
 # rasterio's rasterize guards a warning with warnings.catch_warnings, which is not thread-safe: one at a time.
 _RASTERIZE_LOCK = threading.Lock()
 
 
 @dataclass
 class WindowStats:
-    """What one chunk's computation took: the window [cells] and how many EDT passes (halo doublings + 1)."""
+    """What one chunk's computation took.
+
+    ``method`` is ``"edt"`` (a window's EDT, ``window_cells`` cells,
+    ``passes`` halo doublings + 1) or ``"nearest"`` (the nearest boundary
+    cell from the k-d tree; ``window_cells`` is the window it replaced).
+    """
 
     window_cells: int
     passes: int
+    method: str = "edt"
 
 
 def _check_distance(value: float | None, name: str, what: str) -> float | None:
@@ -106,12 +140,34 @@ def _check_distance(value: float | None, name: str, what: str) -> float | None:
     return out
 
 
-class FeatureLattice:
-    """The features of one distance computation on one grid lattice: STRtrees and the lattice's limits.
+def _offset_distance(dr: np.ndarray, dc: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """√((Δr·dy)² + (Δc·dx)²) [m] from integer offsets, in float64, as scipy's EDT forms it."""
+    r = np.asarray(dr).astype(np.float64)
+    c = np.asarray(dc).astype(np.float64)
+    r *= dy
+    c *= dx
+    np.multiply(r, r, r)
+    np.multiply(c, c, c)
+    r += c
+    return np.sqrt(r, out=r)
 
-    ``limits`` (row0, col0, row1, col1) bound the lattice (half-open, in grid
-    cells, row0 and col0 negative beyond the top and left edges); None for
-    the unbounded lattice.
+
+class FeatureLattice:
+    """The features of one distance computation on one grid lattice.
+
+    Holds the features, a shapely STRtree of them, the lattice's limits and
+    the extent of the cells they can mark; builds, on first need, the
+    k-d tree of the boundary cells (for chunks far from every feature).
+
+    Parameters
+    ----------
+    geoms : array of shapely geometries
+        The features in the grid CRS.
+    grid : Grid
+        The grid whose rows and columns (extended beyond its edges) form the lattice.
+    limits : (row0, col0, row1, col1), optional
+        Half-open rows and columns the lattice is bounded to (negative
+        beyond the top and left edges); None for the unbounded lattice.
     """
 
     def __init__(self, geoms: np.ndarray, grid: Grid, limits: tuple[int, int, int, int] | None) -> None:
@@ -131,6 +187,31 @@ class FeatureLattice:
         # Build both trees now, not in a worker thread.
         self.tree.query(shapely.points(0.0, 0.0))
         self.near_tree.query(shapely.points(0.0, 0.0))
+        # Cells that can be marked: the features' bounding box in cells, one cell more on every side.
+        t = grid.transform
+        xmin, ymin, xmax, ymax = shapely.total_bounds(self.geoms)
+        ext = [
+            math.floor((t.f - ymax) / -t.e) - 1,
+            math.floor((xmin - t.c) / t.a) - 1,
+            math.floor((t.f - ymin) / -t.e) + 2,
+            math.floor((xmax - t.c) / t.a) + 2,
+        ]
+        if limits is not None:
+            ext = [max(ext[0], limits[0]), max(ext[1], limits[1]), min(ext[2], limits[2]), min(ext[3], limits[3])]
+        self.extent = tuple(ext)
+        self._boundary: Any = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable for dask.distributed: without the lock and the k-d tree (rebuilt where needed)."""
+        state = self.__dict__.copy()
+        state["_lock"] = None
+        state["_boundary"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def corner(self, row: float, col: float) -> tuple[float, float]:
         """Coordinates of the top-left corner of lattice cell (row, col)."""
@@ -158,15 +239,30 @@ class FeatureLattice:
         _, dist = self.near_tree.query_nearest(shapely.points(cx, cy), return_distance=True, all_matches=False)
         return float((dist + rad).max()) + math.hypot(dx, dy) / 2
 
+    def window(self, r0: int, c0: int, r1: int, c1: int, hy: int, hx: int) -> tuple[tuple[int, int, int, int], float]:
+        """The window of a chunk grown by (hy, hx) cells, cut to the markable extent, and its reach R [m].
+
+        A side is cut where no cell beyond can be marked (the features' extent
+        or the lattice's end); R is the least distance from a cell of the
+        chunk to a markable cell beyond an uncut side (inf when all are cut).
+        """
+        dx, dy = self.grid.res
+        er0, ec0, er1, ec1 = self.extent
+        wr0, wc0 = min(r0, max(r0 - hy, er0)), min(c0, max(c0 - hx, ec0))
+        wr1, wc1 = max(r1, min(r1 + hy, er1)), max(c1, min(c1 + hx, ec1))
+        sides = [(r0 - hy > er0, hy, dy), (c0 - hx > ec0, hx, dx), (r1 + hy < er1, hy, dy), (c1 + hx < ec1, hx, dx)]
+        reach = min(((k + 1) * size for is_open, k, size in sides if is_open), default=math.inf)
+        return (wr0, wc0, wr1, wc1), reach
+
     def window_mask(self, wr0: int, wc0: int, wr1: int, wc1: int) -> np.ndarray:
         """Boolean mask of the lattice cells rows wr0:wr1, cols wc0:wc1 the features touch (``all_touched``)."""
         from rasterio.features import rasterize
 
+        shape = (wr1 - wr0, wc1 - wc0)
         x0, y0 = self.corner(wr0, wc0)
         x1, y1 = self.corner(wr1, wc1)
         box = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
         cand = self.tree.query(box, predicate="intersects")
-        shape = (wr1 - wr0, wc1 - wc0)
         if len(cand) == 0:
             return np.zeros(shape, dtype=bool)
         transform = self.grid.transform * Affine.translation(wc0, wr0)
@@ -181,46 +277,101 @@ class FeatureLattice:
             )
         return burnt.astype(bool)
 
+    def boundary_tree(self) -> tuple[Any, np.ndarray, tuple[int, int, int, int]]:
+        """k-d tree of the marked cells with an unmarked 4-neighbour, their (row, col), and the region searched.
+
+        The region is the markable extent cut to the grid grown by the
+        largest distance any grid cell can have to a marked cell (the index
+        bound over the whole grid) plus two cells; it is rasterized strip by
+        strip, so only the boundary cells are held. Only boundary cells can be
+        nearest to an unmarked cell: from a marked cell whose four neighbours
+        are marked, the neighbour towards the cell is nearer.
+        """
+        with self._lock:
+            if self._boundary is None:
+                self._boundary = self._build_boundary()
+            return self._boundary
+
+    def _build_boundary(self) -> tuple[Any, np.ndarray, tuple[int, int, int, int]]:
+        from scipy.spatial import cKDTree
+
+        dx, dy = self.grid.res
+        bound = self.halo_bound(0, 0, self.grid.height, self.grid.width)
+        gy, gx = math.ceil(bound / dy) + 2, math.ceil(bound / dx) + 2
+        er0, ec0, er1, ec1 = self.extent
+        region = (max(er0, -gy), max(ec0, -gx), min(er1, self.grid.height + gy), min(ec1, self.grid.width + gx))
+        ra, ca, rb, cb = region
+        found: list[np.ndarray] = []
+        step = max(1, STRIP_CELLS // max(1, cb - ca))
+        for a in range(ra, rb, step):
+            b = min(rb, a + step)
+            lo, hi = max(ra, a - 1), min(rb, b + 1)  # one row more each side for the neighbours
+            mask = self.window_mask(lo, ca, hi, cb)
+            pad = np.pad(mask, 1, constant_values=False)
+            inner = pad[1:-1, 1:-1] & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
+            edge = mask & ~inner
+            rows, cols = np.nonzero(edge[a - lo : a - lo + (b - a)])
+            found.append(np.column_stack([rows + a, cols + ca]))
+        cells = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+        tree = cKDTree(cells * np.array([dy, dx])) if len(cells) else None
+        return tree, cells.astype(np.int64), region
+
+    def nearest_distance(self, r0: int, c0: int, r1: int, c1: int, valid: np.ndarray | None) -> np.ndarray:
+        """Distances [m] of the cells rows r0:r1, cols c0:c1 to the nearest marked cell, by the k-d tree.
+
+        The same distances as the EDT (0 on marked cells; elsewhere from the
+        integer offsets to the nearest boundary cell, formed as scipy forms
+        them); NaN where ``valid`` is False.
+        """
+        dx, dy = self.grid.res
+        tree, cells, (ra, ca, rb, cb) = self.boundary_tree()
+        rows, cols = np.indices((r1 - r0, c1 - c0))
+        rows += r0
+        cols += c0
+        pick = np.ones(rows.shape, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+        out = np.full(rows.shape, np.nan)
+        if tree is None:
+            out[pick] = np.inf
+            return out
+        marked = self.window_mask(r0, c0, r1, c1)  # 0 on the chunk's own marked cells, boundary or not
+        out[pick & marked] = 0.0
+        pick = pick & ~marked
+        rq, cq = rows[pick], cols[pick]
+        _, idx = tree.query(np.column_stack([rq * dy, cq * dx]))
+        dist = _offset_distance(cells[idx, 0] - rq, cells[idx, 1] - cq, dx, dy)
+        # Exact when no cell beyond the region can be nearer (always, for a valid bound): check it.
+        er0, ec0, er1, ec1 = self.extent
+        beyond = [(ra > er0, (rq - ra + 1) * dy), (ca > ec0, (cq - ca + 1) * dx)]
+        beyond += [(rb < er1, (rb - rq) * dy), (cb < ec1, (cb - cq) * dx)]
+        for is_open, gap in beyond:
+            if is_open and (dist > gap).any():
+                raise RuntimeError(f"tiled distance: rows {r0}:{r1}, cols {c0}:{c1} reach beyond the searched region")
+        out[pick] = dist
+        return out
+
 
 def _window_edt(
-    feats: FeatureLattice, r0: int, c0: int, r1: int, c1: int, hy: int, hx: int
-) -> tuple[np.ndarray, float, int]:
-    """Distances [m] of the cells rows r0:r1, cols c0:c1 from the EDT of the window grown by (hy, hx) cells.
+    feats: FeatureLattice, r0: int, c0: int, r1: int, c1: int, win: tuple[int, int, int, int]
+) -> np.ndarray:
+    """Distances [m] (float64) of the cells rows r0:r1, cols c0:c1 from the EDT of window ``win``.
 
-    Returns the (r1 - r0, c1 - c0) float64 distances (inf where the window
-    holds no marked cell), R [m] (cells with a distance <= R are exact; inf
-    when the window spans the whole bounded lattice) and the window's cells.
+    inf where the window holds no marked cell.
     """
     from scipy.ndimage import distance_transform_edt
 
     dx, dy = feats.grid.res
-    wr0, wc0, wr1, wc1 = r0 - hy, c0 - hx, r1 + hy, c1 + hx
-    if feats.limits is not None:
-        lr0, lc0, lr1, lc1 = feats.limits
-        wr0, wc0, wr1, wc1 = max(wr0, lr0), max(wc0, lc0), min(wr1, lr1), min(wc1, lc1)
-        open_sides = [(wr0 > lr0, r0 - wr0, dy), (wc0 > lc0, c0 - wc0, dx), (wr1 < lr1, wr1 - r1, dy)]
-        open_sides.append((wc1 < lc1, wc1 - c1, dx))
-    else:
-        open_sides = [(True, hy, dy), (True, hx, dx), (True, hy, dy), (True, hx, dx)]
-    reach = min(((k + 1) * size for is_open, k, size in open_sides if is_open), default=math.inf)
+    wr0, wc0, wr1, wc1 = win
     mask = feats.window_mask(wr0, wc0, wr1, wc1)
-    cells = mask.size
     if not mask.any():
-        return np.full((r1 - r0, c1 - c0), np.inf), reach, cells
+        return np.full((r1 - r0, c1 - c0), np.inf)
     ft = distance_transform_edt(~mask, sampling=(dy, dx), return_distances=False, return_indices=True)
     del mask
     ir, ic = r0 - wr0, c0 - wc0
     h, w = r1 - r0, c1 - c0
-    # As scipy forms its distances: float64 offsets times the sampling, squared, summed over the axes, sqrt.
-    dr = (ft[0, ir : ir + h, ic : ic + w] - np.arange(ir, ir + h, dtype=np.int32)[:, None]).astype(np.float64)
-    dc = (ft[1, ir : ir + h, ic : ic + w] - np.arange(ic, ic + w, dtype=np.int32)[None, :]).astype(np.float64)
+    dr = ft[0, ir : ir + h, ic : ic + w] - np.arange(ir, ir + h, dtype=np.int32)[:, None]
+    dc = ft[1, ir : ir + h, ic : ic + w] - np.arange(ic, ic + w, dtype=np.int32)[None, :]
     del ft
-    dr *= dy
-    dc *= dx
-    np.multiply(dr, dr, dr)
-    np.multiply(dc, dc, dc)
-    dr += dc
-    return np.sqrt(dr, out=dr), reach, cells
+    return _offset_distance(dr, dc, dx, dy)
 
 
 def chunk_distance(
@@ -233,6 +384,7 @@ def chunk_distance(
     max_distance_m: float | None = None,
     valid: np.ndarray | None = None,
     stats: list[WindowStats] | None = None,
+    window_budget: int | None = None,
 ) -> np.ndarray:
     """Exact distances [m] (float64) of the cells rows r0:r1, cols c0:c1 of the grid to the marked cells.
 
@@ -249,11 +401,16 @@ def chunk_distance(
         with none valid costs nothing.
     stats : list, optional
         Receives one :class:`WindowStats` (window size, number of EDT passes).
+    window_budget : int, optional
+        Largest window [cells] an EDT may take; a chunk needing more is
+        answered from the k-d tree of boundary cells. Default:
+        max(:data:`WINDOW_FACTOR` × chunk cells, :data:`MIN_WINDOW_BUDGET`).
     """
     h, w = r1 - r0, c1 - c0
     if valid is not None and not valid.any():
         return np.full((h, w), np.nan)
     dx, dy = feats.grid.res
+    budget = max(WINDOW_FACTOR * h * w, MIN_WINDOW_BUDGET) if window_budget is None else window_budget
     bound = feats.halo_bound(r0, c0, r1, c1)
     hx, hy = math.ceil(bound / dx) + 1, math.ceil(bound / dy) + 1
     if max_distance_m is not None:
@@ -263,7 +420,14 @@ def chunk_distance(
     passes = 0
     while True:
         passes += 1
-        dist, reach, cells = _window_edt(feats, r0, c0, r1, c1, hy, hx)
+        win, reach = feats.window(r0, c0, r1, c1, hy, hx)
+        cells = (win[2] - win[0]) * (win[3] - win[1])
+        if cells > budget:
+            dist = feats.nearest_distance(r0, c0, r1, c1, valid)
+            if stats is not None:
+                stats.append(WindowStats(cells, passes, "nearest"))
+            return dist if max_distance_m is None else np.minimum(dist, max_distance_m)
+        dist = _window_edt(feats, r0, c0, r1, c1, win)
         if max_distance_m is not None and reach >= max_distance_m:
             break  # an unresolved cell has d >= reach >= cap and d_w > reach: min(d, cap) = cap = min(d_w, cap)
         unresolved = dist > reach
@@ -293,6 +457,7 @@ def tiled_feature_distance(
     max_distance_m: float | None = None,
     margin_m: float | None = None,
     valid: da.Array | np.ndarray | None = None,
+    window_budget: int | None = None,
 ) -> da.Array:
     """Lazy float32 distances [m] from every cell centre to the nearest cell the features touch, chunk by chunk.
 
@@ -315,6 +480,10 @@ def tiled_feature_distance(
     valid : array of bool, optional
         (rows, cols) cells to compute (e.g. the DEM's data cells); the others
         are NaN and chunks without a valid cell are skipped.
+    window_budget : int, optional
+        Largest EDT window [cells]; a chunk needing more (far from every
+        feature) takes its distances from the k-d tree of the boundary cells
+        (see :func:`chunk_distance`).
 
     Returns
     -------
@@ -340,7 +509,8 @@ def tiled_feature_distance(
 
     def block(r: np.ndarray, c: np.ndarray, ok: np.ndarray | None = None) -> np.ndarray:
         r0, c0 = int(r[0, 0]), int(c[0, 0])
-        d = chunk_distance(feats, r0, c0, r0 + r.shape[0], c0 + c.shape[1], max_distance_m=max_distance_m, valid=ok)
+        r1, c1 = r0 + r.shape[0], c0 + c.shape[1]
+        d = chunk_distance(feats, r0, c0, r1, c1, max_distance_m=max_distance_m, valid=ok, window_budget=window_budget)
         return d.astype(np.float32)
 
     if valid is None:
