@@ -31,8 +31,8 @@ import time
 import numpy as np
 
 
-def make_features(path: str, size: int, lines: int, seed: int) -> None:
-    """``lines`` random polylines over (and a little beyond) a size x size grid of 10 m cells at the origin."""
+def make_features(path: str, size: int, lines: int, seed: int, spread: float = 1.05) -> None:
+    """``lines`` random polylines starting over [-5 %, ``spread``] of a size x size grid of 10 m cells (x and y)."""
     import geopandas as gpd
     import shapely
 
@@ -41,9 +41,13 @@ def make_features(path: str, size: int, lines: int, seed: int) -> None:
     geoms = []
     for _ in range(lines):
         n = int(rng.integers(2, 7))
-        start = rng.uniform(-0.05 * side, 1.05 * side, size=2)
+        start = rng.uniform(-0.05 * side, spread * side, size=2)
         steps = rng.normal(size=(n - 1, 2))
-        steps *= (rng.uniform(0.005, 0.2, size=(n - 1, 1)) * side) / np.linalg.norm(steps, axis=1, keepdims=True)
+        steps *= (
+            rng.uniform(0.005, 0.2 * min(1.0, spread), size=(n - 1, 1))
+            * side
+            / np.linalg.norm(steps, axis=1, keepdims=True)
+        )
         xy = np.vstack([start, start + np.cumsum(steps, axis=0)])
         geoms.append(shapely.linestrings(xy[:, 0], side - xy[:, 1]))  # y down from the top edge at `side`
     gpd.GeoDataFrame(geometry=geoms, crs="EPSG:32717").to_file(path)
@@ -114,6 +118,9 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=1024, help="chunk side [cells] of the tiled result")
     ap.add_argument("--cap", type=float, default=2000.0, help="max_distance_m [m] of the capped variant")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--spread", type=float, default=1.05, help="lines start within [-0.05, spread] x the grid side (0.1: a corner)"
+    )
     ap.add_argument("--modes", nargs="+", default=["whole", "tiled", "capped", "check"])
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
@@ -124,8 +131,11 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         path, out = os.path.join(tmp, "lines.gpkg"), os.path.join(tmp, "whole.npy")
-        make_features(path, args.size, args.lines, args.seed)
-        print(f"grid {args.size:,} x {args.size:,} cells of 10 m, {args.lines} polylines, chunks {args.chunks}")
+        make_features(path, args.size, args.lines, args.seed, args.spread)
+        print(
+            f"grid {args.size:,} x {args.size:,} cells of 10 m, {args.lines} polylines (spread {args.spread:g}), "
+            f"chunks {args.chunks}"
+        )
         print(f"{'method':<8} {'time [s]':>9} {'peak [MiB]':>11} {'max [m]':>9}  note")
         for mode in args.modes:
             r = run_child(mode, path, args, out)
