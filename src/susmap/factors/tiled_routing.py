@@ -321,6 +321,14 @@ class _Lines:
                 line[sl] = vals
         return changed
 
+    def ring(self, w: tuple[int, int, int, int], window: np.ndarray) -> None:
+        """Write tile ``w``'s own border values into the ring inside the halo of ``window``."""
+        r0, r1, c0, c1 = w
+        window[1, 1:-1] = self.rows[r0][c0:c1]
+        window[-2, 1:-1] = self.rows[r1 - 1][c0:c1]
+        window[1:-1, 1] = self.cols[c0][r0:r1]
+        window[1:-1, -2] = self.cols[c1 - 1][r0:r1]
+
     def halo(self, w: tuple[int, int, int, int], window: np.ndarray) -> None:
         """Write the one-cell halo of tile ``w`` into the border of ``window`` (tile + 1 cell each side)."""
         r0, r1, c0, c1 = w
@@ -642,6 +650,32 @@ def _flat_bfs(zh, cls, d, phase):
 
 
 @njit(cache=True, nogil=True)
+def _halo_pairs(zh, cls):
+    """Pairs (halo cell, tile cell) of a window, flat indices: both flat, 8-adjacent, of the same elevation.
+
+    A lower distance on such a halo cell is the only way new halo values can
+    change the tile's flat distances.
+    """
+    nr, nc = zh.shape
+    hal = np.empty(8 * 2 * (nr + nc), dtype=np.int64)
+    til = np.empty(8 * 2 * (nr + nc), dtype=np.int64)
+    m = 0
+    for r in range(nr):
+        step = 1 if r == 0 or r == nr - 1 else nc - 1
+        for c in range(0, nc, step):
+            if cls[r, c] != _UNRESOLVED:
+                continue
+            for k in range(8):
+                rr = r + _DR[k]
+                cc = c + _DC[k]
+                if 1 <= rr < nr - 1 and 1 <= cc < nc - 1 and cls[rr, cc] == _UNRESOLVED and zh[rr, cc] == zh[r, c]:
+                    hal[m] = r * nc + c
+                    til[m] = rr * nc + cc
+                    m += 1
+    return hal[:m], til[:m]
+
+
+@njit(cache=True, nogil=True)
 def _compose_dist(cls, d1, d2):
     """The ``flat_distance`` classes: 0 drains, -1 nodata, phase-1 or phase-2 steps, -2 unresolved; int32."""
     out = cls.copy()
@@ -851,18 +885,30 @@ def tiled_fill(
 
 
 class _FlatSolver:
-    """Flat distances of every tile by exchange of halo distances to convergence (both phases)."""
+    """Flat distances of every tile by exchange of halo distances to convergence (both phases).
+
+    Each solve remembers the halo values it used next to the tile's own flats;
+    a tile is solved again only when one of those changed. Distances are not
+    kept: the last pass solves each tile once more with the final halos.
+    """
 
     def __init__(
-        self, reader: TileReader, windows: list[tuple[int, int, int, int]], tile: tuple[int, int], extrapolate: bool
+        self,
+        reader: TileReader,
+        windows: list[tuple[int, int, int, int]],
+        tile: tuple[int, int],
+        extrapolate: bool,
     ):
         self.reader = reader
         self.windows = windows
         self.extrapolate = extrapolate
         self.around = _neighbours(windows, tile, reader.shape)
-        self.d1 = _Lines(reader.shape, windows, _INF, np.int32)
-        self.d2 = _Lines(reader.shape, windows, _INF, np.int32)
+        n = len(windows)
+        self.lines = (_Lines(reader.shape, windows, _INF, np.int32), _Lines(reader.shape, windows, _INF, np.int32))
+        self.has = (np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))  # tiles with flats of phase 1 / phase 2
+        self.used: tuple[dict[int, tuple[np.ndarray, np.ndarray]], ...] = ({}, {})
         self.rounds = [0, 0]
+        self.solves = [0, 0]
 
     def window(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """The surface (tile + 1-cell halo, C-contiguous) and its classes."""
@@ -870,49 +916,80 @@ class _FlatSolver:
         zw2 = _read_padded(self.reader, r0 - 2, r1 + 2, c0 - 2, c1 + 2)
         return np.ascontiguousarray(zw2[1:-1, 1:-1]), _classify(zw2, self.extrapolate)
 
-    def solve_tile(self, t: int, zh: np.ndarray, cls: np.ndarray, phase: int) -> tuple[np.ndarray, np.ndarray]:
-        """Phase-1 and (with ``phase`` 2) phase-2 distances of tile t with the current halos (windows)."""
-        w = self.windows[t]
-        d1 = np.full(zh.shape, _INF, dtype=np.int32)
-        self.d1.halo(w, d1)
-        _flat_bfs(zh, cls, d1, 1)
-        d2 = np.full(zh.shape, _INF, dtype=np.int32)
+    def _halo(self, t: int, phase: int, shape: tuple[int, int]) -> np.ndarray:
+        d = np.full(shape, _INF, dtype=np.int32)
+        self.lines[phase - 1].halo(self.windows[t], d)
+        return d
+
+    def _solve(self, t: int, phase: int, zh: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Phase-1 distances of tile t's window with the current halo, and with ``phase`` 2 the phase-2 ones."""
+        d1 = self._halo(t, 1, zh.shape)
+        if phase == 1:
+            self.used[0][t] = _halo_pairs(zh, cls)
+        if self.has[0][t]:
+            _flat_bfs(zh, cls, d1, 1)
+            self.solves[0] += phase == 1
+        d2 = self._halo(t, 2, zh.shape)
         if phase == 2:
-            self.d2.halo(w, d2)
+            self.used[1][t] = _halo_pairs(zh, cls)
             d2[(d1 < _INF) | (cls != _UNRESOLVED)] = -3  # resolved in phase 1, or not flat
-            _flat_bfs(zh, cls, d2, 2)
+            if self.has[1][t]:
+                _flat_bfs(zh, cls, d2, 2)
+                self.solves[1] += 1
         return d1, d2
 
-    def _put(self, t: int, lines: _Lines, d: np.ndarray) -> bool:
-        inner = d[1:-1, 1:-1].copy()
-        inner[inner < 0] = _INF
-        return lines.put(self.windows[t], inner)
+    def _changed(self, t: int, phase: int) -> bool:
+        """True if a halo distance of tile t is now low enough to shorten a path into the tile."""
+        hal, til = self.used[phase - 1][t]
+        r0, r1, c0, c1 = self.windows[t]
+        d = self._halo(t, phase, (r1 - r0 + 2, c1 - c0 + 2))
+        self.lines[phase - 1].ring((r0, r1, c0, c1), d)
+        d = d.ravel()
+        return bool(np.any(d[hal].astype(np.int64) + 1 < d[til]))
 
     def converge(self) -> None:
-        """Iterate each phase until no halo distance changes (Gauss-Seidel over the tiles)."""
+        """Iterate each phase until no halo distance next to a flat changes.
+
+        Gauss-Seidel over the tiles, sweeping forward and backward in turn, so a
+        flat crossing many tiles needs few rounds in any direction.
+        """
         n = len(self.windows)
-        active = np.ones(n, dtype=bool)
-        for phase, lines in ((1, self.d1), (2, self.d2)):
-            todo = [t for t in range(n) if active[t]]
+        for phase in (1, 2):
+            todo = list(range(n)) if phase == 1 else [int(t) for t in np.flatnonzero(self.has[0])]
             first = True
             while todo:
                 self.rounds[phase - 1] += 1
                 nxt: set[int] = set()
                 for t in todo:
                     zh, cls = self.window(t)
-                    flat = cls[1:-1, 1:-1] == _UNRESOLVED
-                    d1, d2 = self.solve_tile(t, zh, cls, phase)
-                    if first:  # phase 1: tiles with flats; phase 2: tiles with flats phase 1 left
-                        active[t] = bool((flat & (d1[1:-1, 1:-1] == _INF)).any() if phase == 2 else flat.any())
-                    if active[t] and self._put(t, lines, d1 if phase == 1 else d2):
+                    if first and phase == 1:
+                        self.has[0][t] = bool((cls[1:-1, 1:-1] == _UNRESOLVED).any())
+                        if not self.has[0][t]:
+                            continue
+                    d1, d2 = self._solve(t, phase, zh, cls)
+                    if first and phase == 2:
+                        self.has[1][t] = bool(((cls == _UNRESOLVED) & (d1 == _INF))[1:-1, 1:-1].any())
+                        if not self.has[1][t]:
+                            continue
+                        _flat_bfs(zh, cls, d2, 2)
+                        self.solves[1] += 1
+                    inner = (d1 if phase == 1 else d2)[1:-1, 1:-1].copy()
+                    inner[inner < 0] = _INF
+                    if self.lines[phase - 1].put(self.windows[t], inner):
                         nxt.update(self.around[t])
-                todo = sorted(u for u in nxt if active[u])
+                todo = sorted(
+                    (u for u in nxt if self.has[phase - 1][u] and self._changed(u, phase)),
+                    reverse=self.rounds[phase - 1] % 2 == 1,
+                )
                 first = False
 
     def dist(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """The surface (tile + halo) and the ``flat_distance`` classes of tile t with its halo, int32."""
         zh, cls = self.window(t)
-        d1, d2 = self.solve_tile(t, zh, cls, 2)
+        d1, d2 = self._solve(t, 0, zh, cls)
+        if self.has[1][t]:
+            d2[(d1 < _INF) | (cls != _UNRESOLVED)] = -3
+            _flat_bfs(zh, cls, d2, 2)
         return zh, _compose_dist(cls, d1, d2)
 
 
@@ -956,7 +1033,22 @@ def tiled_d8_accumulation(
     size = _tile_size(tile)
     windows = tiles(shape, size)
     out = _output(out, shape)
-    flats = _FlatSolver(reader, windows, size, bool(extrapolate))
+    tmpdir = tempfile.TemporaryDirectory(prefix="susmap-d8-", dir=workdir)
+    with tmpdir as tmp:
+        return _d8_tiles(reader, windows, size, bool(extrapolate), out, tmp)
+
+
+def _d8_tiles(
+    reader: TileReader,
+    windows: list[tuple[int, int, int, int]],
+    size: tuple[int, int],
+    extrapolate: bool,
+    out: Any,
+    tmp: str,
+) -> Any:
+    """The passes of :func:`tiled_d8_accumulation` with its temporary directory ``tmp``."""
+    shape = reader.shape
+    flats = _FlatSolver(reader, windows, size, extrapolate)
     flats.converge()
     ncol = shape[1]
     ex_cell: list[np.ndarray] = []  # exits: global cell, global receiver, count inside the tile
@@ -964,53 +1056,52 @@ def tiled_d8_accumulation(
     ex_own: list[np.ndarray] = []
     en_cell: list[np.ndarray] = []  # perimeter cells: global cell and the global exit their flow reaches
     en_exit: list[np.ndarray] = []
-    with tempfile.TemporaryDirectory(prefix="susmap-d8-", dir=workdir) as tmp:
-        for t, (r0, _r1, c0, _c1) in enumerate(windows):
-            zh, dist = flats.dist(t)
-            d8 = d8_directions(zh, dist, bool(extrapolate))[1:-1, 1:-1]
-            d8 = np.ascontiguousarray(d8)
-            np.save(Path(tmp, f"d{t}.npy"), d8)
-            nr, nc = d8.shape
-            acc, exit_of, leaves = _d8_accumulate(d8, np.zeros((nr, nc)))
-            ii = np.flatnonzero(leaves)
-            rr, cc = np.divmod(ii, nc)
-            k = _CODE_K[d8.ravel()[ii]]
-            ex_cell.append((rr + r0) * ncol + cc + c0)
-            ex_recv.append((rr + r0 + _DR[k]) * ncol + cc + c0 + _DC[k])
-            ex_own.append(acc.ravel()[ii])
-            per = np.zeros((nr, nc), dtype=bool)
-            per[[0, -1], :] = True
-            per[:, [0, -1]] = True
-            pi = np.flatnonzero(per.ravel() & (d8.ravel() != _D8_NODATA))
-            pr, pc = np.divmod(pi, nc)
-            en_cell.append((pr + r0) * ncol + pc + c0)
-            e = exit_of[pi]
-            er, ec = np.divmod(e, nc)
-            en_exit.append(np.where(e >= 0, (er + r0) * ncol + ec + c0, -1))
-        cells = np.concatenate(ex_cell)
-        recv = np.concatenate(ex_recv)
-        own = np.concatenate(ex_own)
-        ent = np.concatenate(en_cell)
-        ent_exit = np.concatenate(en_exit)
-        del ex_cell, ex_recv, ex_own, en_cell, en_exit
-        eo = np.argsort(ent)
-        ent, ent_exit = ent[eo], ent_exit[eo]
-        xo = np.argsort(cells)
-        cells, recv, own = cells[xo], recv[xo], own[xo]
-        # the exit each exit's flow reaches next: through its receiver (a perimeter cell of another tile)
-        nxt_cell = ent_exit[np.searchsorted(ent, recv)]
-        down = np.where(nxt_cell >= 0, np.searchsorted(cells, np.maximum(nxt_cell, 0)), -1)
-        total, done = _exit_outflows(own, down)
-        if done != cells.size:
-            raise RuntimeError(f"tiled D8 routing ordered {done} of {cells.size} tile exits; please report this")
-        inflow_cell, idx = np.unique(recv, return_inverse=True)
-        inflow = np.bincount(idx, weights=total, minlength=inflow_cell.size)
-        inflow_rc = np.divmod(inflow_cell, ncol)
-        for t, (r0, r1, c0, c1) in enumerate(windows):
-            d8 = np.load(Path(tmp, f"d{t}.npy"))
-            extra = np.zeros(d8.shape)
-            sel = (inflow_rc[0] >= r0) & (inflow_rc[0] < r1) & (inflow_rc[1] >= c0) & (inflow_rc[1] < c1)
-            extra[inflow_rc[0][sel] - r0, inflow_rc[1][sel] - c0] = inflow[sel]
-            acc = _d8_accumulate(d8, extra)[0]
-            out[r0:r1, c0:c1] = acc.astype(np.float32)
+    for t, (r0, _r1, c0, _c1) in enumerate(windows):
+        zh, dist = flats.dist(t)
+        d8 = d8_directions(zh, dist, bool(extrapolate))[1:-1, 1:-1]
+        d8 = np.ascontiguousarray(d8)
+        np.save(Path(tmp, f"d{t}.npy"), d8)
+        nr, nc = d8.shape
+        acc, exit_of, leaves = _d8_accumulate(d8, np.zeros((nr, nc)))
+        ii = np.flatnonzero(leaves)
+        rr, cc = np.divmod(ii, nc)
+        k = _CODE_K[d8.ravel()[ii]]
+        ex_cell.append((rr + r0) * ncol + cc + c0)
+        ex_recv.append((rr + r0 + _DR[k]) * ncol + cc + c0 + _DC[k])
+        ex_own.append(acc.ravel()[ii])
+        per = np.zeros((nr, nc), dtype=bool)
+        per[[0, -1], :] = True
+        per[:, [0, -1]] = True
+        pi = np.flatnonzero(per.ravel() & (d8.ravel() != _D8_NODATA))
+        pr, pc = np.divmod(pi, nc)
+        en_cell.append((pr + r0) * ncol + pc + c0)
+        e = exit_of[pi]
+        er, ec = np.divmod(e, nc)
+        en_exit.append(np.where(e >= 0, (er + r0) * ncol + ec + c0, -1))
+    cells = np.concatenate(ex_cell)
+    recv = np.concatenate(ex_recv)
+    own = np.concatenate(ex_own)
+    ent = np.concatenate(en_cell)
+    ent_exit = np.concatenate(en_exit)
+    del ex_cell, ex_recv, ex_own, en_cell, en_exit
+    eo = np.argsort(ent)
+    ent, ent_exit = ent[eo], ent_exit[eo]
+    xo = np.argsort(cells)
+    cells, recv, own = cells[xo], recv[xo], own[xo]
+    # the exit each exit's flow reaches next: through its receiver (a perimeter cell of another tile)
+    nxt_cell = ent_exit[np.searchsorted(ent, recv)]
+    down = np.where(nxt_cell >= 0, np.searchsorted(cells, np.maximum(nxt_cell, 0)), -1)
+    total, done = _exit_outflows(own, down)
+    if done != cells.size:
+        raise RuntimeError(f"tiled D8 routing ordered {done} of {cells.size} tile exits; please report this")
+    inflow_cell, idx = np.unique(recv, return_inverse=True)
+    inflow = np.bincount(idx, weights=total, minlength=inflow_cell.size)
+    inflow_rc = np.divmod(inflow_cell, ncol)
+    for t, (r0, r1, c0, c1) in enumerate(windows):
+        d8 = np.load(Path(tmp, f"d{t}.npy"))
+        extra = np.zeros(d8.shape)
+        sel = (inflow_rc[0] >= r0) & (inflow_rc[0] < r1) & (inflow_rc[1] >= c0) & (inflow_rc[1] < c1)
+        extra[inflow_rc[0][sel] - r0, inflow_rc[1][sel] - c0] = inflow[sel]
+        acc = _d8_accumulate(d8, extra)[0]
+        out[r0:r1, c0:c1] = acc.astype(np.float32)
     return out
