@@ -107,7 +107,7 @@ MAX_GROWTH = 24
 # A window larger than this many times its chunk (and than MIN_WINDOW_BUDGET cells) takes the nearest-cell path.
 WINDOW_FACTOR = 16
 MIN_WINDOW_BUDGET = 1 << 22
-# Rows of lattice cells rasterized at once when collecting the boundary cells.
+# Cells rasterized at once (a strip of rows) when collecting the boundary cells.
 STRIP_CELLS = 1 << 23
 # rasterio's rasterize guards a warning with warnings.catch_warnings, which is not thread-safe: one at a time.
 _RASTERIZE_LOCK = threading.Lock()
@@ -470,8 +470,8 @@ def tiled_feature_distance(
     chunks : int, default=512
         Chunk side [cells] of the result.
     max_distance_m : float, optional
-        Cap [m]: the result is min(EDT, cap), each chunk from one window of
-        the chunk grown by the cap. Default (none): exact everywhere, the
+        Cap [m]: the result is min(EDT, cap), and no window reaches farther
+        than the cap beyond its chunk. Default (none): exact everywhere, the
         halo chosen per chunk from the features' spatial index.
     margin_m : float, optional
         As ``distance_to_features``: only the features within ``margin_m``
@@ -535,8 +535,9 @@ def tiled_distance_to_features(
 
     The same distances as :func:`susmap.factors.proximity.distance_to_features`
     (the exact EDT of the features rasterized with ``all_touched``), each
-    chunk of ``ctx.chunks`` cells from the EDT of a window around it, so that
-    the grid is never held whole.
+    chunk of ``ctx.chunks`` cells from the EDT of a window around it (or, far
+    from every feature, from a k-d tree of the marked cells' boundary), so
+    that the grid is never held whole. Method and proof in the module notes.
 
     Parameters
     ----------
@@ -551,8 +552,8 @@ def tiled_distance_to_features(
     margin_m : float, optional
         Width [m] of the band around the grid whose features count; default: all features.
     max_distance_m : float, optional
-        Cap [m]: distances beyond it read as the cap (min(EDT, cap)); each
-        chunk then costs one window of (chunk + 2 cap)². Default: exact everywhere.
+        Cap [m]: distances beyond it read as the cap (min(EDT, cap)); no
+        chunk's window then exceeds (chunk + 2 cap)². Default: exact everywhere.
 
     Returns
     -------
