@@ -17,10 +17,11 @@ import xarray as xr
 
 from susmap import progress
 from susmap.errors import AlignmentError, StudyConfigError
+from susmap.factors.factor_writer import write_factor_rasters
 from susmap.factors.registry import WHOLE_GRID_BYTES_PER_CELL, FactorContext, compute_factor, get_factor
 from susmap.factors.terrain import PLANNED_OUTPUTS_KEY, derivative_output
 from susmap.grid import Grid, open_raster
-from susmap.mapping.writer import RasterTarget, write_lazy_rasters
+from susmap.mapping.writer import RasterTarget
 from susmap.stack import open_grid, open_layer
 from susmap.study import LayerConfig, Study
 
@@ -149,7 +150,7 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
             log.info(
                 "factor %s (%s) [%s]%s", f.name, f.registry_name, units, " (whole grid)" if spec.whole_grid else ""
             )
-    write_lazy_rasters(targets, grid)
+    write_factor_rasters(targets, grid)
     return derived
 
 
