@@ -35,6 +35,7 @@ lint: $(VENV)/.extras
 	$(BIN)/ruff format --check src tests benchmarks
 
 bench: $(VENV)/.core
+	$(BIN)/python benchmarks/predict.py --size 2000
 	$(BIN)/python benchmarks/bench_predict.py
 
 clean:

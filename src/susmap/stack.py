@@ -412,7 +412,9 @@ def _read_band(
         if vrt_options is not None:
             obj = stack.enter_context(WarpedVRT(src, **vrt_options))
         try:
-            arr = rioxarray.open_rasterio(obj, masked=not manual, cache=False)  # lazy: read by _BandWindows
+            # lazy, read by _BandWindows; lock=False: one dataset handle per reading thread (opened on its first
+            # read, closed with the array), so the windows of all layers are read and decompressed in parallel
+            arr = rioxarray.open_rasterio(obj, masked=not manual, cache=False, lock=False)
         except Exception as err:  # GDAL driver errors surface as many types
             raise RasterReadError(f"{path}: cannot read band {band} ({err})") from None
     lazy = arr.isel(band=band - 1)
@@ -428,6 +430,8 @@ def _read_band(
 
 class _BandWindows:
     """Array-like of one band whose windows are read on demand (by dask tasks), as rioxarray reads them.
+
+    Each thread reads through its own dataset handle (rioxarray's ``lock=False``), never behind a global lock.
 
     A window GDAL cannot read (a corrupt or truncated strip or tile) raises
     :class:`RasterReadError` naming the file and the window, instead of a
@@ -688,7 +692,7 @@ def open_stack(
             f"layers: every layer is role: auxiliary or mask ({', '.join(layer.name for layer in layers) or 'none'}); "
             "a model needs at least one predictor layer or derived factor"
         )
-    grid, template, template_checked = _open_template(grid_cfg)
+    grid, template, template_checked = _open_template(grid_cfg, chunks)
     template_valid = da.isfinite(template)
     opened = {
         layer.name: _apply_layer_transform(layer, _open_layer(layer, grid, alignment, chunks=chunks))

@@ -8,6 +8,18 @@ it is written (see :func:`susmap.mapping.writer.write_lazy_raster`).
 Cost: one block holds ``n_factors × c² × 4`` bytes of input plus the model's
 working memory for ``c²`` rows (c = 512, 5 factors: 5 MB).
 
+Blocks are predicted in parallel (by the writer's threads or dask's), so
+inside a block the model runs on one thread: joblib's sequential backend is
+active while ``predict_proba`` runs (a forest with ``n_jobs=-1`` starts no
+thread pool per block; scikit-learn's tree traversal, which releases the
+GIL, runs in the block's thread), and every block calls the one fitted model,
+shared, never copied. The model enters the graph by identity (its name is
+not a hash of its bytes, which costs about a second for a forest of 100
+trees). The probabilities are those of the model's own ``predict_proba`` on
+the block's valid cells in float64, one vectorised call per block (for a
+logistic regression the call is a small share of the block's reading and
+decompression, so float32 would gain nothing measurable and is not used).
+
 Patch models (a final estimator with ``window_halo`` and ``predict_dense``,
 e.g. the patch CNN) need the neighbourhood of each cell: each block is read
 with a halo of ``window_halo`` cells on every side (NaN beyond the raster
@@ -19,6 +31,8 @@ from __future__ import annotations
 
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
+from joblib import parallel_config
 
 from susmap.stack import Stack
 
@@ -26,12 +40,17 @@ __all__ = ["predict_block", "predict_stack"]
 
 
 def predict_block(block: np.ndarray, model) -> np.ndarray:
-    """Event probability of every cell of a (n_factors, h, w) block; NaN where any factor is NaN."""
+    """Event probability of every cell of a (n_factors, h, w) block; NaN where any factor is NaN.
+
+    The model runs on this thread only (joblib's sequential backend, local to
+    the thread): blocks are the unit of parallel work.
+    """
     valid = np.isfinite(block).all(axis=0)
     out = np.full(block.shape[1:], np.nan, dtype=np.float32)
     if valid.any():
         X = block[:, valid].T.astype(np.float64)  # noqa: N806
-        out[valid] = model.predict_proba(X)[:, 1]
+        with parallel_config(backend="sequential"):
+            out[valid] = model.predict_proba(X)[:, 1]
     return out
 
 
@@ -58,4 +77,6 @@ def predict_stack(stack: Stack, model) -> da.Array:
         if halo:
             data = da.overlap.overlap(data, depth={0: 0, 1: halo, 2: halo}, boundary={0: "none", 1: np.nan, 2: np.nan})
         return data.map_blocks(_predict_window_block, final, drop_axis=0, chunks=chunks, dtype=np.float32, meta=meta)
-    return data.map_blocks(predict_block, model, drop_axis=0, dtype=np.float32, meta=meta)
+    # named by the model's identity: hashing a forest's bytes costs about a second, and the model is shared anyway
+    name = f"predict_block-{tokenize(data.name, type(model).__qualname__, id(model))}"
+    return data.map_blocks(predict_block, model, drop_axis=0, dtype=np.float32, meta=meta, name=name)

@@ -6,12 +6,20 @@ with internal overviews (average for floating-point data, nearest for
 integers unless told otherwise), reading it block by block: no step holds
 the raster whole. Nothing in the file depends on the time of writing.
 
-With the local (threaded) scheduler, all blocks are computed in one dask
-graph and each is written as soon as the blocks before it are (a store
-target that keeps row-major order), so shared inputs are read once, writing
-overlaps computing and the same data gives the same bytes. On a distributed
+With the local scheduler, when no block needs a task of another block
+(a prediction over the stack: each block reads its own windows), one pool
+of long-lived threads (``num_workers`` of dask's configuration, else one
+per core) computes the blocks, each from its own part of the graph, with a
+bounded number in flight (:data:`IN_FLIGHT` per thread: memory stays flat
+whatever the raster's size), while this thread writes them in row-major
+order as they come (so the same data gives the same bytes) and BLAS runs on
+one thread per block. When blocks share work (the halo of a stencil, one
+DEM read for several outputs), all blocks are computed in one dask graph and
+each is written as soon as the blocks before it are (a store target that
+keeps row-major order), so shared inputs are read once. On a distributed
 cluster, blocks are computed there in batches and written by this process.
-GDAL datasets are never used by two threads at once.
+GDAL datasets are never used by two threads at once; the final COG copy
+compresses on all cores (GDAL's ``NUM_THREADS``).
 
 A write that fails (a full disk above all) raises :class:`OutputError`
 with one line naming the file and, for a full disk, the disk it is on; a
@@ -32,16 +40,20 @@ from pathlib import Path
 
 import dask
 import dask.array as da
+import dask.core
 import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.windows import Window
+from threadpoolctl import threadpool_limits
 
+from susmap import progress
 from susmap.errors import OutputError, SusmapError
 from susmap.grid import Grid
 
 __all__ = [
+    "IN_FLIGHT",
     "NEARLY_FULL",
     "PART_COMPRESS",
     "RasterTarget",
@@ -150,7 +162,13 @@ def cloud_optimize(
     resampling = resampling or overview_resampling(dtype)
     if resampling not in OVERVIEW_RESAMPLINGS:
         raise ValueError(f"overview resampling must be one of {', '.join(OVERVIEW_RESAMPLINGS)}, not {resampling!r}")
-    options = {"BLOCKSIZE": tile, "BIGTIFF": "IF_SAFER", "OVERVIEW_RESAMPLING": resampling.upper()}
+    # NUM_THREADS: tiles are compressed on all cores; the file's bytes do not depend on it
+    options = {
+        "BLOCKSIZE": tile,
+        "BIGTIFF": "IF_SAFER",
+        "OVERVIEW_RESAMPLING": resampling.upper(),
+        "NUM_THREADS": "ALL_CPUS",
+    }
     options.update(COG_COMPRESSION[compress])
     if compress != "none":
         options["PREDICTOR"] = "FLOATING_POINT" if np.dtype(dtype).kind == "f" else "STANDARD"
@@ -319,7 +337,8 @@ def _write_all(targets: Sequence[RasterTarget], grid: Grid, batch_blocks: int, b
     with contextlib.ExitStack() as stack:
         dsts = []
         for t in targets:
-            profile = geotiff_profile(grid, t.dtype, t.nodata, compress=PART_COMPRESS)
+            # the part's tiles are compressed on GDAL's threads, off the thread that writes them
+            profile = {**geotiff_profile(grid, t.dtype, t.nodata, compress=PART_COMPRESS), "num_threads": "ALL_CPUS"}
             dst = stack.enter_context(rasterio.open(part_path(t.path), "w", **profile))
             if t.description:
                 dst.set_band_description(1, t.description)
@@ -327,6 +346,10 @@ def _write_all(targets: Sequence[RasterTarget], grid: Grid, batch_blocks: int, b
                 dst.update_tags(**t.tags)
             dsts.append(dst)
         if _local_scheduler():
+            plan = _independent_blocks(arrays)
+            if plan is not None:
+                _write_independent(plan, dsts, targets, chunks)
+                return
             writers = [_OrderedBlockWriter(dst, chunks, t.dtype) for dst, t in zip(dsts, targets, strict=True)]
             # bands of block rows bound the memory (blocks waiting for their turn, inputs in flight)
             row_bytes = grid.width * max(chunks[0]) * sum(np.dtype(t.dtype).itemsize for t in targets)
@@ -340,6 +363,115 @@ def _write_all(targets: Sequence[RasterTarget], grid: Grid, batch_blocks: int, b
                     raise RuntimeError(f"{w.dst.name}: {len(w.order) - w.next} blocks were not written")
             return
         _write_in_batches(arrays, targets, dsts, chunks, batch_blocks, stack)
+
+
+#: Blocks in flight per worker thread (computing, or computed and waiting for their turn to be written).
+IN_FLIGHT = 2
+
+
+@dataclass
+class _BlockPlan:
+    """The graph of the output blocks, each block's own part of it, and the data nodes the blocks share."""
+
+    graph: dict
+    keys: list[list[tuple]]  # per block (row-major), the key of each target
+    parts: list[set]  # per block, the keys it computes
+    shared: dict  # data (no task) needed by several blocks, computed once
+
+
+def _independent_blocks(arrays: Sequence[da.Array]) -> _BlockPlan | None:
+    """How to compute the blocks of ``arrays`` one by one, or None when a task is needed by two blocks.
+
+    The arrays' optimised graph is walked from each output block (row-major,
+    the targets' blocks at the same position together) to the keys it needs.
+    A block may share only data (the array objects behind ``from_array``,
+    constants), which are computed once; a task needed by two blocks (a
+    halo, a band read for several blocks) makes the graph dependent, and the
+    caller computes it in one dask graph instead.
+    """
+    optimised = dask.optimize(*arrays)
+    graph: dict = {}
+    for a in optimised:
+        graph.update(dict(a.__dask_graph__()))
+    grids = [np.asarray(a.__dask_keys__(), dtype=object) for a in optimised]
+    n_rows, n_cols = len(arrays[0].chunks[0]), len(arrays[0].chunks[1])
+    owner: dict = {}
+    shared: set = set()
+    keys, parts = [], []
+    for i in range(n_rows):
+        for j in range(n_cols):
+            block_keys = [tuple(g[i, j]) for g in grids]
+            part: set = set()
+            todo = list(block_keys)
+            while todo:
+                key = todo.pop()
+                if key in part:
+                    continue
+                part.add(key)
+                first = owner.setdefault(key, len(parts))
+                if first != len(parts):
+                    if dask.core.istask(graph[key]):
+                        return None
+                    shared.add(key)
+                todo.extend(dask.core.get_dependencies(graph, key))
+            keys.append(block_keys)
+            parts.append(part)
+    # dask.core.get runs every node of the graph it is given: give it only the nodes wanted
+    names = sorted(shared, key=str)
+    values = dask.core.get({k: graph[k] for k in names}, names) if names else []
+    return _BlockPlan(graph, keys, [p - shared for p in parts], dict(zip(names, values, strict=True)))
+
+
+def _workers() -> int:
+    """Threads of the local pool: dask's ``num_workers`` (``compute.num_workers``), else one per core; 0: sync."""
+    scheduler = dask.config.get("scheduler", None)
+    if scheduler in ("sync", "synchronous"):
+        return 0
+    return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+
+
+def _write_independent(plan: _BlockPlan, dsts, targets: Sequence[RasterTarget], chunks) -> None:
+    """Compute the blocks of ``plan`` on one pool of threads, at most :data:`IN_FLIGHT` per thread, write in order."""
+    oy = np.concatenate([[0], np.cumsum(chunks[0])[:-1]]).astype(int)
+    ox = np.concatenate([[0], np.cumsum(chunks[1])[:-1]]).astype(int)
+    windows = [(int(y), int(x)) for y in oy for x in ox]
+
+    def compute(n: int) -> list[np.ndarray]:
+        part = {k: plan.graph[k] for k in plan.parts[n]}
+        return list(dask.core.get(part, plan.keys[n], cache=dict(plan.shared)))
+
+    def write(n: int, blocks: list[np.ndarray]) -> None:
+        y, x = windows[n]
+        for dst, t, block in zip(dsts, targets, blocks, strict=True):
+            block = np.asarray(block, dtype=t.dtype)
+            try:
+                dst.write(block, 1, window=Window(x, y, block.shape[1], block.shape[0]))
+            except (OSError, RasterioError) as err:
+                raise write_failure(err, [Path(dst.name)]) from err
+
+    workers = _workers()
+    n_blocks = len(windows)
+    names = ", ".join(t.path.name for t in targets)
+    with progress.task(f"computing and writing {names} (blocks)", n_blocks) as bar:
+        if workers == 0:
+            for n in range(n_blocks):
+                write(n, compute(n))
+                bar.advance()
+            return
+        # BLAS on one thread per block (blocks are the parallel work); set once here, restored after
+        with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: dict[int, object] = {}
+            submitted = 0
+            try:
+                for n in range(n_blocks):
+                    while submitted < n_blocks and submitted - n < IN_FLIGHT * workers:
+                        pending[submitted] = pool.submit(compute, submitted)
+                        submitted += 1
+                    write(n, pending.pop(n).result())
+                    bar.advance()
+            finally:
+                for future in pending.values():
+                    future.cancel()
 
 
 def _write_in_batches(arrays, targets, dsts, chunks, batch_blocks, stack) -> None:
