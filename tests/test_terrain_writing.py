@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from susmap.datasets import ecuador_path
 from susmap.errors import OutputError
 from susmap.factors import FactorContext
 from susmap.factors.factor_writer import mean_2x2, overview_count, write_factor_rasters
@@ -100,7 +101,6 @@ def test_files_are_valid_tiled_cogs_with_the_chosen_compression(written, tmp_pat
         with rasterio.open(new / f"{name}.tif") as src:
             assert src.profile["compress"] == "deflate" and src.profile["tiled"]
             assert src.block_shapes == [(256, 256)]
-            assert src.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") is None  # no predictor for DEFLATE
     write_factor_rasters(_targets(tmp_path, ctx, compress="zstd")[:1], ctx.grid)
     with rasterio.open(tmp_path / "slope_degrees.tif") as src:
         assert src.profile["compress"] == "zstd"
@@ -117,6 +117,21 @@ def test_lerc_is_lossless_and_reruns_are_byte_identical(written, tmp_path):
         with rasterio.open(tmp_path / "a" / f"{name}.tif") as a, rasterio.open(new / f"{name}.tif") as b:
             assert a.profile["compress"] == "lerc_deflate"
             assert np.array_equal(a.read(1), b.read(1), equal_nan=True)
+
+
+def test_the_predictor_is_used_where_it_pays(tmp_path):
+    """The Ecuador DEM compresses far better with the floating-point predictor; its plan curvature does not."""
+    with rasterio.open(ecuador_path("ta.tif")) as src:
+        z = src.read(4)
+    ctx = FactorContext.from_array(z, cellsize=10.0, chunks=128)
+    dem = RasterTarget(tmp_path / "dem.tif", ctx.dem.data, description="dem", compress="deflate")
+    plan = _targets(tmp_path, ctx)[2]
+    write_factor_rasters([dem, plan], ctx.grid)
+    with rasterio.open(tmp_path / "dem.tif") as a, rasterio.open(tmp_path / "plan_curvature.tif") as b:
+        assert a.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "3"
+        assert b.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") is None
+        assert np.array_equal(a.read(1), z, equal_nan=True)
+    assert cogeo.cog_validate(str(tmp_path / "dem.tif"), quiet=True)[0]
 
 
 def test_blocks_that_do_not_halve_evenly_leave_the_overviews_to_gdal(tmp_path):
