@@ -139,7 +139,7 @@ def test_halo_check_makes_it_exact_even_from_a_zero_bound(
     monkeypatch.setattr(FeatureLattice, "halo_bound", lambda self, r0, c0, r1, c1: 0.0)
     lattice = FeatureLattice(geoms, ctx.grid, None)
     stats: list[WindowStats] = []
-    out = chunk_distance(lattice, 30, 40, 50, 70, max_distance_m=cap, stats=stats)
+    out = chunk_distance(lattice, 30, 40, 50, 70, max_distance_m=cap, stats=stats, window_budget=10**9)
     assert stats[0].passes > 1
     want = ref[30:50, 40:70] if cap is None else np.minimum(ref[30:50, 40:70], np.float32(cap))
     np.testing.assert_array_equal(out.astype(np.float32), want)

@@ -59,26 +59,34 @@ Far from every feature
 ----------------------
 A chunk far from every feature needs a window reaching the nearest one,
 which may hold many times the chunk's cells (a fault in one corner of a
-province). A window larger than ``window_budget`` cells (default
-max(16 × chunk cells, 4 Mi cells)) is not formed: the chunk's distances are
-taken instead from a k-d tree (``scipy.spatial.cKDTree``) of the boundary
-cells of the marked set (marked cells with an unmarked 4-neighbour: from an
-interior marked cell the neighbour towards any unmarked cell is nearer, so
-only boundary cells can be nearest), collected once by rasterizing strip by
-strip the region any grid cell's nearest marked cell can lie in (the grid
-grown by the index's bound over the whole grid). The nearest boundary cell's
-integer offsets give the distance formed as scipy forms it, so both paths
-give the same values; the region's reach is checked per chunk as above.
+province). A window larger than ``window_budget`` cells (default 4 × the
+chunk's cells) is not formed. The chunk's distances are
+computed instead from the boundary cells of the marked set (marked cells
+with an unmarked 4-neighbour: from an interior marked cell the neighbour
+towards any unmarked cell is nearer, so only boundary cells can be nearest;
+a marked cell itself gets 0), collected once by rasterizing, strip by strip,
+the region any grid cell's nearest marked cell can lie in (the grid grown by
+the index's bound over the whole grid) and kept sorted by column. The
+search is separable, as the EDT itself: for each row of the chunk, the
+nearest boundary cell in every column (vertical offset g_j), then the lower
+envelope of the parabolas (x - x_j)² + g_j² (Felzenszwalb and Huttenlocher
+2012) gives each cell's nearest boundary cell, in time proportional to the
+chunk's rows times the columns holding boundary cells, whatever the
+distance. Its integer offsets give the distance formed as scipy forms it,
+so both paths give the same values (up to the choice among exactly tied
+cells); the region's reach is checked per chunk as above.
 
 Memory: a window of n cells holds the int8 mask and scipy's int32 feature
 indices (about 10 bytes per cell); only the chunk's distances are formed.
-The k-d tree holds about 40 bytes per boundary cell.
+The boundary cells take 16 bytes each.
 
 References
 ----------
 Maurer, C.R., Qi, R., Raghavan, V. (2003). A linear time algorithm for
 computing exact Euclidean distance transforms of binary images in arbitrary
 dimensions. IEEE TPAMI 25(2), 265-270 (the EDT scipy implements).
+Felzenszwalb, P.F., Huttenlocher, D.P. (2012). Distance transforms of sampled
+functions. Theory of Computing 8, 415-428 (lower envelope of parabolas).
 """
 
 from __future__ import annotations
@@ -93,6 +101,7 @@ import numpy as np
 import shapely
 import xarray as xr
 from affine import Affine
+from numba import njit
 
 from susmap.errors import StudyConfigError
 from susmap.factors.registry import FactorContext, to_dataarray
@@ -104,9 +113,8 @@ __all__ = ["FeatureLattice", "WindowStats", "chunk_distance", "tiled_distance_to
 SUBBLOCK = 64
 # A chunk not resolved after this many doublings of its halo is an error (cannot happen for a valid bound).
 MAX_GROWTH = 24
-# A window larger than this many times its chunk (and than MIN_WINDOW_BUDGET cells) takes the nearest-cell path.
-WINDOW_FACTOR = 16
-MIN_WINDOW_BUDGET = 1 << 22
+# A window larger than this many times its chunk takes the separable nearest-boundary-cell path.
+WINDOW_FACTOR = 4
 # Cells rasterized at once (a strip of rows) when collecting the boundary cells.
 STRIP_CELLS = 1 << 23
 # rasterio's rasterize guards a warning with warnings.catch_warnings, which is not thread-safe: one at a time.
@@ -119,7 +127,7 @@ class WindowStats:
 
     ``method`` is ``"edt"`` (a window's EDT, ``window_cells`` cells,
     ``passes`` halo doublings + 1) or ``"nearest"`` (the nearest boundary
-    cell from the k-d tree; ``window_cells`` is the window it replaced).
+    cell by the separable search; ``window_cells`` is the window it replaced).
     """
 
     window_cells: int
@@ -157,7 +165,7 @@ class FeatureLattice:
 
     Holds the features, a shapely STRtree of them, the lattice's limits and
     the extent of the cells they can mark; builds, on first need, the
-    k-d tree of the boundary cells (for chunks far from every feature).
+    boundary cells of the marked set, by column (for chunks far from every feature).
 
     Parameters
     ----------
@@ -203,7 +211,7 @@ class FeatureLattice:
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        """Picklable for dask.distributed: without the lock and the k-d tree (rebuilt where needed)."""
+        """Picklable for dask.distributed: without the lock and the boundary cells (rebuilt where needed)."""
         state = self.__dict__.copy()
         state["_lock"] = None
         state["_boundary"] = None
@@ -277,24 +285,25 @@ class FeatureLattice:
             )
         return burnt.astype(bool)
 
-    def boundary_tree(self) -> tuple[Any, np.ndarray, tuple[int, int, int, int]]:
-        """k-d tree of the marked cells with an unmarked 4-neighbour, their (row, col), and the region searched.
+    def boundary_cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+        """The marked cells with an unmarked 4-neighbour, by column, and the region searched for them.
 
-        The region is the markable extent cut to the grid grown by the
-        largest distance any grid cell can have to a marked cell (the index
-        bound over the whole grid) plus two cells; it is rasterized strip by
-        strip, so only the boundary cells are held. Only boundary cells can be
-        nearest to an unmarked cell: from a marked cell whose four neighbours
-        are marked, the neighbour towards the cell is nearer.
+        Returns the columns that hold such cells (sorted), the offsets of
+        each column's run in the row array, the rows (sorted within each
+        column) and the region (row0, col0, row1, col1). The region is the
+        markable extent cut to the grid grown by the largest distance any
+        grid cell can have to a marked cell (the index bound over the whole
+        grid) plus two cells; it is rasterized strip by strip, so only the
+        boundary cells are held. Only boundary cells can be nearest to an
+        unmarked cell: from a marked cell whose four neighbours are marked,
+        the neighbour towards the cell is nearer.
         """
         with self._lock:
             if self._boundary is None:
                 self._boundary = self._build_boundary()
             return self._boundary
 
-    def _build_boundary(self) -> tuple[Any, np.ndarray, tuple[int, int, int, int]]:
-        from scipy.spatial import cKDTree
-
+    def _build_boundary(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int, int, int]]:
         dx, dy = self.grid.res
         bound = self.halo_bound(0, 0, self.grid.height, self.grid.width)
         gy, gx = math.ceil(bound / dy) + 2, math.ceil(bound / dx) + 2
@@ -309,45 +318,119 @@ class FeatureLattice:
             mask = self.window_mask(lo, ca, hi, cb)
             pad = np.pad(mask, 1, constant_values=False)
             inner = pad[1:-1, 1:-1] & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
-            edge = mask & ~inner
-            rows, cols = np.nonzero(edge[a - lo : a - lo + (b - a)])
-            found.append(np.column_stack([rows + a, cols + ca]))
+            rows, cols = np.nonzero((mask & ~inner)[a - lo : a - lo + (b - a)])
+            found.append(np.column_stack([rows + a, cols + ca]).astype(np.int64))
         cells = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
-        tree = cKDTree(cells * np.array([dy, dx])) if len(cells) else None
-        return tree, cells.astype(np.int64), region
+        order = np.lexsort((cells[:, 0], cells[:, 1]))
+        rows, cols = np.ascontiguousarray(cells[order, 0]), cells[order, 1]
+        columns, starts = np.unique(cols, return_index=True)
+        offsets = np.append(starts, len(cols)).astype(np.int64)
+        return columns.astype(np.int64), offsets, rows, region
 
     def nearest_distance(self, r0: int, c0: int, r1: int, c1: int, valid: np.ndarray | None) -> np.ndarray:
-        """Distances [m] of the cells rows r0:r1, cols c0:c1 to the nearest marked cell, by the k-d tree.
+        """Distances [m] of the cells rows r0:r1, cols c0:c1 to the nearest marked cell, from the boundary cells.
 
-        The same distances as the EDT (0 on marked cells; elsewhere from the
-        integer offsets to the nearest boundary cell, formed as scipy forms
-        them); NaN where ``valid`` is False.
+        Separable, as the EDT itself (Maurer et al. 2003; Felzenszwalb and
+        Huttenlocher 2012): per row of the chunk, the nearest boundary cell of
+        each column (vertical offset g), then the lower envelope of the
+        parabolas (x - x_j)² + g_j² over the columns gives every cell's
+        nearest. The same distances as the EDT: 0 on marked cells, elsewhere
+        formed from the integer offsets as scipy forms them; NaN where
+        ``valid`` is False.
         """
         dx, dy = self.grid.res
-        tree, cells, (ra, ca, rb, cb) = self.boundary_tree()
-        rows, cols = np.indices((r1 - r0, c1 - c0))
-        rows += r0
-        cols += c0
-        pick = np.ones(rows.shape, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
-        out = np.full(rows.shape, np.nan)
-        if tree is None:
-            out[pick] = np.inf
-            return out
-        marked = self.window_mask(r0, c0, r1, c1)  # 0 on the chunk's own marked cells, boundary or not
-        out[pick & marked] = 0.0
-        pick = pick & ~marked
-        rq, cq = rows[pick], cols[pick]
-        _, idx = tree.query(np.column_stack([rq * dy, cq * dx]))
-        dist = _offset_distance(cells[idx, 0] - rq, cells[idx, 1] - cq, dx, dy)
-        # Exact when no cell beyond the region can be nearer (always, for a valid bound): check it.
-        er0, ec0, er1, ec1 = self.extent
-        beyond = [(ra > er0, (rq - ra + 1) * dy), (ca > ec0, (cq - ca + 1) * dx)]
-        beyond += [(rb < er1, (rb - rq) * dy), (cb < ec1, (cb - cq) * dx)]
-        for is_open, gap in beyond:
-            if is_open and (dist > gap).any():
-                raise RuntimeError(f"tiled distance: rows {r0}:{r1}, cols {c0}:{c1} reach beyond the searched region")
-        out[pick] = dist
+        columns, offsets, rows, (ra, ca, rb, cb) = self.boundary_cells()
+        h, w = r1 - r0, c1 - c0
+        out = np.full((h, w), np.inf)
+        if len(columns):
+            dr = np.empty((h, w), dtype=np.int64)
+            dc = np.empty((h, w), dtype=np.int64)
+            _separable_nearest(columns, offsets, rows, r0, r1, c0, c1, float(dx), float(dy), dr, dc)
+            out = _offset_distance(dr, dc, dx, dy)
+            # Exact when no cell beyond the region can be nearer (always, for a valid bound): check it.
+            rq, cq = np.indices((h, w))
+            rq += r0
+            cq += c0
+            er0, ec0, er1, ec1 = self.extent
+            beyond = [(ra > er0, (rq - ra + 1) * dy), (ca > ec0, (cq - ca + 1) * dx)]
+            beyond += [(rb < er1, (rb - rq) * dy), (cb < ec1, (cb - cq) * dx)]
+            for is_open, gap in beyond:
+                if is_open and (out > gap).any():
+                    raise RuntimeError(
+                        f"tiled distance: rows {r0}:{r1}, cols {c0}:{c1} reach beyond the searched region"
+                    )
+        out[self.window_mask(r0, c0, r1, c1)] = 0.0  # the chunk's own marked cells, boundary or not
+        if valid is not None:
+            out[~np.asarray(valid, dtype=bool)] = np.nan
         return out
+
+
+@njit(cache=True, nogil=True)
+def _separable_nearest(columns, offsets, rows, r0, r1, c0, c1, dx, dy, out_dr, out_dc):  # pragma: no cover (jit)
+    """Row and column offsets from every cell of rows r0:r1, cols c0:c1 to its nearest boundary cell.
+
+    ``columns`` (n,) sorted columns holding boundary cells, their rows
+    ``rows[offsets[j]:offsets[j + 1]]`` sorted. Per chunk row: the nearest
+    boundary cell of each column (two-pointer walk, rows ascending), then the
+    lower envelope of the parabolas f_j + (x - x_j)², x in metres
+    (Felzenszwalb and Huttenlocher 2012), walked along the chunk's columns.
+    """
+    n = len(columns)
+    ptr = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        lo, hi = offsets[j], offsets[j + 1]
+        ptr[j] = lo + np.searchsorted(rows[lo:hi], r0)
+    xs = np.empty(n)
+    fs = np.empty(n)
+    grow = np.empty(n, dtype=np.int64)
+    gcol = np.empty(n, dtype=np.int64)
+    v = np.empty(n, dtype=np.int64)
+    z = np.empty(n + 1)
+    for i in range(r1 - r0):
+        r = r0 + i
+        m = 0
+        for j in range(n):
+            lo, hi = offsets[j], offsets[j + 1]
+            p = ptr[j]
+            while p < hi and rows[p] < r:
+                p += 1
+            ptr[j] = p
+            best = -1
+            gap = 0
+            if p < hi:
+                best = rows[p]
+                gap = rows[p] - r
+            if p > lo and (best < 0 or r - rows[p - 1] < gap):
+                best = rows[p - 1]
+                gap = r - rows[p - 1]
+            xs[m] = columns[j] * dx
+            fs[m] = (gap * dy) * (gap * dy)
+            grow[m] = best
+            gcol[m] = columns[j]
+            m += 1
+        k = 0
+        v[0] = 0
+        z[0] = -np.inf
+        z[1] = np.inf
+        for q in range(1, m):
+            while True:
+                p = v[k]
+                s = ((fs[q] + xs[q] * xs[q]) - (fs[p] + xs[p] * xs[p])) / (2.0 * (xs[q] - xs[p]))
+                if s <= z[k] and k > 0:
+                    k -= 1
+                else:
+                    break
+            k += 1
+            v[k] = q
+            z[k] = s
+            z[k + 1] = np.inf
+        k = 0
+        for c in range(c1 - c0):
+            x = (c0 + c) * dx
+            while z[k + 1] < x:
+                k += 1
+            out_dr[i, c] = grow[v[k]] - r
+            out_dc[i, c] = gcol[v[k]] - (c0 + c)
 
 
 def _window_edt(
@@ -403,14 +486,14 @@ def chunk_distance(
         Receives one :class:`WindowStats` (window size, number of EDT passes).
     window_budget : int, optional
         Largest window [cells] an EDT may take; a chunk needing more is
-        answered from the k-d tree of boundary cells. Default:
-        max(:data:`WINDOW_FACTOR` × chunk cells, :data:`MIN_WINDOW_BUDGET`).
+        answered from the boundary cells (:meth:`FeatureLattice.nearest_distance`). Default:
+        :data:`WINDOW_FACTOR` × the chunk's cells.
     """
     h, w = r1 - r0, c1 - c0
     if valid is not None and not valid.any():
         return np.full((h, w), np.nan)
     dx, dy = feats.grid.res
-    budget = max(WINDOW_FACTOR * h * w, MIN_WINDOW_BUDGET) if window_budget is None else window_budget
+    budget = WINDOW_FACTOR * h * w if window_budget is None else window_budget
     bound = feats.halo_bound(r0, c0, r1, c1)
     hx, hy = math.ceil(bound / dx) + 1, math.ceil(bound / dy) + 1
     if max_distance_m is not None:
@@ -482,7 +565,7 @@ def tiled_feature_distance(
         are NaN and chunks without a valid cell are skipped.
     window_budget : int, optional
         Largest EDT window [cells]; a chunk needing more (far from every
-        feature) takes its distances from the k-d tree of the boundary cells
+        feature) takes its distances from the boundary cells of the marked set
         (see :func:`chunk_distance`).
 
     Returns
@@ -536,7 +619,7 @@ def tiled_distance_to_features(
     The same distances as :func:`susmap.factors.proximity.distance_to_features`
     (the exact EDT of the features rasterized with ``all_touched``), each
     chunk of ``ctx.chunks`` cells from the EDT of a window around it (or, far
-    from every feature, from a k-d tree of the marked cells' boundary), so
+    from every feature, from the boundary cells of the marked set), so
     that the grid is never held whole. Method and proof in the module notes.
 
     Parameters
