@@ -219,3 +219,16 @@ def test_nearest_boundary_cell_path_equals_edt(
     stats: list[WindowStats] = []
     chunk_distance(lattice, 12, 12, 24, 24, stats=stats, window_budget=0)
     assert stats[0].method == "nearest"
+
+
+def test_large_polygon_beyond_the_edge_on_both_paths(tmp_path: Path) -> None:
+    """A lake covering the west of the grid and reaching far beyond it: 0 inside, exact distances east of it."""
+    lake = Polygon([(X0 - 3000.3, Y0 + 2000.6), (X0 + 251.7, Y0 + 1500.2), (X0 + 203.4, Y0 - 2700.9)])
+    path = write(tmp_path / "lake.gpkg", [lake, Point(X0 + 655.5, Y0 - 95.5)])
+    ctx = make_ctx(50, 70, chunks=9)
+    ref = distance_to_features(ctx, path).values
+    geoms = gpd.read_file(path).geometry.values
+    for budget in (None, 0):
+        out = tiled_feature_distance(geoms, ctx.grid, chunks=9, window_budget=budget).compute()
+        np.testing.assert_array_equal(out, ref)
+    assert (ref[:, :5] == 0).all() and ref[25, 60] > 0

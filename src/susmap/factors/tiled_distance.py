@@ -341,6 +341,7 @@ class FeatureLattice:
         dx, dy = self.grid.res
         columns, offsets, rows, (ra, ca, rb, cb) = self.boundary_cells()
         h, w = r1 - r0, c1 - c0
+        marked = self.window_mask(r0, c0, r1, c1)  # the chunk's own marked cells (0), boundary or not
         out = np.full((h, w), np.inf)
         if len(columns):
             dr = np.empty((h, w), dtype=np.int64)
@@ -355,11 +356,11 @@ class FeatureLattice:
             beyond = [(ra > er0, (rq - ra + 1) * dy), (ca > ec0, (cq - ca + 1) * dx)]
             beyond += [(rb < er1, (rb - rq) * dy), (cb < ec1, (cb - cq) * dx)]
             for is_open, gap in beyond:
-                if is_open and (out > gap).any():
+                if is_open and ((out > gap) & ~marked).any():
                     raise RuntimeError(
                         f"tiled distance: rows {r0}:{r1}, cols {c0}:{c1} reach beyond the searched region"
                     )
-        out[self.window_mask(r0, c0, r1, c1)] = 0.0  # the chunk's own marked cells, boundary or not
+        out[marked] = 0.0
         if valid is not None:
             out[~np.asarray(valid, dtype=bool)] = np.nan
         return out
