@@ -34,13 +34,9 @@ from sklearn.base import clone
 
 from susmap.analysis import (
     accuracy_by_factor_count,
-    information_gain,
     permutation_importance_cv,
     plot_factor_count_curve,
     plot_importance,
-    plot_vif,
-    random_forest_importance,
-    vif_table,
 )
 from susmap.analysis.model_maps import class_shares, optimization_records, plot_class_shares, plot_convergence
 from susmap.models.registry import check_models, check_neighbours, check_tuning
@@ -48,7 +44,7 @@ from susmap.outputs import OutputFolder, write_json
 from susmap.report.document import Figure, ReportSection, Table, Text
 from susmap.report.html import write_report
 from susmap.report.pdf import print_pdf
-from susmap.report.tables import comparison_tables, to_markdown, write_tables
+from susmap.report.tables import to_markdown
 from susmap.runners import require_model_comparison
 from susmap.stages import (
     StudyData,
@@ -62,6 +58,7 @@ from susmap.stages import (
     write_provenance,
 )
 from susmap.stages.applicability import where_the_map_holds
+from susmap.stages.comparison import compare_on_folds, factor_importance
 from susmap.stages.evaluation import first_repeat_fold_models, random_cells, rate_curves
 from susmap.stages.report import (
     alerts,
@@ -75,11 +72,8 @@ from susmap.stages.report import (
 )
 from susmap.study import Study
 from susmap.timing import Timer
-from susmap.validation import BufferedLeaveOneOut, cross_validate_models, plot_fold_map
-from susmap.validation.curve_figures import plot_rate_curves, plot_roc_curves
+from susmap.validation.curve_figures import plot_rate_curves
 from susmap.validation.curves import RateCurve
-from susmap.validation.metrics import ALL_METRICS
-from susmap.validation.ranking import PAPER002_CRITERIA, cumulative_ranking, summarize_scores
 from susmap.validation.warnings import inventory_warnings, log_warnings, validation_warnings, warnings_json
 
 __all__ = ["CompareResult", "run_compare"]
@@ -280,69 +274,21 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
             ((label, splitter.split(prep.design, prep.y)) for label, splitter in splitters),
             {f"{source}: models.{i}": val.tuning.get(m.display_name) for i, m in enumerate(study.models)},
         )
-        with timer.stage("cross-validation"):
-            cv = cross_validate_models(
-                prep.design,
-                prep.y,
-                prep.coords,
-                prep.pipelines,
-                schemes=splitters,
-                n_splits=val.folds,
-                n_repeats=val.repeats,
-                threshold=val.threshold,
-                seed=study.seed,
-                n_jobs=val.n_jobs,
-                metrics="all",
-                return_predictions=True,
-                tuning=val.tuning or None,
-            )
-        # leave-one-out schemes test one sample per fold: score their pooled out-of-fold predictions instead
-        pooled = [label for label, sp in splitters if isinstance(sp, BufferedLeaveOneOut)]
-        test_scores = cv.scores[~cv.scores["scheme"].isin(pooled)]
-        if pooled and cv.pooled is not None:
-            test_scores = pd.concat(
-                [test_scores, cv.pooled[cv.pooled["scheme"].isin(pooled)].assign(fold=-1)], ignore_index=True
-            )
-        scores = test_scores.assign(part="test")
-        if cv.train_scores is not None:
-            scores = pd.concat([scores, cv.train_scores.assign(part="train")], ignore_index=True)
-        scores.to_csv(out.path("cv_scores.csv"), index=False)
-        cv.summary.to_csv(out.path("cv_summary.csv"), index=False)
-        if cv.tuning is not None and len(cv.tuning):
-            cv.tuning.to_csv(out.path("tuning.csv"), index=False)
-        if cv.train_summary is not None:
-            cv.train_summary.to_csv(out.path("cv_train_summary.csv"), index=False)
+        comparison_run = compare_on_folds(
+            study, prep.design, prep.y, prep.coords, prep.pipelines, splitters, out, timer, factors=prep.X
+        )
+        cv, scores = comparison_run.cv, comparison_run.scores
+        tables, full_summary, ranking = comparison_run.tables, comparison_run.full_summary, comparison_run.ranking
+        roc_auc = comparison_run.roc_auc
         with timer.stage("tables and figures"):
-            tables = comparison_tables(scores, labels)
-            write_tables(tables, out.path("tables/.keep").parent)
-            full_summary = summarize_scores(test_scores, [m for m in ALL_METRICS if m in test_scores.columns])
-            full_summary.to_csv(out.path("cv_summary_all_metrics.csv"), index=False)
-            # paper 002: ranks of MSE, R, AUC, sensitivity and specificity, summed; training and testing apart
-            criteria = [m for m in PAPER002_CRITERIA if m in scores.columns]
-            ranking = cumulative_ranking(
-                summarize_scores(scores, criteria, by=("part", "scheme", "model")), criteria, by=("part", "scheme")
-            )
-            ranking.to_csv(out.path("ranking.csv"), index=False)
-            roc_auc = plot_roc_curves(cv.predictions, prep.y, labels, out.path("roc.png"))
-            for label, splitter in splitters:
-                plot_fold_map(
-                    splitter, prep.coords, out.path(f"fold_map_{label}.png"), title=f"{label} folds", X=prep.X, y=prep.y
-                )
             rates, fitted, cell_probs, fold_models = _rate_curves(
                 prep, study, splitters[0][1], out.path("rate_curves.png"), out.path("histories/.keep").parent
             )
             shares, optimization = _model_outputs(prep, study, fitted, cell_probs, out)
         with timer.stage("factor analysis"):
             frame = pd.DataFrame(prep.X, columns=prep.names)
-            kinds = prep.stack.kinds
-            vif = vif_table(frame, prep.names, kinds=kinds)
-            vif.to_csv(out.path("vif.csv"), index=False)
-            plot_vif(vif, out.path("vif.png"))
-            ig = information_gain(frame, prep.y, prep.names, kinds=kinds)
-            ig.to_csv(out.path("information_gain.csv"), index=False)
-            rf = random_forest_importance(frame, prep.y, prep.names, seed=study.seed, kinds=kinds)
-            rf.to_csv(out.path("rf_importance.csv"), index=False)
-            plot_importance(rf, out.path("rf_importance.png"), title="Random-forest importance (100-500 trees)")
+            importance = factor_importance(frame, prep.y, prep.names, prep.stack.kinds, study.seed, out)
+            vif, ig, rf = importance.vif, importance.information_gain, importance.rf_importance
             # the analyses refit every model many times: one repeat of the first scheme's folds is enough
             # on permuted columns and factor subsets: models that read cell values, not factor windows
             first_label, first_splitter = study_splitters(

@@ -42,12 +42,8 @@ import pandas as pd
 from sklearn.base import clone
 
 from susmap.analysis import (
-    information_gain,
     permutation_importance_cv,
     plot_importance,
-    plot_vif,
-    random_forest_importance,
-    vif_table,
 )
 from susmap.mapping import compute_breaks
 from susmap.mapping.classes import assign_classes
@@ -55,7 +51,7 @@ from susmap.outputs import OutputFolder, file_sha256, package_versions, write_js
 from susmap.report.document import Figure, ReportSection, Table, Text
 from susmap.report.html import write_report
 from susmap.report.pdf import print_pdf
-from susmap.report.tables import comparison_tables, to_markdown, write_tables
+from susmap.report.tables import to_markdown
 from susmap.runners.units import (
     BUFFERED_SCHEMES,
     UnitData,
@@ -70,6 +66,7 @@ from susmap.runners.units import (
     units_summary_section,
 )
 from susmap.stages import dask_scheduler, input_files
+from susmap.stages.comparison import compare_on_folds, factor_importance
 from susmap.stages.report import (
     alerts,
     cv_table,
@@ -80,11 +77,8 @@ from susmap.stages.report import (
 )
 from susmap.study import Study
 from susmap.timing import Timer
-from susmap.validation import BufferedLeaveOneOut, cross_validate_models, plot_fold_map
-from susmap.validation.curve_figures import plot_rate_curves, plot_roc_curves
+from susmap.validation.curve_figures import plot_rate_curves
 from susmap.validation.curves import RateCurve
-from susmap.validation.metrics import ALL_METRICS
-from susmap.validation.ranking import PAPER002_CRITERIA, cumulative_ranking, summarize_scores
 from susmap.validation.warnings import log_warnings, validation_warnings, warnings_json
 
 __all__ = ["UnitsCompareResult", "run_units_compare", "unit_prediction_rate", "unit_rate_curve"]
@@ -259,71 +253,21 @@ def run_units_compare(study: Study, out_dir: Path | None = None) -> UnitsCompare
         pipelines = unit_pipelines(study, data)
         splitters = unit_splitters(study, data)
         labels = [label for label, _ in splitters]
-        with timer.stage("cross-validation"):
-            cv = cross_validate_models(
-                X,
-                y,
-                data.coords,
-                pipelines,
-                schemes=splitters,
-                n_splits=val.folds,
-                n_repeats=val.repeats,
-                threshold=val.threshold,
-                seed=study.seed,
-                n_jobs=val.n_jobs,
-                metrics="all",
-                return_predictions=True,
-                tuning=val.tuning or None,
-            )
-        # leave-one-out schemes test one unit per fold: score their pooled out-of-fold predictions instead
-        pooled = [label for label, sp in splitters if isinstance(sp, BufferedLeaveOneOut)]
-        test_scores = cv.scores[~cv.scores["scheme"].isin(pooled)]
-        if pooled and cv.pooled is not None:
-            test_scores = pd.concat(
-                [test_scores, cv.pooled[cv.pooled["scheme"].isin(pooled)].assign(fold=-1)], ignore_index=True
-            )
-        scores = test_scores.assign(part="test")
-        if cv.train_scores is not None:
-            scores = pd.concat([scores, cv.train_scores.assign(part="train")], ignore_index=True)
-        scores.to_csv(out.path("cv_scores.csv"), index=False)
-        cv.summary.to_csv(out.path("cv_summary.csv"), index=False)
-        if cv.tuning is not None and len(cv.tuning):
-            cv.tuning.to_csv(out.path("tuning.csv"), index=False)
-        if cv.train_summary is not None:
-            cv.train_summary.to_csv(out.path("cv_train_summary.csv"), index=False)
+        comparison_run = compare_on_folds(study, X, y, data.coords, pipelines, splitters, out, timer)
+        cv, scores = comparison_run.cv, comparison_run.scores
+        tables, full_summary, ranking = comparison_run.tables, comparison_run.full_summary, comparison_run.ranking
+        roc_auc = comparison_run.roc_auc
         frame = data.frame
         for scheme, ids in cv.fold_ids.items():
             frame[f"fold_{scheme}"] = ids
         frame.to_csv(out.path("units.csv"), index=False)
         with timer.stage("tables and figures"):
-            tables = comparison_tables(scores, labels)
-            write_tables(tables, out.path("tables/.keep").parent)
-            full_summary = summarize_scores(test_scores, [m for m in ALL_METRICS if m in test_scores.columns])
-            full_summary.to_csv(out.path("cv_summary_all_metrics.csv"), index=False)
-            # paper 002: ranks of MSE, R, AUC, sensitivity and specificity, summed; training and testing apart
-            criteria = [m for m in PAPER002_CRITERIA if m in scores.columns]
-            ranking = cumulative_ranking(
-                summarize_scores(scores, criteria, by=("part", "scheme", "model")), criteria, by=("part", "scheme")
-            )
-            ranking.to_csv(out.path("ranking.csv"), index=False)
-            roc_auc = plot_roc_curves(cv.predictions, y, labels, out.path("roc.png"))
-            if data.coords is not None:
-                for label, splitter in splitters:
-                    plot_fold_map(
-                        splitter, data.coords, out.path(f"fold_map_{label}.png"), title=f"{label} folds", X=X, y=y
-                    )
             first_label, first_splitter = unit_splitters(study, data, n_repeats=1)[0]
             rates, shares, rate_what = _rates_and_classes(study, data, pipelines, first_splitter, first_label, out)
         with timer.stage("factor analysis"):
             factors = pd.DataFrame(X, columns=data.names)
-            vif = vif_table(factors, data.names, kinds=data.kinds)
-            vif.to_csv(out.path("vif.csv"), index=False)
-            plot_vif(vif, out.path("vif.png"))
-            ig = information_gain(factors, y, data.names, kinds=data.kinds)
-            ig.to_csv(out.path("information_gain.csv"), index=False)
-            rf = random_forest_importance(factors, y, data.names, seed=study.seed, kinds=data.kinds)
-            rf.to_csv(out.path("rf_importance.csv"), index=False)
-            plot_importance(rf, out.path("rf_importance.png"), title="Random-forest importance (100-500 trees)")
+            importance = factor_importance(factors, y, data.names, data.kinds, study.seed, out)
+            vif, ig, rf = importance.vif, importance.information_gain, importance.rf_importance
             first_model = next(iter(pipelines))
             perm = permutation_importance_cv(
                 pipelines[first_model], factors, y, data.names, first_splitter, seed=study.seed
