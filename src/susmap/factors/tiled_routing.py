@@ -49,9 +49,11 @@ shortest paths that may cross many tiles (a filled lake larger than a tile),
 so each phase is solved by exchange to convergence: each tile runs a
 breadth-first search seeded by its own sources and by the distances its
 neighbours have so far on the cells of its one-cell halo; a tile is solved
-again only when a halo distance drops; distances only decrease, and at the
-fixed point they satisfy the shortest-path equations, so they are the
-whole-grid ones (the number of rounds is the number of tiles a flat spans).
+again only when a halo distance drops low enough to shorten a path into one
+of its flat cells; distances only decrease, and at the fixed point they
+satisfy the shortest-path equations, so they are the whole-grid ones. Rounds
+sweep the tiles forward and backward in turn (Gauss-Seidel), so a flat
+spanning k tiles needs at most about k rounds, usually 2-4.
 Then, per tile: directions by ``d8_directions`` on the tile with its halo
 (so they are the whole-grid directions), accumulation inside the tile, and
 for every cell whose flow leaves the tile its receiver and its accumulated
@@ -70,7 +72,9 @@ float32, so when that difference is not exact a filled value may differ from
 W by an ulp, depending on the flood's order; the tiled fill writes
 z + (W − z), which equals it whenever the difference is exact (W / 2 ≤ z ≤ W,
 Sterbenz's lemma; for instance all DEMs with elevations ≥ half their highest
-spill level).
+spill level). Where it is not (elevations around 0 m), pyflwdir's own values
+depend on its global flood order, which no tiling can reproduce: on random
+DEMs of -0.5 to 1.5 m, 15 % of the cells differ, by at most 4e-7 m.
 
 Memory: one tile with a two-cell halo and its intermediates (about 60 bytes
 a cell of the tile), plus the edge data (a few values per cell on tile
@@ -262,6 +266,8 @@ def _tile_size(tile: int | tuple[int, int]) -> tuple[int, int]:
     size = (tile, tile) if isinstance(tile, int | np.integer) else tuple(tile)
     if len(size) != 2 or any(isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 1 for t in size):
         raise SusmapError(f"the 'tile' size of tiled routing must be a positive integer or (rows, cols); got {tile!r}")
+    if (size[0] + 4) * (size[1] + 4) >= 2**31:
+        raise SusmapError(f"the 'tile' size of tiled routing must hold fewer than 2**31 cells; got {tile!r}")
     return int(size[0]), int(size[1])
 
 
@@ -424,9 +430,9 @@ def _flood_tile(zw):
     lab = np.zeros((nr, nc), dtype=np.int32)
     closed = np.zeros(n, dtype=np.uint8)
     hk = np.empty(n, dtype=np.float32)
-    hv = np.empty(n, dtype=np.int64)
+    hv = np.empty(n, dtype=np.int32)
     hn = 0
-    pit = np.empty(n, dtype=np.int64)
+    pit = np.empty(n, dtype=np.int32)
     ph = 0
     pt = 0
     for r in range(nr):
@@ -450,10 +456,11 @@ def _flood_tile(zw):
     nlab = 2
     while ph < pt or hn > 0:
         if ph < pt:
-            i = pit[ph]
+            i = np.int64(pit[ph])
             ph += 1
         else:
-            _, i, hn = _hpop(hk, hv, hn)
+            _, i32, hn = _hpop(hk, hv, hn)
+            i = np.int64(i32)
         r = i // nc
         c = i - r * nc
         v = w[r, c]
@@ -582,11 +589,15 @@ def _flat_bfs(zh, cls, d, phase):
     at ``_INF`` by phase 1 (passed in ``d`` as ``_INF``, resolved ones as
     ``-3``), the steps to those of them with a missing neighbour (0). Halo
     cells of ``d`` hold the distances the neighbouring tiles have so far
-    (``_INF`` where none); they seed the search with the tile's own sources
-    (breadth-first search merged with the seeds in order of distance).
+    (``_INF`` where none); they seed the search with the tile's own sources:
+    a breadth-first search whose queue (distances never decreasing) is merged
+    with the halo seeds sorted by distance.
     """
     nr, nc = zh.shape
     grow = np.zeros((nr, nc), dtype=np.uint8)
+    queue = np.empty(nr * nc, dtype=np.int32)
+    qh = 0
+    qt = 0
     for r in range(1, nr - 1):
         for c in range(1, nc - 1):
             if cls[r, c] != _UNRESOLVED:
@@ -599,35 +610,35 @@ def _flat_bfs(zh, cls, d, phase):
                     cc = c + _DC[k]
                     if cls[rr, cc] == 0 and zh[rr, cc] == zh[r, c]:
                         d[r, c] = 1
+                        queue[qt] = r * nc + c
+                        qt += 1
                         break
             elif d[r, c] == _INF:
                 grow[r, c] = 1
                 for k in range(8):
                     if np.isnan(zh[r + _DR[k], c + _DC[k]]):
                         d[r, c] = 0
+                        queue[qt] = r * nc + c
+                        qt += 1
                         break
+    # halo seeds: flat cells of the ring with a distance from the neighbouring tile
+    seeds = np.empty(2 * (nr + nc), dtype=np.int64)
     nseed = 0
     for r in range(nr):
-        for c in range(nc):
-            if 0 <= d[r, c] < _INF and (grow[r, c] == 1 or cls[r, c] == _UNRESOLVED):
+        step = 1 if r == 0 or r == nr - 1 else nc - 1
+        for c in range(0, nc, step):
+            if cls[r, c] == _UNRESOLVED and 0 <= d[r, c] < _INF:
+                seeds[nseed] = r * nc + c
                 nseed += 1
-    seeds = np.empty(nseed, dtype=np.int64)
+    seeds = seeds[:nseed]
     sd = np.empty(nseed, dtype=np.int64)
-    m = 0
-    for r in range(nr):
-        for c in range(nc):
-            if 0 <= d[r, c] < _INF and (grow[r, c] == 1 or cls[r, c] == _UNRESOLVED):
-                seeds[m] = r * nc + c
-                sd[m] = d[r, c]
-                m += 1
+    for m in range(nseed):
+        sd[m] = d[seeds[m] // nc, seeds[m] % nc]
     order = np.argsort(sd, kind="mergesort")
-    queue = np.empty(nr * nc, dtype=np.int64)
-    qh = 0
-    qt = 0
     s = 0
     while s < nseed or qh < qt:
         if qh < qt and (s >= nseed or d[queue[qh] // nc, queue[qh] % nc] <= sd[order[s]]):
-            i = queue[qh]
+            i = np.int64(queue[qh])
             qh += 1
             r = i // nc
             c = i - r * nc
@@ -672,7 +683,7 @@ def _halo_pairs(zh, cls):
                     hal[m] = r * nc + c
                     til[m] = rr * nc + cc
                     m += 1
-    return hal[:m], til[:m]
+    return hal[:m].copy(), til[:m].copy()
 
 
 @njit(cache=True, nogil=True)
@@ -701,7 +712,7 @@ def _d8_accumulate(d8, extra):
     """
     nr, nc = d8.shape
     n = nr * nc
-    recv = np.full(n, -1, dtype=np.int64)
+    recv = np.full(n, -1, dtype=np.int32)
     ndon = np.zeros(n, dtype=np.uint8)
     acc = np.empty(n, dtype=np.float64)
     leaves = np.zeros(n, dtype=np.uint8)
@@ -723,8 +734,8 @@ def _d8_accumulate(d8, extra):
                 ndon[rr * nc + cc] += 1
             else:
                 leaves[i] = 1
-    order = np.empty(n, dtype=np.int64)
-    stack = np.empty(n, dtype=np.int64)
+    order = np.empty(n, dtype=np.int32)
+    stack = np.empty(n, dtype=np.int32)
     m = 0
     for i0 in range(n):
         if ndon[i0] != 0 or np.isnan(acc[i0]):
@@ -744,7 +755,7 @@ def _d8_accumulate(d8, extra):
                 if ndon[j] == 0:
                     stack[top] = j
                     top += 1
-    exit_of = np.full(n, -1, dtype=np.int64)
+    exit_of = np.full(n, -1, dtype=np.int32)
     for p in range(m - 1, -1, -1):
         i = order[p]
         if leaves[i]:
@@ -1075,7 +1086,7 @@ def _d8_tiles(
         pi = np.flatnonzero(per.ravel() & (d8.ravel() != _D8_NODATA))
         pr, pc = np.divmod(pi, nc)
         en_cell.append((pr + r0) * ncol + pc + c0)
-        e = exit_of[pi]
+        e = exit_of[pi].astype(np.int64)
         er, ec = np.divmod(e, nc)
         en_exit.append(np.where(e >= 0, (er + r0) * ncol + ec + c0, -1))
     cells = np.concatenate(ex_cell)
