@@ -98,8 +98,8 @@ def distance_to_features(
         without holding the whole grid.
     max_distance_m : float, optional
         Cap [m]: distances beyond it read as the cap, min(EDT, cap); with
-        ``tiled`` each chunk then needs one window of the chunk grown by the
-        cap. Default: no cap.
+        ``tiled`` no chunk's window then reaches farther than the cap beyond
+        the chunk. Default: no cap.
 
     Returns
     -------
