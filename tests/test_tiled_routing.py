@@ -17,12 +17,15 @@ import rasterio
 from rasterio.transform import from_origin
 
 from susmap.errors import SusmapError
+from susmap.factors import hydrology as hy
 from susmap.factors import routing_kernels as rk
+from susmap.factors.registry import FactorContext
 from susmap.factors.tiled_routing import (
     RasterTiles,
     RasterWriter,
     tiled_d8_accumulation,
     tiled_fill,
+    tiled_flow_index,
     tiles,
 )
 
@@ -211,3 +214,24 @@ def test_tiles_and_bad_input() -> None:
         tiled_fill(np.zeros((4, 4), dtype=np.float32), tile=2, out=np.zeros((3, 3)))
     with pytest.raises(SusmapError, match="2-D"):
         tiled_fill(np.zeros(4, dtype=np.float32))
+
+
+def test_equal_to_the_hydrology_factors() -> None:
+    """The tiled chain equals the factors themselves: filled_dem, D8 accumulation, TWI, SPI and LS (d8, fill=True)."""
+    dem = with_holes(fractal(60, 72, seed=7))
+    cs = 12.5
+    ctx = FactorContext.from_array(dem, cellsize=cs)
+    filled = tiled_fill(dem, tile=16)
+    assert np.array_equal(filled, hy.filled_dem(ctx).values, equal_nan=True)
+    acc = tiled_d8_accumulation(filled, tile=16)
+    assert np.array_equal(acc, hy.flow_accumulation(ctx, method="d8", fill=True).values, equal_nan=True)
+    expected = {
+        "twi": hy.topographic_wetness_index(ctx, method="d8", fill=True),
+        "spi": hy.stream_power_index(ctx, method="d8", fill=True),
+        "ls": hy.sediment_transport_index(ctx, method="d8", fill=True),
+    }
+    for index, want in expected.items():
+        got = tiled_flow_index(filled, acc, cs, index=index, tile=16)
+        assert np.array_equal(got, want.values, equal_nan=True), index
+    with pytest.raises(SusmapError, match="'index'"):
+        tiled_flow_index(filled, acc, cs, index="hand")
