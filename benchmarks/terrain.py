@@ -146,6 +146,10 @@ def _child(spec: dict) -> None:
     print(json.dumps({"seconds": time.perf_counter() - t0}))
 
 
+#: CPU seconds (user + system) of each measured command, in order: a figure the load moves less than wall time.
+LAST_CPU: list[float] = []
+
+
 def measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """Wall time [s] and peak RSS [MB] of a command run as the child of a fresh process, and its stdout."""
     code = (
@@ -153,19 +157,25 @@ def measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str
         "p=subprocess.run(sys.argv[1:], capture_output=True, text=True); "
         "print(json.dumps({'s': time.perf_counter()-t, 'rc': p.returncode, "
         "'mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024, 'out': p.stdout[-2000:], "
+        "'cpu': (lambda u: u.ru_utime + u.ru_stime)(resource.getrusage(resource.RUSAGE_CHILDREN)), "
         "'err': p.stderr[-2000:]}))"
     )
     res = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, env=env, check=True)
     info = json.loads(res.stdout)
+    LAST_CPU.append(info["cpu"])
     if info["rc"] != 0:
         raise RuntimeError(f"{cmd[0]} failed: {info['err']}")
     return info["s"], info["mb"], info["out"]
 
 
+INNER: dict[str, list[float]] = {}
+
+
 def susmap_step(spec: dict, env: dict | None = None) -> tuple[float, float]:
-    """Wall time [s] of the whole child process and its peak RSS [MB]."""
+    """Wall time [s] of the whole child process and its peak RSS [MB]; the time without imports goes to INNER."""
     Path(spec["out"]).mkdir(parents=True, exist_ok=True)
-    wall, mb, _ = measured([sys.executable, str(HERE), "--child", json.dumps(spec)], env)
+    wall, mb, text = measured([sys.executable, str(HERE), "--child", json.dumps(spec)], env)
+    INNER.setdefault(spec["out"], []).append(json.loads(text.strip().splitlines()[-1])["seconds"])
     return wall, mb
 
 
@@ -263,19 +273,22 @@ def main() -> None:
         old_env = {**os.environ, "GDAL_CACHEMAX": "256"}
         steps["  same, previous writer"] = (spec("stencil", "susmap_previous", previous=True), old_env)
     times: dict[str, list[float]] = {name: [] for name in steps}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
     peaks: dict[str, float] = dict.fromkeys(steps, 0.0)
     gd_name = "gdaldem slope + aspect"
     if gd:
-        times[gd_name], peaks[gd_name] = [], 0.0
+        times[gd_name], peaks[gd_name], cpu[gd_name] = [], 0.0, []
     loads = []
     for r in range(args.rounds):
         loads.append(load())
         for name, (s, env) in steps.items():
             t, mb = susmap_step(s, env)
+            cpu[name].append(LAST_CPU[-1])
             times[name].append(t)
             peaks[name] = max(peaks[name], mb)
         if gd:
             t, mb = gdaldem_pair(gd, dem, work, args.compress)
+            cpu[gd_name].append(LAST_CPU[-1] + LAST_CPU[-2])
             times[gd_name].append(t)
             peaks[gd_name] = max(peaks[gd_name], mb)
         print(f"round {r + 1}: load {loads[-1]}: " + ", ".join(f"{n.strip()} {v[-1]:.1f} s" for n, v in times.items()))
@@ -284,6 +297,12 @@ def main() -> None:
           f"{' '.join(loads)}")  # fmt: skip
     rows = [(name, times[name], peaks[name]) for name in times]
     table(rows, gd_name if gd else None)
+    for name, (s, _) in steps.items():
+        print(f"{name.strip()}: {statistics.median(INNER[s['out']]):.1f} s of it after the imports (median)")
+    print(
+        "CPU seconds (user + system, median): "
+        + ", ".join(f"{n.strip()} {statistics.median(c):.1f}" for n, c in cpu.items())
+    )
     if gd:
         per = statistics.median(times[gd_name]) / 2 / (statistics.median(times["susmap slope+aspect+plan+profile"]) / 4)
         print(f"per factor: susmap is {per:.2f}x gdaldem's speed (time per factor, gdaldem's / susmap's)")
@@ -311,10 +330,11 @@ def main() -> None:
                 read[c].append(json.loads(text.strip().splitlines()[-1])["seconds"])
         loads.append(load())
         print(f"\nCodecs, susmap's four factors ({args.size:,}²; load {' '.join(loads)}):")
-        print(f"{'codec':<14} {'write s':>8} {'read s':>8} {'MB':>8} {'peak MB':>8}")
+        print(f"{'codec':<14} {'write s':>8} {'w/o imports':>12} {'read s':>8} {'MB':>8} {'peak MB':>8}")
         for c in codecs:
+            inner = statistics.median(INNER[str(work / f"codec_{c}")])
             print(
-                f"{c:<14} {statistics.median(write[c]):>8.1f} {statistics.median(read[c]):>8.2f} "
+                f"{c:<14} {statistics.median(write[c]):>8.1f} {inner:>12.1f} {statistics.median(read[c]):>8.2f} "
                 f"{size[c]:>8.0f} {cpeak[c]:>8.0f}"
             )
 

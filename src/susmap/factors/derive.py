@@ -3,7 +3,11 @@
 Stencil factors stay lazy until written, and are written together so shared
 work (one DEM read, one derivative pass for slope, aspect and curvatures) is
 done once; whole-grid factors (routing, distance transforms) are computed in
-memory by their own functions.
+memory by their own functions. Writing
+(:func:`susmap.factors.factor_writer.write_factor_rasters`) computes every
+factor in one pass into uncompressed part files with their overviews, then
+compresses the Cloud-Optimized GeoTIFFs on all cores with the study's
+``outputs.compress``.
 """
 
 from __future__ import annotations
