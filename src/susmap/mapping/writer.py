@@ -514,8 +514,9 @@ def write_lazy_raster(
     Parameters
     ----------
     batch_blocks : int, default=8
-        Blocks computed at once; peak memory ≈ batch_blocks × one block
-        (plus the inputs of those blocks).
+        On a distributed cluster, blocks computed at once; peak memory ≈
+        batch_blocks × one block (plus the inputs of those blocks). Locally,
+        independent blocks are bounded by :data:`IN_FLIGHT` per thread.
     resampling : str, optional
         Overview resampling: ``average``, ``nearest`` or ``mode``; by
         default ``average`` for floating-point data, ``nearest`` for integers.
