@@ -42,8 +42,6 @@ from susmap.analysis.model_maps import class_shares, optimization_records, plot_
 from susmap.models.registry import check_models, check_neighbours, check_tuning
 from susmap.outputs import OutputFolder, write_json
 from susmap.report.document import Figure, ReportSection, Table, Text
-from susmap.report.html import write_report
-from susmap.report.pdf import print_pdf
 from susmap.report.tables import to_markdown
 from susmap.runners import require_model_comparison
 from susmap.stages import (
@@ -69,6 +67,7 @@ from susmap.stages.report import (
     new_document,
     reproducibility_section,
     summary_section,
+    write_report_files,
 )
 from susmap.study import Study
 from susmap.timing import Timer
@@ -371,9 +370,7 @@ def run_compare(study: Study, out_dir: Path | None = None) -> CompareResult:
             timer,
             out,
         )
-        write_report(out.path("report.html"), document)
-        if study.outputs.pdf:
-            print_pdf(out.path("report.html"), out.path("report.pdf"))
+        write_report_files(out, study, document)
         committed = out.commit()
     log.info("comparison:\n%s", to_markdown(next(iter(tables.values()))))
     return CompareResult(

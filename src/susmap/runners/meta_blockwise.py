@@ -305,8 +305,6 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
     )
     from susmap.meta.figures import few_shot_png, meta_history_png
     from susmap.report.document import Facts, Figure, ReportSection, Table, Text
-    from susmap.report.html import write_report
-    from susmap.report.pdf import print_pdf
     from susmap.report.tables import paper004_table, to_markdown
     from susmap.stages.report import (
         class_table_blocks,
@@ -315,6 +313,7 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
         new_document,
         reproducibility_section,
         summary_section,
+        write_report_files,
     )
 
     settings = _settings(study)
@@ -510,9 +509,7 @@ def run_meta_blockwise(study: Study, out_dir: Path | None = None) -> MetaStudyRe
         doc.sections.append(results)
         extra = ["report.html", *(["report.pdf"] if study.outputs.pdf else [])]
         doc.sections.append(reproducibility_section(study, timer.timings, out.staging, extra_files=extra))
-        write_report(out.path("report.html"), doc)
-        if study.outputs.pdf:
-            print_pdf(out.path("report.html"), out.path("report.pdf"))
+        write_report_files(out, study, doc)
         committed = out.commit()
     return MetaStudyResult(
         out_dir=out.final,

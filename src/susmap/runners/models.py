@@ -28,8 +28,6 @@ from susmap.mapping.classes import held_out_class_table
 from susmap.models.registry import check_models, check_neighbours, check_tuning
 from susmap.outputs import OutputFolder
 from susmap.report.document import Figure, ReportSection, Table, Text
-from susmap.report.html import write_report
-from susmap.report.pdf import print_pdf
 from susmap.runners import Runner, register_runner
 from susmap.stages import (
     classify_and_draw,
@@ -64,6 +62,7 @@ from susmap.stages.report import (
     new_document,
     reproducibility_section,
     summary_section,
+    write_report_files,
 )
 from susmap.study import Study
 from susmap.timing import Timer
@@ -269,9 +268,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
         document = _report(
             study, prep, cv, mapped, table, held_out, n_mapped, model_maps, figures, warnings, holds, timer, out
         )
-        write_report(out.path("report.html"), document)
-        if study.outputs.pdf:
-            print_pdf(out.path("report.html"), out.path("report.pdf"))
+        write_report_files(out, study, document)
         committed = out.commit()
     return StudyResult(
         out_dir=out.final,

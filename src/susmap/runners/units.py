@@ -52,14 +52,20 @@ from susmap.mapping.palette import class_colors, probability_ramp
 from susmap.mapping.writer import write_failure
 from susmap.models import get_model, make_pipeline
 from susmap.models.registry import check_models, check_tuning
-from susmap.outputs import OutputFolder, file_sha256, package_versions, write_json
+from susmap.outputs import OutputFolder, write_json
 from susmap.report.document import Facts, Figure, ReportSection, Table, Text
-from susmap.report.html import write_report
-from susmap.report.pdf import print_pdf
 from susmap.report.qgis import pseudocolor_qml, write_xml
 from susmap.stack import Stack, open_stack
 from susmap.stages import dask_scheduler, input_files, pick_mapped_model, region_ids, scores_by_scheme
-from susmap.stages.report import alerts, cv_table, methods_section, new_document, reproducibility_section
+from susmap.stages.records import write_provenance
+from susmap.stages.report import (
+    alerts,
+    cv_table,
+    methods_section,
+    new_document,
+    reproducibility_section,
+    write_report_files,
+)
 from susmap.study import Study
 from susmap.timing import Timer
 from susmap.units import SlopeUnitParameters, delineate_slope_units, slope_units_to_gpkg
@@ -263,23 +269,10 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
             yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
         )
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
-        write_json(
-            out.path("provenance.json"),
-            {
-                "study": study.model_dump(mode="json"),
-                "study_file": str(study.source) if study.source else None,
-                "seed": study.seed,
-                "versions": package_versions(),
-                "inputs": {str(p): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in inputs},
-                "timings_s": timer.timings,
-                "units": data.counts,
-            },
-        )
+        write_provenance(out.path("provenance.json"), study, timer.timings, inputs=inputs, units=data.counts)
         doc = _report(study, data, cv.summary, mapped, table, factor_tables, rule, timer, out)
         doc.warnings = alerts(warnings)
-        write_report(out.path("report.html"), doc)
-        if study.outputs.pdf:
-            print_pdf(out.path("report.html"), out.path("report.pdf"))
+        write_report_files(out, study, doc)
         committed = out.commit()
     return UnitsResult(
         out_dir=out.final,

@@ -47,10 +47,8 @@ from susmap.analysis import (
 )
 from susmap.mapping import compute_breaks
 from susmap.mapping.classes import assign_classes
-from susmap.outputs import OutputFolder, file_sha256, package_versions, write_json
+from susmap.outputs import OutputFolder, write_json
 from susmap.report.document import Figure, ReportSection, Table, Text
-from susmap.report.html import write_report
-from susmap.report.pdf import print_pdf
 from susmap.report.tables import to_markdown
 from susmap.runners.units import (
     BUFFERED_SCHEMES,
@@ -67,6 +65,7 @@ from susmap.runners.units import (
 )
 from susmap.stages import dask_scheduler, input_files
 from susmap.stages.comparison import compare_on_folds, factor_importance
+from susmap.stages.records import write_provenance
 from susmap.stages.report import (
     alerts,
     cv_table,
@@ -74,6 +73,7 @@ from susmap.stages.report import (
     methods_section,
     new_document,
     reproducibility_section,
+    write_report_files,
 )
 from susmap.study import Study
 from susmap.timing import Timer
@@ -311,26 +311,13 @@ def run_units_compare(study: Study, out_dir: Path | None = None) -> UnitsCompare
         }
         write_json(out.path("comparison.json"), comparison)
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
-        write_json(
-            out.path("provenance.json"),
-            {
-                "study": study.model_dump(mode="json"),
-                "study_file": str(study.source) if study.source else None,
-                "seed": study.seed,
-                "versions": package_versions(),
-                "inputs": {str(p): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in inputs},
-                "timings_s": timer.timings,
-                "units": data.counts,
-            },
-        )
+        write_provenance(out.path("provenance.json"), study, timer.timings, inputs=inputs, units=data.counts)
         doc = _report(
             study, data, rule, cv.summary, tables, ranking, splitters, (vif, ig, rf, perm), factor_tables, shares,
             rate_what, timer, out,
         )  # fmt: skip
         doc.warnings = alerts(warnings)
-        write_report(out.path("report.html"), doc)
-        if study.outputs.pdf:
-            print_pdf(out.path("report.html"), out.path("report.pdf"))
+        write_report_files(out, study, doc)
         committed = out.commit()
     log.info("comparison:\n%s", to_markdown(next(iter(tables.values()))))
     return UnitsCompareResult(

@@ -75,8 +75,14 @@ def write_metrics(
     out.path("study.yaml").write_text(yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
 
 
-def write_provenance(path: Path, study: Study, timings: dict[str, float], **extra: object) -> None:
-    """``provenance.json``: the resolved study, command, package versions, input hashes, seed, timings [s]."""
+def write_provenance(
+    path: Path, study: Study, timings: dict[str, float], *, inputs: list[Path] | None = None, **extra: object
+) -> None:
+    """``provenance.json``: the resolved study, command, package versions, input hashes, seed, timings [s].
+
+    ``inputs`` are the files hashed (default :func:`input_files`); ``extra`` keys are added as they are.
+    """
+    inputs = input_files(study) if inputs is None else inputs
     write_json(
         path,
         {
@@ -85,7 +91,7 @@ def write_provenance(path: Path, study: Study, timings: dict[str, float], **extr
             "seed": study.seed,
             "command": sys.argv,
             "versions": package_versions(),
-            "inputs": {str(p): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in input_files(study)},
+            "inputs": {str(p): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in inputs},
             "timings_s": timings,
             **extra,
         },

@@ -34,7 +34,7 @@ from pyproj import CRS
 from susmap.factors.registry import get_factor
 from susmap.mapping.figures import crs_label
 from susmap.models.registry import get_model
-from susmap.outputs import file_sha256, package_versions
+from susmap.outputs import OutputFolder, file_sha256, package_versions
 from susmap.references import Reference, reference
 from susmap.report.document import (
     Alert,
@@ -47,7 +47,8 @@ from susmap.report.document import (
     Table,
     Text,
 )
-from susmap.report.html import cv_summary_table
+from susmap.report.html import cv_summary_table, write_report
+from susmap.report.pdf import print_pdf
 from susmap.sampling import inventory_summary
 from susmap.stack import Stack
 from susmap.stages.citations import study_references
@@ -71,6 +72,7 @@ __all__ = [
     "new_document",
     "reproducibility_section",
     "summary_section",
+    "write_report_files",
 ]
 
 #: Validation schemes that ignore where the samples are: their scores are optimistic on autocorrelated data.
@@ -576,3 +578,10 @@ def reproducibility_section(
         section.add(Table(steps, "Time per stage", digits=1))
     section.add(FileList(files_written(folder, extra=extra_files), caption="Files written"))
     return section
+
+
+def write_report_files(out: OutputFolder, study: Study, document: ReportDocument) -> None:
+    """``report.html`` from ``document`` and, with ``outputs.pdf``, ``report.pdf`` printed from it (A4)."""
+    write_report(out.path("report.html"), document)
+    if study.outputs.pdf:
+        print_pdf(out.path("report.html"), out.path("report.pdf"))
