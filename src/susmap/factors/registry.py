@@ -56,6 +56,7 @@ __all__ = [
     "factor_parameters",
     "format_factor",
     "get_factor",
+    "holds_whole_grid",
     "register_factor",
     "to_dataarray",
 ]
@@ -63,6 +64,18 @@ __all__ = [
 #: Peak memory of the whole-grid factors [bytes per cell]: flow routing holds about 4 GB for a
 #: 10,000 x 10,000 DEM (docs/DESIGN.md, "Memory"); used to refuse a grid they cannot hold.
 WHOLE_GRID_BYTES_PER_CELL = 40
+
+
+def holds_whole_grid(factor: str, params: dict | None = None) -> bool:
+    """Whether the registry factor ``factor`` with ``params`` holds the whole grid in memory.
+
+    A whole-grid factor asked to run by chunks (``tiled: true``, e.g. the
+    tiled distance transform of ``distance_to_features``) does not; an
+    unknown factor name counts as not whole-grid (the registry refuses it
+    elsewhere).
+    """
+    spec = available_factors().get(factor)
+    return bool(getattr(spec, "whole_grid", False)) and not bool((params or {}).get("tiled", False))
 
 
 def check_number(value: float, name: str, *, positive: bool = False, units: str = "") -> float:

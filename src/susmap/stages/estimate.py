@@ -46,7 +46,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from susmap.errors import SusmapError
-from susmap.factors.registry import WHOLE_GRID_BYTES_PER_CELL, available_factors
+from susmap.factors.registry import WHOLE_GRID_BYTES_PER_CELL, holds_whole_grid
 from susmap.grid import Grid, open_raster, parse_crs
 from susmap.inventory import parse_labels, read_inventory, select_events
 from susmap.models import get_model, make_estimator, make_pipeline
@@ -599,7 +599,7 @@ def _memory(study: Study, grid: Grid, n_factors: int, n_samples: int, workers: i
 
 def _whole_grid_factors(study: Study) -> list[str]:
     """Names of the study's derived factors that hold the whole grid in memory (routing, distance transforms)."""
-    return [f.name for f in study.factors if _is_whole_grid(f.registry_name)]
+    return [f.name for f in study.factors if holds_whole_grid(f.registry_name, f.params)]
 
 
 def estimate_study(
@@ -713,17 +713,11 @@ def estimate_study(
         notes=notes,
         reads=[f"{layer.name} ({Path(layer.path).name}, {layer.role})" for layer in study.layers],
         derives=[
-            f"{f.name} = {f.registry_name}" + (" (whole grid)" if _is_whole_grid(f.registry_name) else "")
+            f"{f.name} = {f.registry_name}" + (" (whole grid)" if holds_whole_grid(f.registry_name, f.params) else "")
             for f in study.factors
         ],
         writes_to=str(study.outputs.directory),
     )
-
-
-def _is_whole_grid(factor: str) -> bool:
-    """Whether the registry factor ``factor`` holds the whole grid in memory."""
-    spec = available_factors().get(factor)
-    return bool(getattr(spec, "whole_grid", False))
 
 
 def _processes(n_jobs: int) -> int:
