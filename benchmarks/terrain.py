@@ -316,6 +316,8 @@ def main() -> None:
         write: dict[str, list[float]] = {c: [] for c in codecs}
         read: dict[str, list[float]] = {c: [] for c in codecs}
         cpeak: dict[str, float] = dict.fromkeys(codecs, 0.0)
+        wcpu: dict[str, list[float]] = {c: [] for c in codecs}
+        rcpu: dict[str, list[float]] = {c: [] for c in codecs}
         size: dict[str, float] = {}
         loads = []
         for _ in range(args.rounds):
@@ -323,19 +325,24 @@ def main() -> None:
             for c in codecs:
                 out = f"codec_{c}"
                 t, mb = susmap_step(spec("stencil", out, compress=c))
+                wcpu[c].append(LAST_CPU[-1])
                 write[c].append(t)
                 cpeak[c] = max(cpeak[c], mb)
                 size[c] = sum(p.stat().st_size for p in (work / out).glob("*.tif")) / 1e6
                 _, _, text = measured([sys.executable, str(HERE), "--child", json.dumps(spec("read", out))])
                 read[c].append(json.loads(text.strip().splitlines()[-1])["seconds"])
+                rcpu[c].append(LAST_CPU[-1])
         loads.append(load())
         print(f"\nCodecs, susmap's four factors ({args.size:,}²; load {' '.join(loads)}):")
-        print(f"{'codec':<14} {'write s':>8} {'w/o imports':>12} {'read s':>8} {'MB':>8} {'peak MB':>8}")
+        print("(medians; write = the child process, imports included; CPU = user + system seconds)")
+        head = ("codec", "write s", "w/o imports", "write CPU", "read s", "read CPU", "MB", "peak MB")
+        print(f"{head[0]:<14}" + "".join(f" {h:>11}" for h in head[1:]))
         for c in codecs:
             inner = statistics.median(INNER[str(work / f"codec_{c}")])
+            values = (statistics.median(write[c]), inner, statistics.median(wcpu[c]), statistics.median(read[c]),
+                      statistics.median(rcpu[c]), size[c], cpeak[c])  # fmt: skip
             print(
-                f"{c:<14} {statistics.median(write[c]):>8.1f} {inner:>12.1f} {statistics.median(read[c]):>8.2f} "
-                f"{size[c]:>8.0f} {cpeak[c]:>8.0f}"
+                f"{c:<14}" + "".join(f" {v:>11.2f}" for v in values[:5]) + "".join(f" {v:>11.0f}" for v in values[5:])
             )
 
     saga = shutil.which("saga_cmd") if (args.saga or args.hydrology) else None
