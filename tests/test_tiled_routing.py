@@ -26,6 +26,7 @@ from susmap.factors.tiled_routing import (
     tiled_d8_accumulation,
     tiled_fill,
     tiled_flow_index,
+    tiled_hand,
     tiles,
 )
 
@@ -235,3 +236,18 @@ def test_equal_to_the_hydrology_factors() -> None:
         assert np.array_equal(got, want.values, equal_nan=True), index
     with pytest.raises(SusmapError, match="'index'"):
         tiled_flow_index(filled, acc, cs, index="hand")
+
+
+@pytest.mark.parametrize("case", ["spiral", "holes", "crater"])
+def test_hand_equal_to_the_hydrology_factor(case: str) -> None:
+    """HAND by tiles equals height_above_nearest_drainage to float rounding (paths crossing many tiles)."""
+    dem = CASES[case]()
+    ctx = FactorContext.from_array(dem, cellsize=10.0)
+    want = hy.height_above_nearest_drainage(ctx, threshold=40, unit="cells").values
+    for tile in (7, 16):
+        filled = tiled_fill(dem, tile=tile)
+        d8 = np.empty(dem.shape, dtype=np.uint8)
+        acc = tiled_d8_accumulation(filled, tile=tile, directions=d8)
+        got = tiled_hand(filled, d8, acc, threshold=40, tile=tile)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5, equal_nan=True)
+        assert np.mean(got == want) > 0.95 - np.mean(np.isnan(want)), (case, tile)

@@ -125,6 +125,7 @@ __all__ = [
     "tiled_d8_accumulation",
     "tiled_fill",
     "tiled_flow_index",
+    "tiled_hand",
     "tiles",
 ]
 
@@ -803,6 +804,101 @@ def _exit_outflows(own, down):
     return total, done
 
 
+@njit(cache=True, nogil=True)
+def _hand_tile(d8, zw, drain, base):
+    """Height above the nearest drain [m] inside one tile along its D8 paths (Nobre et al. 2011), float64.
+
+    ``zw`` is the surface with a one-cell halo; ``base`` [m] is the HAND of
+    the receiver outside the tile of each cell whose flow leaves it. The
+    recursion of ``routing_kernels.hand_along_d8``, downstream first: 0 on
+    drains and pits, else the receiver's HAND plus the drop to it. Returns
+    HAND (NaN on nodata) and the flat index of the cell where each cell's
+    path leaves the tile (-1 where it ends at a drain or pit).
+    """
+    nr, nc = d8.shape
+    n = nr * nc
+    recv = np.full(n, -1, dtype=np.int32)
+    ndon = np.zeros(n, dtype=np.uint8)
+    valid = np.zeros(n, dtype=np.uint8)
+    for r in range(nr):
+        for c in range(nc):
+            code = d8[r, c]
+            if code == _D8_NODATA:
+                continue
+            i = r * nc + c
+            valid[i] = 1
+            k = _CODE_K[code]
+            if k < 0:
+                continue
+            rr = r + _DR[k]
+            cc = c + _DC[k]
+            if 0 <= rr < nr and 0 <= cc < nc:
+                recv[i] = rr * nc + cc
+                ndon[rr * nc + cc] += 1
+    order = np.empty(n, dtype=np.int32)
+    stack = np.empty(n, dtype=np.int32)
+    m = 0
+    for i0 in range(n):
+        if ndon[i0] != 0 or valid[i0] == 0:
+            continue
+        stack[0] = i0
+        top = 1
+        while top > 0:
+            top -= 1
+            i = stack[top]
+            ndon[i] = 255
+            order[m] = i
+            m += 1
+            j = recv[i]
+            if j >= 0:
+                ndon[j] -= 1
+                if ndon[j] == 0:
+                    stack[top] = j
+                    top += 1
+    hand = np.full(n, np.nan)
+    exit_of = np.full(n, -1, dtype=np.int32)
+    for p in range(m - 1, -1, -1):
+        i = order[p]
+        r = i // nc
+        c = i - r * nc
+        k = _CODE_K[d8[r, c]]
+        if drain[r, c] or k < 0:
+            hand[i] = 0.0
+        elif recv[i] >= 0:
+            j = recv[i]
+            rj = j // nc
+            hand[i] = hand[j] + (np.float64(zw[r + 1, c + 1]) - np.float64(zw[rj + 1, j - rj * nc + 1]))
+            exit_of[i] = exit_of[j]
+        else:
+            hand[i] = base[r, c] + (np.float64(zw[r + 1, c + 1]) - np.float64(zw[r + 1 + _DR[k], c + 1 + _DC[k]]))
+            exit_of[i] = i
+    return hand.reshape((nr, nc)), exit_of
+
+
+@njit(cache=True, nogil=True)
+def _chain_sum(local, link):
+    """total[y] = local[y] + total[link[y]] along acyclic links (-1: end), downstream first; float64."""
+    n = local.size
+    total = np.full(n, np.nan)
+    stack = np.empty(n, dtype=np.int64)
+    for y0 in range(n):
+        if not np.isnan(total[y0]):
+            continue
+        top = 0
+        y = y0
+        while y >= 0 and np.isnan(total[y]):
+            stack[top] = y
+            top += 1
+            y = link[y]
+        below = 0.0 if y < 0 else total[y]
+        while top > 0:
+            top -= 1
+            y = stack[top]
+            below = local[y] + below
+            total[y] = below
+    return total
+
+
 # ----------------------------------------------------------------------------- tiled fill
 
 
@@ -1014,6 +1110,7 @@ def tiled_d8_accumulation(
     out: Any = None,
     extrapolate: bool = True,
     workdir: str | os.PathLike[str] | None = None,
+    directions: Any = None,
 ) -> Any:
     """D8 flow accumulation [cells] by tiles (Barnes 2017), equal to the whole-grid D8 of :mod:`hydrology`.
 
@@ -1038,6 +1135,10 @@ def tiled_d8_accumulation(
         hydrology's ``outflow="extrapolate"`` (True) or ``"outlets"`` (False).
     workdir : path, optional
         Parent of the temporary directory.
+    directions : array-like, optional
+        Where to write the D8 directions too, by tiles (pyflwdir codes: E 1,
+        SE 2, S 4, SW 8, W 16, NW 32, N 64, NE 128, pit 0, nodata 247), for
+        :func:`tiled_hand`.
 
     Returns
     -------
@@ -1050,7 +1151,7 @@ def tiled_d8_accumulation(
     out = _output(out, shape)
     tmpdir = tempfile.TemporaryDirectory(prefix="susmap-d8-", dir=workdir)
     with tmpdir as tmp:
-        return _d8_tiles(reader, windows, size, bool(extrapolate), out, tmp)
+        return _d8_tiles(reader, windows, size, bool(extrapolate), out, tmp, directions)
 
 
 def _d8_tiles(
@@ -1060,6 +1161,7 @@ def _d8_tiles(
     extrapolate: bool,
     out: Any,
     tmp: str,
+    directions: Any,
 ) -> Any:
     """The passes of :func:`tiled_d8_accumulation` with its temporary directory ``tmp``."""
     shape = reader.shape
@@ -1114,6 +1216,8 @@ def _d8_tiles(
     inflow_rc = np.divmod(inflow_cell, ncol)
     for t, (r0, r1, c0, c1) in enumerate(windows):
         d8 = np.load(Path(tmp, f"d{t}.npy"))
+        if directions is not None:
+            directions[r0:r1, c0:c1] = d8
         extra = np.zeros(d8.shape)
         sel = (inflow_rc[0] >= r0) & (inflow_rc[0] < r1) & (inflow_rc[1] >= c0) & (inflow_rc[1] < c1)
         extra[inflow_rc[0][sel] - r0, inflow_rc[1][sel] - c0] = inflow[sel]
@@ -1205,4 +1309,108 @@ def tiled_flow_index(
             np.power(sinb, np.float32(slope_exponent), out=sinb)
             val *= sinb
         out[r0:r1, c0:c1] = val
+    return out
+
+
+def tiled_hand(
+    surface: Any,
+    directions: Any,
+    accumulation: Any,
+    threshold: float,
+    tile: int | tuple[int, int] = 1024,
+    out: Any = None,
+) -> Any:
+    """Height above the nearest drainage, HAND [m] (Nobre et al. 2011), by tiles.
+
+    Drains are the cells whose accumulation reaches ``threshold`` [cells]
+    (hydrology's streams: D8 over the filled DEM); HAND is the drop along the
+    D8 path (``directions`` from :func:`tiled_d8_accumulation`) to the first
+    drain, or to the pit where the path ends, as
+    :func:`susmap.factors.hydrology.height_above_nearest_drainage`. Pass 1
+    gives, for every perimeter cell, its HAND inside the tile or its drop to
+    the receiver where its path leaves the tile; a global step sums those
+    drops along the chain of tiles (downstream first); pass 2 starts each
+    tile's recursion from the HAND of the receivers outside it. Sums are
+    associated per tile, so values equal the whole-grid ones to float64
+    rounding (stored as float32).
+
+    Parameters
+    ----------
+    surface : numpy or dask array, raster path or TileReader
+        The filled DEM [m], NaN = nodata.
+    directions : numpy or dask array, raster path or TileReader
+        D8 directions (pyflwdir codes) of ``surface``.
+    accumulation : numpy or dask array, raster path or TileReader
+        D8 accumulation [cells] of ``surface``.
+    threshold : float
+        Smallest accumulation of a drain [cells].
+    tile : int or (int, int), default=1024
+        Tile size [cells].
+    out : array-like, optional
+        Where to write the result by tiles; by default a new float32 array.
+
+    Returns
+    -------
+    ``out``: HAND [m] (float32), 0 on drains, NaN on nodata.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not threshold > 0:
+        raise SusmapError(f"the 'threshold' of tiled_hand must be a positive number of cells; got {threshold!r}")
+    zreader, dreader, areader = _as_reader(surface), _as_reader(directions), _as_reader(accumulation)
+    shape = zreader.shape
+    if tuple(dreader.shape) != shape or tuple(areader.shape) != shape:
+        raise SusmapError(
+            f"tiled_hand: surface {shape}, directions {dreader.shape} and accumulation {areader.shape} differ"
+        )
+    windows = tiles(shape, tile)
+    out = _output(out, shape)
+    ncol = shape[1]
+
+    def tile_inputs(w: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r0, r1, c0, c1 = w
+        d8 = np.ascontiguousarray(dreader.read(r0, r1, c0, c1).astype(np.uint8))
+        zw = _read_padded(zreader, r0 - 1, r1 + 1, c0 - 1, c1 + 1)
+        with np.errstate(invalid="ignore"):
+            drain = areader.read(r0, r1, c0, c1) >= np.float32(threshold)
+        return d8, zw, drain
+
+    cells: list[np.ndarray] = []  # perimeter cells: global index, local HAND or drop sum, global next perimeter cell
+    local: list[np.ndarray] = []
+    link: list[np.ndarray] = []
+    for w in windows:
+        r0, r1, c0, c1 = w
+        d8, zw, drain = tile_inputs(w)
+        nr, nc = d8.shape
+        hand, exit_of = _hand_tile(d8, zw, drain, np.zeros((nr, nc)))
+        per = np.zeros((nr, nc), dtype=bool)
+        per[[0, -1], :] = True
+        per[:, [0, -1]] = True
+        pi = np.flatnonzero(per.ravel() & (d8.ravel() != _D8_NODATA))
+        pr, pc = np.divmod(pi, nc)
+        cells.append((pr + r0) * ncol + pc + c0)
+        local.append(hand.ravel()[pi])
+        e = exit_of[pi].astype(np.int64)
+        er, ec = np.divmod(np.maximum(e, 0), nc)
+        k = _CODE_K[d8[er, ec]]
+        link.append(np.where(e >= 0, (er + r0 + _DR[k]) * ncol + ec + c0 + _DC[k], -1))
+    gcell = np.concatenate(cells)
+    order = np.argsort(gcell)
+    gcell = gcell[order]
+    glocal = np.concatenate(local)[order]
+    glink = np.concatenate(link)[order]
+    del cells, local, link
+    nxt = np.where(glink >= 0, np.searchsorted(gcell, np.maximum(glink, 0)), -1)
+    total = _chain_sum(glocal, nxt)
+    for w in windows:
+        r0, r1, c0, c1 = w
+        d8, zw, drain = tile_inputs(w)
+        nr, nc = d8.shape
+        base = np.zeros((nr, nc))
+        k = _CODE_K[d8]
+        rr = np.arange(nr)[:, None] + _DR[k]
+        cc = np.arange(nc)[None, :] + _DC[k]
+        er, ec = np.nonzero((k >= 0) & ((rr < 0) | (rr >= nr) | (cc < 0) | (cc >= nc)))  # flow leaves the tile
+        recv = (rr[er, ec] + r0) * ncol + cc[er, ec] + c0
+        base[er, ec] = total[np.searchsorted(gcell, recv)]
+        del k, rr, cc
+        out[r0:r1, c0:c1] = _hand_tile(d8, zw, drain, base)[0].astype(np.float32)
     return out
