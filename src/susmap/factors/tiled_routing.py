@@ -65,6 +65,17 @@ pass, per tile: the inflows enter at the receiving perimeter cells and are
 accumulated again along the tile's directions (kept on disk from the
 previous pass: one byte a cell).
 
+Indices and HAND from the tiled results
+---------------------------------------
+:func:`tiled_flow_index` computes TWI, SPI or LS tile by tile (local slope
+on a one-cell halo), bit-identical to hydrology's ``method="d8",
+fill=True`` factors. :func:`tiled_hand` gives HAND along the tiled D8
+directions: per tile, the recursion downstream first; for each perimeter
+cell, either its HAND (its path ends at a drain or pit in the tile) or its
+drop to the receiver where its path leaves the tile; a global step sums
+those drops along the chain of tiles; a second pass starts each tile's
+recursion from the HAND of its outside receivers.
+
 Notes
 -----
 pyflwdir raises a cell in a depression by adding dz = W_parent − z in
