@@ -232,3 +232,34 @@ def test_large_polygon_beyond_the_edge_on_both_paths(tmp_path: Path) -> None:
         out = tiled_feature_distance(geoms, ctx.grid, chunks=9, window_budget=budget).compute()
         np.testing.assert_array_equal(out, ref)
     assert (ref[:, :5] == 0).all() and ref[25, 60] > 0
+
+
+def test_a_tiled_distance_is_not_refused_as_a_whole_grid_factor(tmp_path):
+    """A grid too big for the whole-grid EDT is refused, unless the distance runs by tiles (``tiled: true``)."""
+    from affine import Affine
+    from pyproj import CRS
+
+    from susmap.errors import SusmapError
+    from susmap.factors.derive import check_whole_grid_memory
+    from susmap.factors.registry import holds_whole_grid
+    from susmap.grid import Grid
+    from susmap.study import study_from_dict
+
+    grid = Grid(crs=CRS.from_epsg(32717), transform=Affine(10, 0, 0, 0, -10, 0), height=100_000, width=100_000)
+    (tmp_path / "dem.tif").write_bytes(b"")
+    (tmp_path / "ev.csv").write_text("x,y\n")
+
+    def study(params):
+        return study_from_dict(
+            {
+                "grid": {"template": str(tmp_path / "dem.tif")},
+                "factors": [{"name": "d", "factor": "distance_to_features", "params": params}],
+                "inventory": {"path": str(tmp_path / "ev.csv"), "x": "x", "y": "y", "crs": "EPSG:32717"},
+            }
+        )
+
+    assert holds_whole_grid("distance_to_features", {"path": "f.gpkg"})
+    assert not holds_whole_grid("distance_to_features", {"path": "f.gpkg", "tiled": True})
+    with pytest.raises(SusmapError, match="whole"):
+        check_whole_grid_memory(study({"path": "f.gpkg"}), grid, memory=24 * 2**30)
+    check_whole_grid_memory(study({"path": "f.gpkg", "tiled": True}), grid, memory=24 * 2**30)

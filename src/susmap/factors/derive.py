@@ -22,7 +22,13 @@ import xarray as xr
 from susmap import progress
 from susmap.errors import AlignmentError, StudyConfigError
 from susmap.factors.factor_writer import write_factor_rasters
-from susmap.factors.registry import WHOLE_GRID_BYTES_PER_CELL, FactorContext, compute_factor, get_factor
+from susmap.factors.registry import (
+    WHOLE_GRID_BYTES_PER_CELL,
+    FactorContext,
+    compute_factor,
+    get_factor,
+    holds_whole_grid,
+)
 from susmap.factors.terrain import PLANNED_OUTPUTS_KEY, derivative_output
 from susmap.grid import Grid, open_raster
 from susmap.mapping.writer import RasterTarget
@@ -152,7 +158,11 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
                 )
             )
             log.info(
-                "factor %s (%s) [%s]%s", f.name, f.registry_name, units, " (whole grid)" if spec.whole_grid else ""
+                "factor %s (%s) [%s]%s",
+                f.name,
+                f.registry_name,
+                units,
+                " (whole grid)" if holds_whole_grid(f.registry_name, f.params) else "",
             )
     write_factor_rasters(targets, grid)
     return derived
@@ -173,7 +183,7 @@ def check_whole_grid_memory(study: Study, grid: Grid, memory: int | None = None)
     bytes per cell at once; a grid needing more than the physical memory is
     refused before anything is computed, with the estimate.
     """
-    whole = [f.name for f in study.factors if get_factor(f.registry_name).whole_grid]
+    whole = [f.name for f in study.factors if holds_whole_grid(f.registry_name, f.params)]
     memory = physical_memory() if memory is None else memory
     if not whole or memory is None:
         return
