@@ -235,7 +235,10 @@ class Chromium:
         found = inspected["result"]["value"]
         height = min(int(found["height"]), max_height_px)
         self.call("Emulation.setDeviceMetricsOverride", _metrics(width_px, max(height, 1)), session=session)
-        shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=session)
+        clip = {"x": 0, "y": 0, "width": width_px, "height": max(height, 1), "scale": 1}  # the cap holds
+        shot = self.call(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}, session=session
+        )
         ids = {e["requestId"]: e["request"]["url"] for e in self.events("Network.requestWillBeSent", session)}
         report = PageReport(
             url=url,

@@ -238,7 +238,7 @@ def test_missing_shap_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "shap", None)
     X, y = forest_data(50)  # noqa: N806
     rf = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
-    with pytest.raises(ExplainDependencyError, match=r"pip install 'susmap\[explain\]'"):
+    with pytest.raises(ExplainDependencyError, match=r"pip install 'shap>=0\.46'"):
         shap_values(rf, X, X[:5], names=["a", "b", "c"])
 
 
