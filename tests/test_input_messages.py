@@ -228,23 +228,40 @@ def test_full_disk_while_writing_the_map_keeps_earlier_outputs(synthetic, make_s
     _error_line(*_run(make_study(), synthetic["dir"]), "no space left", "probability.tif")
 
 
+GDAL_NO_SPACE = "Free disk space available is 0 bytes, whereas 4096 are needed"
+
+
+class _Failing:
+    """A dataset whose every write fails with ``error`` (what GDAL raises on a full disk or a broken device)."""
+
+    def __init__(self, name: str, error: Exception) -> None:
+        self.name, self.error = name, error
+
+    def write(self, *args, **kwargs):
+        raise self.error
+
+
 def test_full_disk_reported_by_gdal_keeps_earlier_outputs(synthetic, make_study, monkeypatch):
     import susmap.mapping.writer as writer
 
-    def no_space(self, key, value):
-        raise rasterio.errors.RasterioIOError("Free disk space available is 0 bytes, whereas 4096 are needed")
+    real = writer.write_window
 
-    monkeypatch.setattr(writer._OrderedBlockWriter, "__setitem__", no_space)
+    def no_space(dst, block, row, col, dtype):  # GDAL's own message, from the dataset the block goes to
+        real(_Failing(dst.name, rasterio.errors.RasterioIOError(GDAL_NO_SPACE)), block, row, col, dtype)
+
+    monkeypatch.setattr(writer, "write_window", no_space)
     _error_line(*_run(make_study(), synthetic["dir"]), "no space left", "probability.tif")
 
 
 def test_write_error_other_than_space_is_not_called_a_full_disk(synthetic, make_study, monkeypatch):
     import susmap.mapping.writer as writer
 
-    def broken(self, key, value):
-        raise OSError(errno.EIO, "Input/output error")
+    real = writer.write_window
 
-    monkeypatch.setattr(writer._OrderedBlockWriter, "__setitem__", broken)
+    def broken(dst, block, row, col, dtype):
+        real(_Failing(dst.name, OSError(errno.EIO, "Input/output error")), block, row, col, dtype)
+
+    monkeypatch.setattr(writer, "write_window", broken)
     line = _error_line(*_run(make_study(), synthetic["dir"]), "probability.tif", "cannot write")
     assert "space" not in line
 

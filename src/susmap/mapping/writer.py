@@ -65,6 +65,7 @@ __all__ = [
     "write_failure",
     "write_lazy_raster",
     "write_lazy_rasters",
+    "write_window",
 ]
 
 
@@ -245,6 +246,20 @@ class RasterTarget:
     resampling: str | None = None
 
 
+def write_window(dst: rasterio.io.DatasetWriter, block: np.ndarray, row: int, col: int, dtype: str) -> None:
+    """Write ``block`` (as ``dtype``) into band 1 of ``dst`` at ``row``, ``col``; a failure names the file.
+
+    Every path of :func:`write_lazy_rasters` writes its blocks through this
+    one function: a full disk or an I/O error becomes the same
+    :func:`write_failure` message whichever path ran.
+    """
+    block = np.asarray(block, dtype=dtype)
+    try:
+        dst.write(block, 1, window=Window(col, row, block.shape[1], block.shape[0]))
+    except (OSError, RasterioError) as err:
+        raise write_failure(err, [Path(dst.name)]) from err
+
+
 class _OrderedBlockWriter:
     """A ``dask.array.store`` target that writes blocks to one GeoTIFF in a fixed (row-major) order.
 
@@ -268,11 +283,7 @@ class _OrderedBlockWriter:
             self.pending[(key[0].start or 0, key[1].start or 0)] = value
             while self.next < len(self.order) and self.order[self.next] in self.pending:
                 y, x = self.order[self.next]
-                block = np.asarray(self.pending.pop((y, x)), dtype=self.dtype)
-                try:
-                    self.dst.write(block, 1, window=Window(x, y, block.shape[1], block.shape[0]))
-                except (OSError, RasterioError) as err:
-                    raise write_failure(err, [Path(self.dst.name)]) from err
+                write_window(self.dst, self.pending.pop((y, x)), y, x, self.dtype)
                 self.next += 1
 
 
@@ -443,11 +454,7 @@ def _write_independent(plan: _BlockPlan, dsts, targets: Sequence[RasterTarget], 
     def write(n: int, blocks: list[np.ndarray]) -> None:
         y, x = windows[n]
         for dst, t, block in zip(dsts, targets, blocks, strict=True):
-            block = np.asarray(block, dtype=t.dtype)
-            try:
-                dst.write(block, 1, window=Window(x, y, block.shape[1], block.shape[0]))
-            except (OSError, RasterioError) as err:
-                raise write_failure(err, [Path(dst.name)]) from err
+            write_window(dst, block, y, x, t.dtype)
 
     workers = _workers()
     n_blocks = len(windows)
@@ -484,8 +491,7 @@ def _write_in_batches(arrays, targets, dsts, chunks, batch_blocks, stack) -> Non
     def write(n: int, batch: list[tuple[int, int]], values: tuple) -> None:
         t, dst = targets[n], dsts[n]
         for (i, j), block in zip(batch, values[n * len(batch) : (n + 1) * len(batch)], strict=True):
-            win = Window(int(offsets_x[j]), int(offsets_y[i]), block.shape[1], block.shape[0])
-            dst.write(np.asarray(block, dtype=t.dtype), 1, window=win)
+            write_window(dst, block, int(offsets_y[i]), int(offsets_x[j]), t.dtype)
 
     # each file is written by one thread at a time (GDAL datasets are not thread-safe)
     pool = stack.enter_context(ThreadPoolExecutor(max_workers=min(len(targets), os.cpu_count() or 1)))
