@@ -33,7 +33,7 @@ from susmap.stages.explanations import explain_model
 from susmap.stages.maps import hillshade_dem
 from susmap.study import Study
 from susmap.timing import Timer
-from susmap.validation.fold_maps import first_repeat_splits, fold_ids_from_splits
+from susmap.validation.fold_maps import FixedSplits, first_repeat_splits, fold_ids_from_splits
 from susmap.validation.metrics import auroc
 
 __all__ = ["area_of_applicability", "prediction_uncertainty", "where_the_map_holds"]
@@ -88,7 +88,7 @@ def area_of_applicability(
     folds = fold_ids_from_splits(splits, len(prep.y))
     if folds is not None and (folds < 0).any():  # a holdout: the samples it never tests form their own fold
         folds = np.where(folds < 0, folds.max() + 1, folds)
-    weights, importance = _importance_weights(study, prep, label, splitter)
+    weights, importance = _importance_weights(study, prep, label, FixedSplits(splits))  # one repeat, as documented
     categorical = [prep.stack.kinds.get(n, "continuous") == "categorical" for n in prep.names]
     train = training_di(
         prep.X, weights, folds, categorical=categorical, names=prep.names, rule=cfg.aoa_threshold, lpd=cfg.lpd

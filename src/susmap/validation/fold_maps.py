@@ -28,9 +28,22 @@ from susmap.validation.splitters import (
     splits_per_repeat,
 )
 
-__all__ = ["first_repeat_splits", "fold_ids_from_splits", "plot_fold_map"]
+__all__ = ["FixedSplits", "first_repeat_splits", "fold_ids_from_splits", "plot_fold_map"]
 
 _TRAIN, _TEST, _LEFT_OUT = "#4575b4", "#d73027", "#bdbdbd"
+
+
+class FixedSplits:
+    """Given (train, test) index pairs as a splitter: ``split`` yields them, e.g. one repeat of a scheme."""
+
+    def __init__(self, splits: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.splits = [(np.asarray(a), np.asarray(b)) for a, b in splits]
+
+    def split(self, X=None, y=None, groups=None):  # noqa: N803
+        yield from self.splits
+
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:  # noqa: N803
+        return len(self.splits)
 
 
 def first_repeat_splits(
