@@ -62,25 +62,32 @@ def first_repeat_fold_models(prep: StudyData, pipeline, splitter) -> list[FoldMo
 
 
 def rate_curves(
-    prep: StudyData, fitted, fold_models: Sequence[FoldModel], cells: np.ndarray
+    prep: StudyData,
+    fitted,
+    fold_models: Sequence[FoldModel],
+    cells: np.ndarray,
+    cell_probs: np.ndarray | None = None,
 ) -> tuple[RateCurve, RateCurve]:
     """Success rate of ``fitted`` (trained on all samples) and the out-of-fold prediction rate of ``fold_models``.
 
     Each fold model rates ``cells`` and its held-out events
     (:func:`susmap.validation.curves.prediction_rate_from_folds`). Both curves
     are the share of events against the share of area, cells ranked by
-    susceptibility (Chung & Fabbri 2003).
+    susceptibility (Chung & Fabbri 2003). ``cell_probs``: ``fitted``'s
+    probabilities of ``cells`` when the caller has them already.
     """
     X, y = prep.design, prep.y  # noqa: N806
-    success = rate_curve(fitted.predict_proba(cells)[:, 1], fitted.predict_proba(X[y == 1])[:, 1])
-    cell_probs, event_probs = [], []
+    if cell_probs is None:
+        cell_probs = fitted.predict_proba(cells)[:, 1]
+    success = rate_curve(cell_probs, fitted.predict_proba(X[y == 1])[:, 1])
+    fold_cells, event_probs = [], []
     for fold in fold_models:
         held = fold.test[y[fold.test] == 1]
         if held.size == 0:
             continue
-        cell_probs.append(fold.model.predict_proba(cells)[:, 1])
+        fold_cells.append(fold.model.predict_proba(cells)[:, 1])
         event_probs.append(fold.model.predict_proba(X[held])[:, 1])
-    return success, prediction_rate_from_folds(cell_probs, event_probs)
+    return success, prediction_rate_from_folds(fold_cells, event_probs)
 
 
 def held_out_event_probabilities(predictions: pd.DataFrame, scheme: str, model: str) -> np.ndarray:
