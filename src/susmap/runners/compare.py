@@ -65,6 +65,7 @@ from susmap.stages.report import (
     factor_analysis_section,
     methods_section,
     new_document,
+    papers_layout_sections,
     reproducibility_section,
     summary_section,
     write_report_files,
@@ -112,7 +113,7 @@ def _rate_curves(prep: StudyData, study: Study, splitter, path: Path, histories:
         fitted[label] = full
         cell_probs[label] = full.predict_proba(cells)[:, 1]
         folds[label] = first_repeat_fold_models(prep, pipe, splitter)
-        success, prediction = rate_curves(prep, full, folds[label], cells)
+        success, prediction = rate_curves(prep, full, folds[label], cells, cell_probs[label])
         aucs["success_rate"][label] = success.auc
         aucs["prediction_rate"][label] = prediction.auc
         success_curves[label] = success
@@ -163,25 +164,8 @@ def _report(study, prep, summary, tables, ranking, splitters, analysis, optimiza
     doc.sections.append(methods_section(study))
     results = ReportSection("results", "Results")
     results.subsections.append(ReportSection("results-validation", "Cross-validation").add(cv_table(summary)))
-    for scheme in val.scheme_labels:
-        sec = ReportSection(f"results-{scheme}", f"Models under {scheme} cross-validation in the papers' layouts")
-        sec.add(
-            Text(
-                f"{val.folds}-fold × {val.repeats} repeats; mean ± sd over folds. Layouts of papers 000, 001 and 003 "
-                "(training and validation rows).",
-                kind="note",
-            ),
-            *(
-                Table(t, name.replace(f"_{scheme}", "").replace("_", " "))
-                for name, t in tables.items()
-                if name.endswith(f"_{scheme}")
-            ),
-        )
-        results.subsections.append(sec)
-    results.subsections.append(
-        ReportSection("results-ranking", "Cumulative ranking (paper 002)").add(
-            Table(ranking, "Ranks of MSE, R, AUC, sensitivity and specificity, summed; training and testing apart")
-        )
+    results.subsections += papers_layout_sections(
+        tables, val.scheme_labels, ranking, folds=val.folds, repeats=val.repeats
     )
     results.subsections.append(
         ReportSection("results-curves", "ROC and rate curves").add(

@@ -72,6 +72,7 @@ from susmap.stages.report import (
     factor_analysis_section,
     methods_section,
     new_document,
+    papers_layout_sections,
     reproducibility_section,
     write_report_files,
 )
@@ -350,25 +351,8 @@ def _report(
             Text("Buffered schemes also leave every unit adjacent to a test unit out of its training part.", "note")
         )
     results.subsections.append(validation)
-    for label, _ in splitters:
-        sec = ReportSection(f"results-{label}", f"Models under {label} cross-validation in the papers' layouts")
-        sec.add(
-            Text(
-                f"{val.folds}-fold × {val.repeats} repeats on units; mean ± sd over folds. Layouts of papers 000, "
-                "001 and 003 (training and validation rows).",
-                kind="note",
-            ),
-            *(
-                Table(t, name.replace(f"_{label}", "").replace("_", " "))
-                for name, t in tables.items()
-                if name.endswith(f"_{label}")
-            ),
-        )
-        results.subsections.append(sec)
-    results.subsections.append(
-        ReportSection("results-ranking", "Cumulative ranking (paper 002)").add(
-            Table(ranking, "Ranks of MSE, R, AUC, sensitivity and specificity, summed; training and testing apart")
-        )
+    results.subsections += papers_layout_sections(
+        tables, [label for label, _ in splitters], ranking, folds=val.folds, repeats=val.repeats, on=" on units"
     )
     curves = ReportSection("results-curves", "ROC and rate curves").add(
         Figure("roc.png", "Out-of-fold ROC curves of every model, first repeat, one panel per scheme"),

@@ -70,6 +70,7 @@ __all__ = [
     "headline_scores",
     "methods_section",
     "new_document",
+    "papers_layout_sections",
     "reproducibility_section",
     "summary_section",
     "write_report_files",
@@ -585,3 +586,41 @@ def write_report_files(out: OutputFolder, study: Study, document: ReportDocument
     write_report(out.path("report.html"), document)
     if study.outputs.pdf:
         print_pdf(out.path("report.html"), out.path("report.pdf"))
+
+
+def papers_layout_sections(
+    tables: Mapping[str, pd.DataFrame],
+    schemes: Sequence[str],
+    ranking: pd.DataFrame,
+    *,
+    folds: int,
+    repeats: int,
+    on: str = "",
+) -> list[ReportSection]:
+    """One section per scheme with the comparison in the papers' layouts, then paper 002's cumulative ranking.
+
+    ``tables`` are :func:`susmap.report.tables.comparison_tables` (named ``<layout>_<scheme>``); ``on``
+    names what was cross-validated when it is not cells (e.g. ``" on units"``).
+    """
+    sections = []
+    for scheme in schemes:
+        sec = ReportSection(f"results-{scheme}", f"Models under {scheme} cross-validation in the papers' layouts")
+        sec.add(
+            Text(
+                f"{folds}-fold × {repeats} repeats{on}; mean ± sd over folds. Layouts of papers 000, 001 and 003 "
+                "(training and validation rows).",
+                kind="note",
+            ),
+            *(
+                Table(t, name.replace(f"_{scheme}", "").replace("_", " "))
+                for name, t in tables.items()
+                if name.endswith(f"_{scheme}")
+            ),
+        )
+        sections.append(sec)
+    sections.append(
+        ReportSection("results-ranking", "Cumulative ranking (paper 002)").add(
+            Table(ranking, "Ranks of MSE, R, AUC, sensitivity and specificity, summed; training and testing apart")
+        )
+    )
+    return sections
