@@ -130,9 +130,14 @@ INDICES = ("twi", "spi", "ls")
 __all__ = [
     "INDICES",
     "ArrayTiles",
+    "FlatSolver",
     "RasterTiles",
     "RasterWriter",
     "TileReader",
+    "as_tile_reader",
+    "read_padded",
+    "tile_output",
+    "tile_shape",
     "tiled_d8_accumulation",
     "tiled_fill",
     "tiled_flow_index",
@@ -270,7 +275,8 @@ class RasterWriter:
         self.close()
 
 
-def _as_reader(source: Any) -> TileReader:
+def as_tile_reader(source: Any) -> TileReader:
+    """A :class:`TileReader` for ``source``: itself if it is one, a raster path, or a numpy / dask array."""
     if isinstance(source, TileReader):
         return source
     if isinstance(source, str | os.PathLike):
@@ -278,7 +284,8 @@ def _as_reader(source: Any) -> TileReader:
     return ArrayTiles(source)
 
 
-def _tile_size(tile: int | tuple[int, int]) -> tuple[int, int]:
+def tile_shape(tile: int | tuple[int, int]) -> tuple[int, int]:
+    """The validated tile size (rows, cols) [cells] from an int or a pair; SusmapError otherwise."""
     size = (tile, tile) if isinstance(tile, int | np.integer) else tuple(tile)
     if len(size) != 2 or any(isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 1 for t in size):
         raise SusmapError(f"the 'tile' size of tiled routing must be a positive integer or (rows, cols); got {tile!r}")
@@ -289,7 +296,7 @@ def _tile_size(tile: int | tuple[int, int]) -> tuple[int, int]:
 
 def tiles(shape: tuple[int, int], tile: int | tuple[int, int]) -> list[tuple[int, int, int, int]]:
     """Row-major tile windows (r0, r1, c0, c1) covering a grid of ``shape`` with tiles of ``tile`` cells."""
-    tr, tc = _tile_size(tile)
+    tr, tc = tile_shape(tile)
     return [
         (r0, min(r0 + tr, shape[0]), c0, min(c0 + tc, shape[1]))
         for r0 in range(0, shape[0], tr)
@@ -297,7 +304,7 @@ def tiles(shape: tuple[int, int], tile: int | tuple[int, int]) -> list[tuple[int
     ]
 
 
-def _read_padded(reader: TileReader, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+def read_padded(reader: TileReader, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
     """Window r0:r1, c0:c1 (may reach past the grid), NaN outside the grid; C-contiguous float32."""
     nrow, ncol = reader.shape
     out = np.full((r1 - r0, c1 - c0), np.float32(np.nan), dtype=np.float32)
@@ -307,7 +314,8 @@ def _read_padded(reader: TileReader, r0: int, r1: int, c0: int, c1: int) -> np.n
     return out
 
 
-def _output(out: Any, shape: tuple[int, int]) -> Any:
+def tile_output(out: Any, shape: tuple[int, int]) -> Any:
+    """``out`` checked to have ``shape``, or a new float32 array of it."""
     if out is None:
         return np.empty(shape, dtype=np.float32)
     if tuple(getattr(out, "shape", ())) != shape:
@@ -943,10 +951,10 @@ def tiled_fill(
     -------
     ``out`` (float32 filled elevations [m], NaN = nodata).
     """
-    reader = _as_reader(dem)
+    reader = as_tile_reader(dem)
     shape = reader.shape
     windows = tiles(shape, tile)
-    out = _output(out, shape)
+    out = tile_output(out, shape)
     lab_lines = _Lines(shape, windows, -1, np.int64)
     z_lines = _Lines(shape, windows, np.nan, np.float32)
     eu: list[np.ndarray] = []
@@ -956,7 +964,7 @@ def tiled_fill(
     with tempfile.TemporaryDirectory(prefix="susmap-fill-", dir=workdir) as tmp:
         maps = []
         for t, (r0, r1, c0, c1) in enumerate(windows):
-            zw = _read_padded(reader, r0 - 1, r1 + 1, c0 - 1, c1 + 1)
+            zw = read_padded(reader, r0 - 1, r1 + 1, c0 - 1, c1 + 1)
             w, lab, nlab, ea, eb, wt = _flood_tile(zw)
             # global label: 0 ocean, local l >= 2 -> nnodes + l - 2; -1 nodata
             lut = np.arange(-1, nlab - 1, dtype=np.int64) + (nnodes - 1)
@@ -997,7 +1005,7 @@ def tiled_fill(
         for t, (r0, r1, c0, c1) in enumerate(windows):
             w = np.load(Path(tmp, f"w{t}.npy"))
             lab = np.load(Path(tmp, f"l{t}.npy"))
-            z = _read_padded(reader, r0, r1, c0, c1)
+            z = read_padded(reader, r0, r1, c0, c1)
             level = np.maximum(w, spill[maps[t][lab]])  # nodata (label 0 -> -1) reads spill[-1]; w is NaN there
             out[r0:r1, c0:c1] = np.where(level > z, z + (level - z), z)
     return out
@@ -1006,7 +1014,7 @@ def tiled_fill(
 # ----------------------------------------------------------------------------- tiled D8 accumulation
 
 
-class _FlatSolver:
+class FlatSolver:
     """Flat distances of every tile by exchange of halo distances to convergence (both phases).
 
     Each solve remembers the halo values it used next to the tile's own flats;
@@ -1035,7 +1043,7 @@ class _FlatSolver:
     def window(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """The surface (tile + 1-cell halo, C-contiguous) and its classes."""
         r0, r1, c0, c1 = self.windows[t]
-        zw2 = _read_padded(self.reader, r0 - 2, r1 + 2, c0 - 2, c1 + 2)
+        zw2 = read_padded(self.reader, r0 - 2, r1 + 2, c0 - 2, c1 + 2)
         return np.ascontiguousarray(zw2[1:-1, 1:-1]), _classify(zw2, self.extrapolate)
 
     def _halo(self, t: int, phase: int, shape: tuple[int, int]) -> np.ndarray:
@@ -1155,11 +1163,11 @@ def tiled_d8_accumulation(
     -------
     ``out``: accumulation [cells] (float32), NaN on nodata.
     """
-    reader = _as_reader(surface)
+    reader = as_tile_reader(surface)
     shape = reader.shape
-    size = _tile_size(tile)
+    size = tile_shape(tile)
     windows = tiles(shape, size)
-    out = _output(out, shape)
+    out = tile_output(out, shape)
     tmpdir = tempfile.TemporaryDirectory(prefix="susmap-d8-", dir=workdir)
     with tmpdir as tmp:
         return _d8_tiles(reader, windows, size, bool(extrapolate), out, tmp, directions)
@@ -1176,7 +1184,7 @@ def _d8_tiles(
 ) -> Any:
     """The passes of :func:`tiled_d8_accumulation` with its temporary directory ``tmp``."""
     shape = reader.shape
-    flats = _FlatSolver(reader, windows, size, extrapolate)
+    flats = FlatSolver(reader, windows, size, extrapolate)
     flats.converge()
     ncol = shape[1]
     ex_cell: list[np.ndarray] = []  # exits: global cell, global receiver, count inside the tile
@@ -1295,14 +1303,14 @@ def tiled_flow_index(
     ):
         if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value <= 0:
             raise SusmapError(f"the {name!r} of tiled_flow_index must be a positive number; got {value!r}")
-    zreader = _as_reader(surface)
-    areader = _as_reader(accumulation)
+    zreader = as_tile_reader(surface)
+    areader = as_tile_reader(accumulation)
     if tuple(areader.shape) != tuple(zreader.shape):
         raise SusmapError(f"the accumulation's shape {areader.shape} differs from the surface's {zreader.shape}")
     shape = zreader.shape
-    out = _output(out, shape)
+    out = tile_output(out, shape)
     for r0, r1, c0, c1 in tiles(shape, tile):
-        tanb = tan_slope(_read_padded(zreader, r0 - 1, r1 + 1, c0 - 1, c1 + 1), float(cellsize))[1:-1, 1:-1]
+        tanb = tan_slope(read_padded(zreader, r0 - 1, r1 + 1, c0 - 1, c1 + 1), float(cellsize))[1:-1, 1:-1]
         acc = areader.read(r0, r1, c0, c1)
         if index == "twi":
             val = acc * np.float32(cellsize)
@@ -1366,20 +1374,20 @@ def tiled_hand(
     """
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not threshold > 0:
         raise SusmapError(f"the 'threshold' of tiled_hand must be a positive number of cells; got {threshold!r}")
-    zreader, dreader, areader = _as_reader(surface), _as_reader(directions), _as_reader(accumulation)
+    zreader, dreader, areader = as_tile_reader(surface), as_tile_reader(directions), as_tile_reader(accumulation)
     shape = zreader.shape
     if tuple(dreader.shape) != shape or tuple(areader.shape) != shape:
         raise SusmapError(
             f"tiled_hand: surface {shape}, directions {dreader.shape} and accumulation {areader.shape} differ"
         )
     windows = tiles(shape, tile)
-    out = _output(out, shape)
+    out = tile_output(out, shape)
     ncol = shape[1]
 
     def tile_inputs(w: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r0, r1, c0, c1 = w
         d8 = np.ascontiguousarray(dreader.read(r0, r1, c0, c1).astype(np.uint8))
-        zw = _read_padded(zreader, r0 - 1, r1 + 1, c0 - 1, c1 + 1)
+        zw = read_padded(zreader, r0 - 1, r1 + 1, c0 - 1, c1 + 1)
         with np.errstate(invalid="ignore"):
             drain = areader.read(r0, r1, c0, c1) >= np.float32(threshold)
         return d8, zw, drain

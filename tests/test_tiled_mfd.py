@@ -1,0 +1,212 @@
+"""Tiled MFD / Quinn accumulation equals hydrology's whole-grid one on synthetic worst cases.
+
+Reference: :func:`susmap.factors.hydrology.flow_accumulation` with
+``method="mfd"`` or ``"quinn"`` (``routing_kernels.mfd_accumulate`` over
+``flat_distance``), summed in float64 and kept in float32; the tiled result
+sums the same terms in another order, so they agree to float32 rounding.
+Cases: a spiral valley crossing tile edges dozens of times, a closed basin
+larger than the tiles, terraced flats, fractal terrain with NaN holes; tiles
+of 7, 16, (5, 13) and one tile holding the whole grid (not dividing the
+shapes).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dask.array as da
+import numpy as np
+import pyflwdir
+import pytest
+
+from susmap.errors import SusmapError
+from susmap.factors import hydrology as hy
+from susmap.factors import routing_kernels as rk
+from susmap.factors.registry import FactorContext
+from susmap.factors.tiled_mfd import tiled_mfd_accumulation
+from susmap.factors.tiled_routing import tiled_fill
+
+TILES = (7, 16, (5, 13), 10_000)
+RTOL = 1e-5
+
+
+def whole_fill(dem: np.ndarray) -> np.ndarray:
+    filled, _ = pyflwdir.dem.fill_depressions(dem, nodata=np.float32(np.nan))
+    return np.ascontiguousarray(filled, dtype=np.float32)
+
+
+def whole_mfd(surface: np.ndarray, quinn: bool, exponent: float, linear: float, extrapolate: bool) -> np.ndarray:
+    dist = rk.flat_distance(surface, extrapolate)
+    stack = np.empty(surface.size, dtype=np.int32)
+    acc, _ = rk.mfd_accumulate(surface, dist, 1.0 if quinn else exponent, quinn, linear, extrapolate, stack)
+    return acc.astype(np.float32)
+
+
+def spiral_valley(n: int = 61) -> np.ndarray:
+    """A square spiral corridor (1-cell walls) descending from the centre to the border."""
+    dem = np.full((n, n), 50.0, dtype=np.float32) + np.float32(0.5) * np.add.outer(np.arange(n), np.arange(n)) % 3
+    r = c = n // 2
+    path = [(r, c)]
+    moves = ((0, 1), (1, 0), (0, -1), (-1, 0))
+    step, k = 2, 0
+    while True:
+        dr, dc = moves[k % 4]
+        done = False
+        for _ in range(step):
+            r, c = r + dr, c + dc
+            path.append((r, c))
+            if r in (0, n - 1) or c in (0, n - 1):
+                done = True
+                break
+        if done:
+            break
+        k += 1
+        if k % 2 == 0:
+            step += 2
+    for i, (pr, pc) in enumerate(path):
+        dem[pr, pc] = 10.0 + 0.01 * (len(path) - i)
+    return dem
+
+
+def crater(n: int = 70, m: int = 80) -> np.ndarray:
+    """A closed basin ~40 cells across (larger than the tiles) with a notch in its rim, on a slope."""
+    rng = np.random.default_rng(1)
+    rr, cc = np.mgrid[0:n, 0:m]
+    rad = np.hypot(rr - n / 2, cc - m / 2)
+    dem = 1000.0 + 0.2 * cc + 30.0 * np.exp(-(((rad - 22.0) / 3.0) ** 2)) - 10.0 * (rad < 20) + rng.random((n, m))
+    dem[n // 2, m // 2 + 20 : m // 2 + 25] -= 15.0
+    return dem.astype(np.float32)
+
+
+def terraces(n: int = 64, m: int = 75) -> np.ndarray:
+    """Random terrain rounded to whole metres: many flats, some without a draining cell, a plateau across tiles."""
+    rng = np.random.default_rng(2)
+    dem = 500.0 + 8.0 * rng.random((n, m)) + 0.15 * np.arange(m)
+    dem[20:45, 10:40] = 505.0
+    return np.round(dem).astype(np.float32)
+
+
+def fractal(n: int = 96, m: int = 90, beta: float = 3.2, seed: int = 4) -> np.ndarray:
+    """Spectral (power-law) fractal terrain [m], 1000-1200 m, with many pits."""
+    rng = np.random.default_rng(seed)
+    fy = np.fft.fftfreq(n)[:, None]
+    fx = np.fft.rfftfreq(m)[None, :]
+    f = np.hypot(fy, fx)
+    f[0, 0] = 1.0
+    spec = (rng.normal(size=f.shape) + 1j * rng.normal(size=f.shape)) * f ** (-beta / 2)
+    spec[0, 0] = 0.0
+    z = np.fft.irfft2(spec, s=(n, m))
+    z = (z - z.min()) / (z.max() - z.min())
+    return (1000.0 + 200.0 * z + 0.5 * rng.random((n, m))).astype(np.float32)
+
+
+def noise_with_holes(n: int = 50, m: int = 57, seed: int = 3) -> np.ndarray:
+    """Random noise on a gentle slope, NaN blobs inside and ragged NaN strips along two edges."""
+    rng = np.random.default_rng(seed)
+    out = (100.0 + 3.0 * rng.random((n, m)) + 0.05 * np.arange(m)).astype(np.float32)
+    for _ in range(6):
+        r, c, s = rng.integers(0, n), rng.integers(0, m), rng.integers(1, 6)
+        out[max(r - s, 0) : r + s, max(c - s, 0) : c + s] = np.nan
+    for c in range(m):
+        out[: rng.integers(0, 4), c] = np.nan
+    for r in range(n):
+        out[r, m - rng.integers(0, 4) :] = np.nan
+    return out
+
+
+CASES = {
+    "spiral": spiral_valley,
+    "crater": crater,
+    "terraces": terraces,
+    "noise": noise_with_holes,
+    "fractal": lambda: fractal(60, 66),
+}
+
+
+def check(surface: np.ndarray, tiles=TILES, **kw) -> None:
+    quinn = kw.get("method", "mfd") == "quinn"
+    want = whole_mfd(surface, quinn, kw.get("exponent", 1.1), kw.get("linear", 0.0), kw.get("extrapolate", True))
+    for tile in tiles:
+        got = tiled_mfd_accumulation(surface, tile, **kw)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=RTOL, equal_nan=True, err_msg=f"tile {tile}, {kw}")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("method", ["mfd", "quinn"])
+def test_filled_equals_whole_grid(case: str, method: str) -> None:
+    check(whole_fill(CASES[case]()), method=method)
+
+
+@pytest.mark.parametrize("case", ["crater", "terraces", "noise"])
+def test_unfilled_outlets_and_linear_flow_equal_whole_grid(case: str) -> None:
+    """fill=False (closed pits and unresolved flats), outflow "outlets", thresholded linear flow."""
+    dem = CASES[case]()
+    check(dem, tiles=(7, (5, 13)), method="mfd", exponent=1.7, extrapolate=False)
+    check(dem, tiles=(7, 16), method="quinn", linear=12.5)
+    check(whole_fill(dem), tiles=(7, (5, 13)), method="mfd", linear=30.25, extrapolate=False)
+
+
+def test_spiral_corridor_collects_everything_through_many_tiles(caplog) -> None:
+    """The spiral's flow crosses 5-cell tile edges dozens of times; the exit cell gets the whole catchment."""
+    dem = spiral_valley()
+    with caplog.at_level(logging.DEBUG, logger="susmap.factors.tiled_mfd"):
+        got = tiled_mfd_accumulation(dem, 5, linear=3.0)
+    want = whole_mfd(dem, False, 1.1, 3.0, True)
+    np.testing.assert_allclose(got, want, rtol=RTOL)
+    exit_cell = np.unravel_index(np.argmax(want), want.shape)
+    assert got[exit_cell] > 0.5 * dem.size
+    assert "exchange rounds" in caplog.text
+
+
+def test_flat_grid_and_single_cell_tiles() -> None:
+    """A flat grid drains to its border along the flat distances; tiles of one cell still give the same result."""
+    flat = np.full((9, 11), 7.0, dtype=np.float32)
+    check(flat, tiles=(1, 2, 4), method="mfd")
+    check(flat, tiles=(1, 3), method="quinn", extrapolate=False)
+    # hand-computed: a 1 x 3 plateau with the grid border all around, outflow "outlets": every cell is an outlet
+    got = tiled_mfd_accumulation(np.full((1, 3), 5.0, dtype=np.float32), 1, extrapolate=False)
+    np.testing.assert_array_equal(got, np.ones((1, 3), dtype=np.float32))
+
+
+def test_plane_hand_computed() -> None:
+    """A plane falling east with linear flow from 0.5 cells on (all D8, east): column j accumulates j + 1 cells."""
+    plane = np.tile(np.arange(10, 0, -1, dtype=np.float32), (6, 1))
+    got = tiled_mfd_accumulation(plane, (2, 3), linear=0.5, extrapolate=False)
+    np.testing.assert_allclose(got, np.tile(np.arange(1, 11, dtype=np.float32), (6, 1)), rtol=1e-6)
+
+
+def test_equal_to_the_hydrology_factor_dask_input_and_out() -> None:
+    """The public factor (fill True / False, linear_threshold in m2) on a DEM with holes; dask input, given out."""
+    dem = noise_with_holes(40, 45, seed=8)
+    cs = 10.0
+    ctx = FactorContext.from_array(dem, cellsize=cs)
+    filled = tiled_fill(dem, tile=16)
+    for method in ("mfd", "quinn"):
+        want = hy.flow_accumulation(ctx, method=method, fill=True).values
+        out = np.zeros(dem.shape, dtype=np.float32)
+        got = tiled_mfd_accumulation(da.from_array(filled, chunks=11), (9, 16), out, method=method)
+        assert got is out
+        np.testing.assert_allclose(out, want, rtol=RTOL, equal_nan=True)
+        want = hy.flow_accumulation(ctx, method=method, fill=False, linear_threshold=20 * cs**2, outflow="outlets")
+        got = tiled_mfd_accumulation(dem, 8, method=method, linear=20.0, extrapolate=False)
+        np.testing.assert_allclose(got, want.values, rtol=RTOL, equal_nan=True)
+
+
+def test_bad_input() -> None:
+    dem = np.zeros((4, 4), dtype=np.float32)
+    with pytest.raises(SusmapError, match=r"'method'.*'mfd', 'quinn'.*'d8'"):
+        tiled_mfd_accumulation(dem, 2, method="d8")
+    for bad in (0, -1.0, np.nan, "1", True):
+        with pytest.raises(SusmapError, match=r"'exponent'.*positive"):
+            tiled_mfd_accumulation(dem, 2, exponent=bad)
+    with pytest.raises(SusmapError, match=r"'linear'.*non-negative"):
+        tiled_mfd_accumulation(dem, 2, linear=-5)
+    with pytest.raises(SusmapError, match="'extrapolate'"):
+        tiled_mfd_accumulation(dem, 2, extrapolate="yes")
+    with pytest.raises(SusmapError, match="'tile'"):
+        tiled_mfd_accumulation(dem, 0)
+    with pytest.raises(SusmapError, match="shape"):
+        tiled_mfd_accumulation(dem, 2, out=np.zeros((3, 3)))
+    with pytest.raises(SusmapError, match="2-D"):
+        tiled_mfd_accumulation(np.zeros(4, dtype=np.float32))
