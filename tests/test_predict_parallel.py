@@ -191,3 +191,26 @@ def test_a_halo_graph_is_computed_in_one_dask_graph(tmp_path, monkeypatch):
     expected = (padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]) / 4
     got = _read(tmp_path / "mean.tif")
     assert np.allclose(got, expected, equal_nan=True, atol=1e-6)
+
+
+@pytest.mark.parametrize(("kind", "dtype"), [("forest", np.float32), ("logistic", np.float64)])
+def test_trees_take_the_float32_cells_as_they_are_and_give_the_same_probabilities(small_stack, kind, dtype):
+    """A forest casts its input to float32 before any split: given float32, its map is bit-identical."""
+    _, full = small_stack
+    model = _fit(kind, full)
+    seen = []
+    original = type(model).predict_proba
+
+    class Spy(type(model)):
+        def predict_proba(self, X):  # noqa: N803
+            seen.append(np.asarray(X).dtype)
+            return original(self, X)
+
+    spy = Spy.__new__(Spy)
+    spy.__dict__.update(model.__dict__)
+    block = full.astype(np.float32)
+    got = predict_mod.predict_block(block, spy)
+    valid = np.isfinite(block).all(axis=0)
+    expected = model.predict_proba(block[:, valid].T.astype(np.float64))[:, 1].astype(np.float32)
+    assert seen == [np.dtype(dtype)]
+    assert np.array_equal(got[valid], expected)
