@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,8 @@ from susmap.study import LayerConfig, Study
 __all__ = ["DerivedFactor", "check_whole_grid_memory", "derive_factors", "factor_context", "physical_memory"]
 
 log = logging.getLogger(__name__)
+
+TILES_FOLDER = ".tiles"  # inside the output folder: intermediate rasters of tiled factors, removed after writing
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,10 @@ def factor_context(study: Study, *, chunks: int | None = None) -> tuple[FactorCo
 def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> list[DerivedFactor]:
     """Compute every factor of ``study.factors`` and write ``folder/<name>.tif`` (float32, NaN nodata).
 
+    Tiled factors (``tiled: true`` routing) keep their intermediate rasters
+    in ``folder/.tiles`` (:data:`TILES_FOLDER`), removed once the factors are
+    written, or on error.
+
     Raises
     ------
     StudyConfigError
@@ -120,6 +127,15 @@ def derive_factors(study: Study, folder: Path, *, chunks: int | None = None) -> 
     ctx, grid = factor_context(study, chunks=chunks)
     check_whole_grid_memory(study, grid)
     folder.mkdir(parents=True, exist_ok=True)
+    ctx.workdir = folder / TILES_FOLDER
+    try:
+        return _derive(study, folder, ctx, grid)
+    finally:
+        shutil.rmtree(ctx.workdir, ignore_errors=True)
+
+
+def _derive(study: Study, folder: Path, ctx: FactorContext, grid: Grid) -> list[DerivedFactor]:
+    """The factors of :func:`derive_factors`, computed in ``ctx`` and written to ``folder``."""
     # slope, aspect and curvatures share one derivative pass: tell it which outputs the study wants
     ctx.cache[PLANNED_OUTPUTS_KEY] = {
         out for f in study.factors if (out := derivative_output(f.registry_name, f.params)) is not None

@@ -111,6 +111,7 @@ import pyflwdir
 import xarray as xr
 from scipy import ndimage
 
+from susmap.factors import hydrology_tiled as ht
 from susmap.factors import routing_kernels as k
 from susmap.factors.registry import FactorContext, register_factors, to_dataarray
 
@@ -314,13 +315,21 @@ def _tan_slope(ctx: FactorContext, fill: bool) -> np.ndarray:
     return ctx.memo(f"hydrology:tanb:fill={fill}", lambda: _frozen(k.tan_slope(_surface(ctx, fill), _cellsize(ctx))))
 
 
-def _stream_mask(ctx: FactorContext, factor: str, threshold: float, unit: str, method: str) -> np.ndarray:
-    """True on stream cells: accumulation over the filled DEM ≥ threshold [m2 or cells]."""
+def _stream_routing(
+    ctx: FactorContext, factor: str, threshold: float, unit: str, method: str
+) -> tuple[_Routing, float]:
+    """The routing of the streams (filled DEM) and their threshold [cells], validated."""
     threshold = _positive(factor, "threshold", threshold)
     unit = _choice(factor, "unit", unit, AREA_UNITS)
     method = _choice(factor, "method", method, METHODS)
     cells = threshold / _cellsize(ctx) ** 2 if unit == "m2" else threshold
-    acc = _accumulation(ctx, _Routing(method=method, **_STREAM_ROUTING))
+    return _Routing(method=method, **_STREAM_ROUTING), cells
+
+
+def _stream_mask(ctx: FactorContext, factor: str, threshold: float, unit: str, method: str) -> np.ndarray:
+    """True on stream cells: accumulation over the filled DEM ≥ threshold [m2 or cells]."""
+    opts, cells = _stream_routing(ctx, factor, threshold, unit, method)
+    acc = _accumulation(ctx, opts)
     with np.errstate(invalid="ignore"):
         return acc >= cells
 
@@ -355,15 +364,43 @@ _ROUTING_PARAMETERS = """method : {"mfd", "d8", "quinn"}, default="mfd"
         "extrapolate": next to the grid border or nodata, flow also leaves
         where the surface extrapolated linearly beyond the cell descends
         (SAGA's rule); "outlets": flow leaves only at border cells without a
-        lower neighbour, the rest stays on the grid."""
+        lower neighbour, the rest stays on the grid.
+    {tiled}"""
+
+_TILED_PARAMETER = """tiled : bool, default=False
+        Route by tiles (:mod:`susmap.factors.hydrology_tiled`): the DEM is
+        read tile by tile, the filled DEM, accumulation and D8 directions are
+        written as GeoTIFFs in the work folder and shared by the factors, so
+        memory is bounded by a tile (the multiple of the chunk size nearest
+        1024 cells) instead of the grid; the same values (bit for bit for
+        D8, to float rounding for MFD and HAND)."""
 
 
 def _doc(func: Any) -> Any:
-    func.__doc__ = func.__doc__.replace("{routing}", _ROUTING_PARAMETERS)
+    func.__doc__ = func.__doc__.replace("{routing}", _ROUTING_PARAMETERS).replace("{tiled}", _TILED_PARAMETER)
     return func
 
 
-def filled_dem(ctx: FactorContext) -> xr.DataArray:
+def _tiled(factor: str, tiled: Any) -> bool:
+    """The validated ``tiled`` flag."""
+    return _flag(factor, "tiled", tiled)
+
+
+def _tiled_accumulation(ctx: FactorContext, opts: _Routing) -> Any:
+    """The tiled accumulation raster [cells] of ``opts``."""
+    return ht.accumulation(
+        ctx,
+        opts.key,
+        method=opts.method,
+        fill=opts.fill,
+        exponent=opts.exponent,
+        linear=opts.linear,
+        extrapolate=opts.outflow == "extrapolate",
+    )
+
+
+@_doc
+def filled_dem(ctx: FactorContext, tiled: bool = False) -> xr.DataArray:
     """Depression-filled DEM [m].
 
     Priority-flood filling of Wang & Liu (2006) (:func:`pyflwdir.dem.fill_depressions`):
@@ -376,6 +413,7 @@ def filled_dem(ctx: FactorContext) -> xr.DataArray:
     ----------
     ctx : FactorContext
         Study context; the DEM [m], NaN = nodata.
+    {tiled}
 
     Returns
     -------
@@ -383,6 +421,8 @@ def filled_dem(ctx: FactorContext) -> xr.DataArray:
         Filled elevation [m], ≥ the DEM everywhere, NaN where the DEM is nodata.
     """
     _cellsize(ctx)
+    if _tiled("filled_dem", tiled):
+        return to_dataarray(ht.lazy(ctx, ht.filled(ctx)), ctx, "filled_dem", "m", method="Wang & Liu (2006)")
     return _out(_filled(ctx), ctx, "filled_dem", "m", method="Wang & Liu (2006)")
 
 
@@ -395,6 +435,7 @@ def flow_accumulation(
     exponent: float = DEFAULT_EXPONENT,
     linear_threshold: float | None = None,
     outflow: str = "extrapolate",
+    tiled: bool = False,
 ) -> xr.DataArray:
     """Flow accumulation [cells] or [m2]: the upslope area draining through each cell, itself included.
 
@@ -416,6 +457,11 @@ def flow_accumulation(
     factor = "flow_accumulation"
     opts = _routing(ctx, factor, method, fill, exponent, linear_threshold, outflow)
     unit = _choice(factor, "unit", unit, AREA_UNITS)
+    if _tiled(factor, tiled):
+        lazy = ht.lazy(ctx, _tiled_accumulation(ctx, opts))
+        if unit == "m2":
+            lazy = lazy * _cellsize(ctx) ** 2
+        return to_dataarray(lazy, ctx, "flow_accumulation", unit, **_attrs(opts))
     acc = _accumulation(ctx, opts)
     if unit == "m2":
         acc = acc * _cellsize(ctx) ** 2
@@ -430,6 +476,7 @@ def catchment_area(
     exponent: float = DEFAULT_EXPONENT,
     linear_threshold: float | None = None,
     outflow: str = "extrapolate",
+    tiled: bool = False,
 ) -> xr.DataArray:
     """Catchment (upslope contributing) area [m2], the cell itself included.
 
@@ -452,6 +499,9 @@ def catchment_area(
         Catchment area [m²], ≥ one cell area; NaN on nodata.
     """
     opts = _routing(ctx, "catchment_area", method, fill, exponent, linear_threshold, outflow)
+    if _tiled("catchment_area", tiled):
+        lazy = ht.lazy(ctx, _tiled_accumulation(ctx, opts)) * np.float32(_cellsize(ctx) ** 2)
+        return to_dataarray(lazy, ctx, "catchment_area", "m2", **_attrs(opts))
     area = _accumulation(ctx, opts) * np.float32(_cellsize(ctx) ** 2)
     return _out(area, ctx, "catchment_area", "m2", **_attrs(opts))
 
@@ -464,6 +514,7 @@ def specific_catchment_area(
     exponent: float = DEFAULT_EXPONENT,
     linear_threshold: float | None = None,
     outflow: str = "extrapolate",
+    tiled: bool = False,
 ) -> xr.DataArray:
     """Specific catchment area a [m]: catchment area per unit contour width (width = cellsize).
 
@@ -481,6 +532,9 @@ def specific_catchment_area(
         a = cells × cellsize [m], NaN on nodata.
     """
     opts = _routing(ctx, "specific_catchment_area", method, fill, exponent, linear_threshold, outflow)
+    if _tiled("specific_catchment_area", tiled):
+        lazy = ht.lazy(ctx, _tiled_accumulation(ctx, opts)) * np.float32(_cellsize(ctx))
+        return to_dataarray(lazy, ctx, "specific_catchment_area", "m", **_attrs(opts))
     sca = _accumulation(ctx, opts) * np.float32(_cellsize(ctx))
     return _out(sca, ctx, "specific_catchment_area", "m", **_attrs(opts))
 
@@ -494,6 +548,7 @@ def topographic_wetness_index(
     exponent: float = DEFAULT_EXPONENT,
     linear_threshold: float | None = None,
     outflow: str = "extrapolate",
+    tiled: bool = False,
 ) -> xr.DataArray:
     """Topographic wetness index TWI = ln(a / tan β) [ln(m)] (Beven & Kirkby 1979).
 
@@ -518,6 +573,11 @@ def topographic_wetness_index(
     factor = "topographic_wetness_index"
     opts = _routing(ctx, factor, method, fill, exponent, linear_threshold, outflow)
     min_slope = _positive(factor, "min_slope", min_slope, " [m/m]")
+    if _tiled(factor, tiled):
+        acc = _tiled_accumulation(ctx, opts)
+        key = f"twi:{opts.key}:min_slope={min_slope!r}"
+        lazy = ht.flow_index(ctx, opts.fill, acc, key, "twi", _cellsize(ctx), min_slope=min_slope)
+        return to_dataarray(lazy, ctx, "twi", "ln(m)", min_slope=min_slope, **_attrs(opts))
     twi = _accumulation(ctx, opts) * np.float32(_cellsize(ctx))  # a [m]; float32 in place to spare memory
     twi /= np.maximum(_tan_slope(ctx, opts.fill), np.float32(min_slope))
     np.log(twi, out=twi)
@@ -532,6 +592,7 @@ def stream_power_index(
     exponent: float = DEFAULT_EXPONENT,
     linear_threshold: float | None = None,
     outflow: str = "extrapolate",
+    tiled: bool = False,
 ) -> xr.DataArray:
     """Stream power index SPI = a · tan β [m] (Moore et al. 1991).
 
@@ -550,6 +611,10 @@ def stream_power_index(
         SPI [m], NaN on nodata.
     """
     opts = _routing(ctx, "stream_power_index", method, fill, exponent, linear_threshold, outflow)
+    if _tiled("stream_power_index", tiled):
+        acc = _tiled_accumulation(ctx, opts)
+        lazy = ht.flow_index(ctx, opts.fill, acc, f"spi:{opts.key}", "spi", _cellsize(ctx))
+        return to_dataarray(lazy, ctx, "spi", "m", **_attrs(opts))
     spi = _accumulation(ctx, opts) * np.float32(_cellsize(ctx))
     spi *= _tan_slope(ctx, opts.fill)
     return _out(spi, ctx, "spi", "m", **_attrs(opts))
@@ -565,6 +630,7 @@ def sediment_transport_index(
     exponent: float = DEFAULT_EXPONENT,
     linear_threshold: float | None = None,
     outflow: str = "extrapolate",
+    tiled: bool = False,
 ) -> xr.DataArray:
     """Sediment transport index (LS factor) = (a / 22.13)^0.6 · (sin β / 0.0896)^1.3 [1].
 
@@ -589,6 +655,11 @@ def sediment_transport_index(
     opts = _routing(ctx, factor, method, fill, exponent, linear_threshold, outflow)
     m = _positive(factor, "area_exponent", area_exponent)
     n = _positive(factor, "slope_exponent", slope_exponent)
+    if _tiled(factor, tiled):
+        acc = _tiled_accumulation(ctx, opts)
+        key = f"ls:{opts.key}:m={m!r}:n={n!r}"
+        lazy = ht.flow_index(ctx, opts.fill, acc, key, "ls", _cellsize(ctx), area_exponent=m, slope_exponent=n)
+        return to_dataarray(lazy, ctx, "ls", "1", area_exponent=m, slope_exponent=n, **_attrs(opts))
     ls = _accumulation(ctx, opts) * np.float32(_cellsize(ctx) / 22.13)  # float32 in place to spare memory
     np.power(ls, np.float32(m), out=ls)
     tanb = _tan_slope(ctx, opts.fill)
@@ -600,8 +671,13 @@ def sediment_transport_index(
     return _out(ls, ctx, "ls", "1", area_exponent=m, slope_exponent=n, **_attrs(opts))
 
 
+@_doc
 def streams(
-    ctx: FactorContext, threshold: float = DEFAULT_STREAM_AREA, unit: str = "m2", method: str = "d8"
+    ctx: FactorContext,
+    threshold: float = DEFAULT_STREAM_AREA,
+    unit: str = "m2",
+    method: str = "d8",
+    tiled: bool = False,
 ) -> xr.DataArray:
     """Stream network: 1 where the flow accumulation reaches ``threshold``, else 0.
 
@@ -618,23 +694,30 @@ def streams(
         Unit of ``threshold``.
     method : {"d8", "mfd", "quinn"}, default="d8"
         Accumulation used; D8 gives a one-cell-wide network.
+    {tiled}
 
     Returns
     -------
     xarray.DataArray
         1 on streams, 0 elsewhere, NaN on nodata.
     """
+    if _tiled("streams", tiled):
+        opts, cells = _stream_routing(ctx, "streams", threshold, unit, method)
+        lazy = ht.stream_values(ctx, _tiled_accumulation(ctx, opts), cells)
+        return to_dataarray(lazy, ctx, "streams", "1", threshold=threshold, unit=unit, method=method)
     mask = _stream_mask(ctx, "streams", threshold, unit, method)
     out = np.where(_valid(ctx, True), mask.astype(np.float32), np.float32(np.nan))
     return _out(out, ctx, "streams", "1", threshold=threshold, unit=unit, method=method)
 
 
+@_doc
 def drainage_density(
     ctx: FactorContext,
     radius_m: float = 500.0,
     threshold: float = DEFAULT_STREAM_AREA,
     unit: str = "m2",
     method: str = "d8",
+    tiled: bool = False,
 ) -> xr.DataArray:
     """Drainage density [km/km2]: stream length per area within a circle of radius ``radius_m``.
 
@@ -653,6 +736,9 @@ def drainage_density(
         Window radius [m], at least one cell.
     threshold, unit, method
         Stream definition, as :func:`streams`.
+    {tiled}
+        Each tile's window reaches ceil(radius_m / cellsize) cells beyond
+        it; the result equals the whole-grid one bit for bit.
 
     Returns
     -------
@@ -664,6 +750,11 @@ def drainage_density(
     cs = _cellsize(ctx)
     if radius_m < cs:
         raise ValueError(f"the 'radius_m' parameter of {factor} ({radius_m:g} m) must be at least one cell ({cs:g} m)")
+    if _tiled(factor, tiled):
+        opts, cells = _stream_routing(ctx, factor, threshold, unit, method)
+        key = f"drainage_density:{opts.key}:cells={cells!r}:radius={radius_m!r}"
+        lazy = ht.drainage_density(ctx, _tiled_accumulation(ctx, opts), cells, radius_m, cs, key)
+        return to_dataarray(lazy, ctx, "drainage_density", "km/km2", radius_m=radius_m, threshold=threshold, unit=unit)
     mask = _stream_mask(ctx, factor, threshold, unit, method)
     length = k.stream_length(_d8(ctx, **_STREAM_ROUTING), mask, cs)  # [m] per cell
     density = k.disk_sum(length, radius_m / cs)  # [m] in the window
@@ -676,14 +767,21 @@ def drainage_density(
     return _out(density, ctx, "drainage_density", "km/km2", radius_m=radius_m, threshold=threshold, unit=unit)
 
 
+@_doc
 def distance_to_stream(
-    ctx: FactorContext, threshold: float = DEFAULT_STREAM_AREA, unit: str = "m2", method: str = "d8"
+    ctx: FactorContext,
+    threshold: float = DEFAULT_STREAM_AREA,
+    unit: str = "m2",
+    method: str = "d8",
+    tiled: bool = False,
+    max_distance_m: float | None = None,
 ) -> xr.DataArray:
     """Euclidean distance to the nearest stream cell centre [m].
 
     Streams as :func:`streams`; exact Euclidean distance transform
     (:func:`scipy.ndimage.distance_transform_edt` with the cell size as
-    sampling), straight across nodata. Whole-grid, in-memory operation.
+    sampling), straight across nodata. Whole-grid, in-memory operation
+    unless ``tiled``.
 
     Parameters
     ----------
@@ -691,6 +789,14 @@ def distance_to_stream(
         Study context; the DEM [m], NaN = nodata.
     threshold, unit, method
         Stream definition, as :func:`streams`.
+    {tiled}
+        Needs ``max_distance_m``: each chunk's transform runs on the chunk
+        grown by ceil(max_distance_m / cellsize) cells.
+    max_distance_m : float or None, default=None
+        Cap [m]: distances beyond it read as the cap, min(EDT, cap); with
+        ``tiled`` the result is exact up to the cap (a stream within the cap
+        lies in the chunk's window) and cells without a stream within the
+        cap get the cap. Required with ``tiled``; None: no cap.
 
     Returns
     -------
@@ -700,19 +806,43 @@ def distance_to_stream(
     Raises
     ------
     ValueError
-        If no cell reaches the threshold.
+        If no cell reaches the threshold, or ``tiled`` without ``max_distance_m``.
     """
     factor = "distance_to_stream"
+    tiled = _tiled(factor, tiled)
+    cap = None if max_distance_m is None else _positive(factor, "max_distance_m", max_distance_m, " [m]")
+    attrs: dict[str, Any] = {"threshold": threshold, "unit": unit, "method": method}
+    if cap is not None:
+        attrs["max_distance_m"] = cap
+    if tiled:
+        if cap is None:
+            raise ValueError(
+                f"{factor} with 'tiled: true' needs 'max_distance_m' [m], the cap of the distances "
+                "(each chunk's transform reaches that far beyond it)"
+            )
+        opts, cells = _stream_routing(ctx, factor, threshold, unit, method)
+        acc = _tiled_accumulation(ctx, opts)
+        if not bool(da.nanmax(ht.lazy(ctx, acc)) >= cells):  # one read of the accumulation, chunk by chunk
+            raise ValueError(f"{factor}: no cell drains {threshold:g} {unit} or more; lower the 'threshold' parameter")
+        lazy = ht.distance_to_stream(ctx, acc, cells, cap, _cellsize(ctx))
+        return to_dataarray(lazy, ctx, "distance_to_stream", "m", **attrs)
     mask = _stream_mask(ctx, factor, threshold, unit, method)
     if not mask.any():
         raise ValueError(f"{factor}: no cell drains {threshold:g} {unit} or more; lower the 'threshold' parameter")
     dist = ndimage.distance_transform_edt(~mask, sampling=_cellsize(ctx)).astype(np.float32)
+    if cap is not None:
+        np.minimum(dist, np.float32(cap), out=dist)
     dist[~_valid(ctx, True)] = np.nan
-    return _out(dist, ctx, "distance_to_stream", "m", threshold=threshold, unit=unit, method=method)
+    return _out(dist, ctx, "distance_to_stream", "m", **attrs)
 
 
+@_doc
 def height_above_nearest_drainage(
-    ctx: FactorContext, threshold: float = DEFAULT_STREAM_AREA, unit: str = "m2", method: str = "d8"
+    ctx: FactorContext,
+    threshold: float = DEFAULT_STREAM_AREA,
+    unit: str = "m2",
+    method: str = "d8",
+    tiled: bool = False,
 ) -> xr.DataArray:
     """Height above the nearest drainage, HAND [m] (Nobre et al. 2011).
 
@@ -728,12 +858,18 @@ def height_above_nearest_drainage(
         Study context; the DEM [m], NaN = nodata.
     threshold, unit, method
         Stream definition, as :func:`streams`.
+    {tiled}
 
     Returns
     -------
     xarray.DataArray
         HAND [m], 0 on streams, ≥ 0 elsewhere, NaN on nodata.
     """
+    factor = "height_above_nearest_drainage"
+    if _tiled(factor, tiled):
+        opts, cells = _stream_routing(ctx, factor, threshold, unit, method)
+        lazy = ht.hand(ctx, _tiled_accumulation(ctx, opts), cells, f"hand:{opts.key}:cells={cells!r}")
+        return to_dataarray(lazy, ctx, "hand", "m", threshold=threshold, unit=unit, method=method)
     mask = _stream_mask(ctx, "height_above_nearest_drainage", threshold, unit, method)
     flw = _flwdir(ctx, **_STREAM_ROUTING)
     hand = k.hand_along_d8(flw.idxs_ds, flw.idxs_seq, mask.ravel(), _filled(ctx).ravel()).reshape(mask.shape)

@@ -350,6 +350,11 @@ class FactorContext:
         Intermediate results shared between the factors of one study.
     base : Path
         Folder against which relative paths in factor parameters are resolved.
+    workdir : Path or None
+        Folder for the intermediate rasters of tiled factors (``tiled: true``
+        routing); None: a temporary folder kept for the context's life.
+        :func:`~susmap.factors.derive.derive_factors` sets it inside the
+        output folder and removes it once the factors are written.
     """
 
     grid: Grid
@@ -359,6 +364,7 @@ class FactorContext:
     edges: str = "nodata"
     cache: dict[str, Any] = field(default_factory=dict)
     base: Path = field(default_factory=Path.cwd)
+    workdir: Path | None = None
 
     @classmethod
     def from_array(
