@@ -280,3 +280,19 @@ def test_derive_removes_the_work_folder_on_error(tmp_path, monkeypatch) -> None:
     with pytest.raises(RuntimeError, match="disk full"):
         derive.derive_factors(study, tmp_path / "f")
     assert not (tmp_path / "f" / ".tiles").exists()
+
+
+@pytest.mark.parametrize("method", ["mfd", "quinn"])
+def test_mfd_and_quinn_to_float_rounding(method: str) -> None:
+    ctx = _ctx(holes())
+    for fill, outflow, linear in ((False, "extrapolate", None), (True, "outlets", 20 * CS**2)):
+        opts = {"method": method, "fill": fill, "outflow": outflow, "linear_threshold": linear}
+        for factor in ("flow_accumulation", "topographic_wetness_index", "stream_power_index"):
+            whole, tiled, _ = _pair(ctx, factor, **opts)
+            assert np.array_equal(np.isnan(whole), np.isnan(tiled)), (factor, opts)
+            np.testing.assert_allclose(tiled, whole, rtol=1e-5, atol=1e-5, err_msg=f"{factor} {opts}")
+    stream = {"threshold": 30, "unit": "cells", "method": method}
+    whole, tiled, _ = _pair(ctx, "streams", **stream)
+    assert np.array_equal(whole, tiled, equal_nan=True)  # no accumulation within rounding of the threshold here
+    whole, tiled, _ = _pair(ctx, "height_above_nearest_drainage", **stream)
+    np.testing.assert_allclose(tiled, whole, rtol=1e-6, atol=1e-4)

@@ -42,6 +42,7 @@ from scipy import ndimage
 
 from susmap.factors import routing_kernels as k
 from susmap.factors.registry import FactorContext
+from susmap.factors.tiled_mfd import tiled_mfd_accumulation
 from susmap.factors.tiled_routing import (
     RasterTiles,
     RasterWriter,
@@ -192,8 +193,6 @@ def accumulation(
         return _d8(ctx, fill, extrapolate)[0]
 
     def compute() -> Path:
-        from susmap.factors.tiled_mfd import tiled_mfd_accumulation
-
         path = _path(ctx, key)
         with _writer(ctx, path) as out:
             tiled_mfd_accumulation(
