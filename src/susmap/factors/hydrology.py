@@ -5,7 +5,14 @@ the whole DEM into memory, routes flow over it once per study (intermediate
 results are shared through ``ctx.memo``: ``"filled_dem"``, ``"acc:{method}"``)
 and returns its result as a dask array in the study's chunks. A
 10 000 × 10 000 DEM needs about 4 GB at the peak for filling, MFD and TWI,
-8 GB with every factor of this module (see Notes).
+8 GB with every factor of this module (see Notes). With ``tiled=True``
+every factor routes by tiles instead (:mod:`susmap.factors.hydrology_tiled`):
+memory bounded by one tile, intermediates as GeoTIFFs in the context's work
+folder, the same values (``distance_to_stream`` then needs a cap,
+``max_distance_m``). On a 4000 × 4000 DEM (the Ecuador DEM mirrored), TWI
+(D8, filled) through ``derive_factors`` took 9.8 s and a peak RSS of 0.71 GB
+tiled (tiles of 1024 cells; 0.29 GB of it the interpreter and imports)
+against 17.4 s and 1.24 GB whole-grid, bit-identical, on 2 shared cores.
 
 Conventions
 -----------

@@ -56,6 +56,7 @@ from susmap.factors.tiled_routing import (
 __all__ = [
     "TILE_CELLS",
     "accumulation",
+    "directions",
     "distance_to_stream",
     "drainage_density",
     "filled",
@@ -63,6 +64,7 @@ __all__ = [
     "hand",
     "lazy",
     "stream_values",
+    "surface",
     "tile_size",
 ]
 
@@ -227,8 +229,7 @@ def flow_index(
 def stream_values(ctx: FactorContext, acc: Path, cells: float) -> da.Array:
     """1 where the accumulation reaches ``cells``, 0 elsewhere, NaN where the filled DEM is nodata; lazy."""
     valid = ~da.isnan(lazy(ctx, filled(ctx)))
-    with np.errstate(invalid="ignore"):
-        mask = lazy(ctx, acc) >= cells
+    mask = lazy(ctx, acc) >= cells  # NaN (nodata) compares False
     return da.where(valid, mask.astype(np.float32), np.float32(np.nan))
 
 
