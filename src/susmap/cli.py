@@ -318,6 +318,32 @@ PdfOption = Annotated[
 ]
 
 
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Run on this dask.distributed scheduler (tcp://host:8786): factors, samples, cross-validation folds, "
+        "map and writing on its workers, same results as on threads (sets compute.scheduler; also 'threads' or "
+        "'synchronous'; needs susmap[cluster] and the inputs and output folder on a filesystem the workers share). "
+        "See docs/CLUSTER.md.",
+    ),
+]
+
+
+def _with_scheduler(runner, scheduler: str | None):
+    """``runner`` on the study with ``compute.scheduler`` set (``--scheduler``)."""
+    if scheduler is None:
+        return runner
+
+    def run_on(study, out):
+        from susmap.stages.compute import with_scheduler
+
+        return runner(with_scheduler(study, scheduler), out)
+
+    return run_on
+
+
 def _with_pdf(runner, pdf: bool):
     """``runner`` on the study with ``outputs.pdf`` set (``--pdf``); the browser is looked for before the run."""
     if not pdf:
@@ -396,6 +422,7 @@ def run(
     out: OutOption = None,
     dry_run: DryRunOption = False,
     pdf: PdfOption = False,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Run a study end to end: samples, cross-validation, map, classes, report (method: meta-blockwise: paper 004)."""
     from susmap.runners import run_study
@@ -403,7 +430,8 @@ def run(
     if dry_run:
         _print_estimate(_run_study_file(_estimate_runner("run"), study_file, out))
         return
-    _report_study(_run_study_file(_with_pdf(_with_estimate(run_study), pdf), study_file, out))
+    runner = _with_scheduler(_with_pdf(_with_estimate(run_study), pdf), scheduler)
+    _report_study(_run_study_file(runner, study_file, out))
 
 
 @app.command()
@@ -412,6 +440,7 @@ def compare(
     out: OutOption = None,
     dry_run: DryRunOption = False,
     pdf: PdfOption = False,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """All models on the same folds of every scheme: papers' tables, ROC, rate curves, factor analysis."""
     from susmap.report.tables import to_markdown
@@ -420,7 +449,7 @@ def compare(
     if dry_run:
         _print_estimate(_run_study_file(_estimate_runner("compare"), study_file, out))
         return
-    result = _run_study_file(_with_pdf(run_compare, pdf), study_file, out)
+    result = _run_study_file(_with_scheduler(_with_pdf(run_compare, pdf), scheduler), study_file, out)
     typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
     counts = getattr(result, "counts", None)
     if counts:  # mapping units
@@ -441,6 +470,7 @@ def sweep(
     repeats: Annotated[int, typer.Option(help="Random 70/30 splits (and seeds) per value.")] = 5,
     test_size: Annotated[float, typer.Option(help="Share of samples held out per split.")] = 0.3,
     out: OutOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Paper 001's framework-setting experiments: test scores as one model setting varies (Table 4 layout)."""
     from functools import partial
@@ -453,7 +483,7 @@ def sweep(
     except SusmapError as err:
         _fail(err)
     runner = partial(_sweep_runner, model=model, vary=settings, repeats=repeats, test_size=test_size)
-    result = _run_study_file(runner, study_file, out)
+    result = _run_study_file(_with_scheduler(runner, scheduler), study_file, out)
     typer.echo(f"wrote {len(result.files)} files to {result.out_dir}")
     for name, table in result.tables.items():
         typer.echo(f"\n{model}: {name}\n{to_markdown(table.reset_index())}")
@@ -475,6 +505,7 @@ def factors(
         bool,
         typer.Option("--list", help="List the factors susmap can derive, each parameter with type, default, units."),
     ] = False,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Derive the study's factors as GeoTIFFs, with a summary, Pearson r (continuous) and Cramér's V (categorical)."""
     if list_:
@@ -489,7 +520,7 @@ def factors(
         _fail(SusmapError("give a study file, or --list"))
     from susmap.runners.factors import run_factors
 
-    result = _run_study_file(run_factors, study_file, out)
+    result = _run_study_file(_with_scheduler(run_factors, scheduler), study_file, out)
     typer.echo(f"wrote {len(result.derived)} factors and their summary to {result.out_dir}")
     typer.echo(result.summary[["factor", "units", "min", "max", "mean", "nodata_cells"]].to_string(index=False))
 

@@ -49,7 +49,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 import rasterio
@@ -65,6 +64,7 @@ from susmap.grid import Grid
 from susmap.mapping.writer import (
     RasterTarget,
     geotiff_profile,
+    local_scheduler,
     overview_resampling,
     part_path,
     write_failure,
@@ -233,13 +233,6 @@ class _BandSink:
         self.parts.write((key[0].start or 0) + self.row0, key[1].start or 0, value)
 
 
-def _local_scheduler() -> bool:
-    scheduler = dask.config.get("scheduler", None)
-    return scheduler is None or (
-        isinstance(scheduler, str) and scheduler in ("threads", "threading", "sync", "synchronous")
-    )
-
-
 def _pyramid_levels(target: RasterTarget, grid: Grid, chunks: tuple[tuple[int, ...], tuple[int, ...]]) -> int:
     """Overview levels computed in the pass: all of them for averaged float32 data whose blocks halve evenly, else 0."""
     levels = overview_count(grid.height, grid.width)
@@ -336,7 +329,7 @@ def write_factor_rasters(
     """
     if not targets:
         return
-    if not _local_scheduler():
+    if not local_scheduler():
         write_lazy_rasters(targets, grid)
         return
     folders = [part_path(t.path).parent for t in targets]

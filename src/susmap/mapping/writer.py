@@ -59,6 +59,7 @@ __all__ = [
     "RasterTarget",
     "cloud_optimize",
     "geotiff_profile",
+    "local_scheduler",
     "overview_resampling",
     "part_path",
     "remove_part",
@@ -287,8 +288,13 @@ class _OrderedBlockWriter:
                 self.next += 1
 
 
-def _local_scheduler() -> bool:
-    """True when dask runs in this process (threads or synchronous), not on a distributed cluster."""
+def local_scheduler() -> bool:
+    """True when dask runs in this process (threads or synchronous), False on a dask.distributed cluster.
+
+    On a cluster (``dask.config`` ``scheduler`` is a client's ``get``, as
+    :func:`susmap.stages.compute.dask_scheduler` sets it) the writers compute
+    blocks there in bounded batches instead of on a pool of local threads.
+    """
     scheduler = dask.config.get("scheduler", None)
     return scheduler is None or (
         isinstance(scheduler, str) and scheduler in ("threads", "threading", "sync", "synchronous")
@@ -356,7 +362,7 @@ def _write_all(targets: Sequence[RasterTarget], grid: Grid, batch_blocks: int, b
             if t.tags:
                 dst.update_tags(**t.tags)
             dsts.append(dst)
-        if _local_scheduler():
+        if local_scheduler():
             plan = _independent_blocks(arrays)
             if plan is not None:
                 _write_independent(plan, dsts, targets, chunks)
@@ -481,25 +487,51 @@ def _write_independent(plan: _BlockPlan, dsts, targets: Sequence[RasterTarget], 
                     future.cancel()
 
 
+def _cluster_client():
+    """The dask.distributed client whose ``get`` is dask's scheduler (see :func:`local_scheduler`), or None."""
+    client = getattr(dask.config.get("scheduler", None), "__self__", None)
+    return client if hasattr(client, "compute") and hasattr(client, "nthreads") else None
+
+
 def _write_in_batches(arrays, targets, dsts, chunks, batch_blocks, stack) -> None:
-    """Compute blocks in batches (e.g. on a cluster) and write them from this process, files in parallel."""
+    """Compute blocks in batches (on a cluster) and write them from this process, files in parallel.
+
+    On a dask.distributed client a batch holds at least :data:`IN_FLIGHT`
+    blocks per worker thread, and the next batch is computing on the
+    cluster while this one is written: at most two batches of blocks are
+    held at once, whatever the raster's size.
+    """
     blocks = [a.to_delayed() for a in arrays]
     offsets_y = np.concatenate([[0], np.cumsum(chunks[0])])
     offsets_x = np.concatenate([[0], np.cumsum(chunks[1])])
     keys = [(i, j) for i in range(len(chunks[0])) for j in range(len(chunks[1]))]
+    client = _cluster_client()
+    if client is not None:
+        batch_blocks = max(batch_blocks, IN_FLIGHT * sum(client.nthreads().values()))
+    batches = [keys[start : start + batch_blocks] for start in range(0, len(keys), batch_blocks)]
 
-    def write(n: int, batch: list[tuple[int, int]], values: tuple) -> None:
+    def submit(batch: list[tuple[int, int]]):
+        tasks = [b[i, j] for b in blocks for i, j in batch]
+        return client.compute(tasks) if client is not None else tasks
+
+    def write(n: int, batch: list[tuple[int, int]], values) -> None:
         t, dst = targets[n], dsts[n]
         for (i, j), block in zip(batch, values[n * len(batch) : (n + 1) * len(batch)], strict=True):
             write_window(dst, block, int(offsets_y[i]), int(offsets_x[j]), t.dtype)
 
     # each file is written by one thread at a time (GDAL datasets are not thread-safe)
     pool = stack.enter_context(ThreadPoolExecutor(max_workers=min(len(targets), os.cpu_count() or 1)))
-    for start in range(0, len(keys), batch_blocks):
-        batch = keys[start : start + batch_blocks]
-        values = dask.compute(*[b[i, j] for b in blocks for i, j in batch])
-        for future in [pool.submit(write, n, batch, values) for n in range(len(targets))]:
-            future.result()
+    names = ", ".join(t.path.name for t in targets)
+    with progress.task(f"computing and writing {names} (batches of blocks)", len(batches)) as bar:
+        pending = submit(batches[0]) if batches else None
+        for k, batch in enumerate(batches):
+            following = submit(batches[k + 1]) if client is not None and k + 1 < len(batches) else None
+            values = client.gather(pending) if client is not None else dask.compute(*pending)
+            pending = None
+            for future in [pool.submit(write, n, batch, values) for n in range(len(targets))]:
+                future.result()
+            pending = following if client is not None else (submit(batches[k + 1]) if k + 1 < len(batches) else None)
+            bar.advance()
 
 
 def write_lazy_raster(

@@ -59,6 +59,7 @@ from susmap.stages import (
     write_provenance,
     write_samples,
 )
+from susmap.stages.compute import parallel_jobs
 from susmap.stages.gis import GIS_FILES, write_gis_package
 from susmap.study import Study
 from susmap.timing import Timer
@@ -277,7 +278,7 @@ def _few_shot(
             rf_trees=exp.rf_trees,
             protocols=exp.protocols,
             area_split=area_split,
-            n_jobs=exp.n_jobs,
+            n_jobs=parallel_jobs(exp.n_jobs, "meta_blockwise.experiment.n_jobs"),
             sample_values=values,
             return_runs=True,
             importance_trees=IMPORTANCE_TREES,

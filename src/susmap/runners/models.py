@@ -44,6 +44,7 @@ from susmap.stages import (
     write_samples,
 )
 from susmap.stages.applicability import where_the_map_holds
+from susmap.stages.compute import parallel_jobs
 from susmap.stages.evaluation import (
     first_repeat_fold_models,
     held_out_event_probabilities,
@@ -164,7 +165,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 n_repeats=study.validation.repeats,
                 threshold=study.validation.threshold,
                 seed=study.seed,
-                n_jobs=study.validation.n_jobs,
+                n_jobs=parallel_jobs(study.validation.n_jobs, "validation.n_jobs"),
                 tuning=study.validation.tuning or None,
                 return_predictions=True,
             )

@@ -57,6 +57,7 @@ from susmap.report.document import Facts, Figure, ReportSection, Table, Text
 from susmap.report.qgis import pseudocolor_qml, write_xml
 from susmap.stack import Stack, open_stack
 from susmap.stages import dask_scheduler, input_files, pick_mapped_model, region_ids, scores_by_scheme
+from susmap.stages.compute import parallel_jobs
 from susmap.stages.records import write_provenance
 from susmap.stages.report import (
     alerts,
@@ -203,7 +204,7 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
                 n_repeats=study.validation.repeats,
                 threshold=study.validation.threshold,
                 seed=study.seed,
-                n_jobs=study.validation.n_jobs,
+                n_jobs=parallel_jobs(study.validation.n_jobs, "validation.n_jobs"),
                 tuning=study.validation.tuning or None,
                 return_predictions=True,
             )

@@ -28,6 +28,7 @@ from susmap.analysis import (
 )
 from susmap.outputs import OutputFolder
 from susmap.report.tables import comparison_tables, write_tables
+from susmap.stages.compute import parallel_jobs
 from susmap.study import Study
 from susmap.timing import Timer
 from susmap.validation import BufferedLeaveOneOut, cross_validate_models, plot_fold_map
@@ -87,7 +88,7 @@ def compare_on_folds(
             n_repeats=val.repeats,
             threshold=val.threshold,
             seed=study.seed,
-            n_jobs=val.n_jobs,
+            n_jobs=parallel_jobs(val.n_jobs, "validation.n_jobs"),
             metrics="all",
             return_predictions=True,
             tuning=val.tuning or None,

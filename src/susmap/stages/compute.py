@@ -1,16 +1,40 @@
-"""Where a run's dask graphs execute: local threads, synchronously, or on a dask.distributed cluster."""
+"""Where a run's dask graphs and joblib jobs execute: local threads, synchronously, or on a dask.distributed cluster.
+
+Under :func:`dask_scheduler` with a cluster address, every dask graph of the
+run (factor derivation and writing, reading the factor values at the sample
+cells, the map's prediction) is computed on the cluster (``dask.config``
+``scheduler`` is the client's ``get``), and every joblib ``Parallel`` without
+an explicit backend (the cross-validation folds, the meta experiment's
+repeats and protocols) runs on joblib's ``dask`` backend, that is on the
+cluster's workers. :func:`parallel_jobs` is where a stage's ``n_jobs`` gives
+way to the cluster. The results are those of the threaded run, bit for bit:
+each fold or block is computed from its own inputs and seeds wherever it runs.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import logging
 from collections.abc import Iterator
 
 import dask
+import joblib
+from pydantic import ValidationError
 
 from susmap.errors import StudyConfigError
-from susmap.study import Study
+from susmap.study import ComputeConfig, Study
 
-__all__ = ["dask_scheduler"]
+__all__ = ["cluster_threads", "dask_scheduler", "parallel_jobs", "with_scheduler"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a run tries to connect to the scheduler before it stops.
+CONNECT_TIMEOUT_S = 10.0
+#: Seconds a run waits for the cluster's first worker before it stops.
+WORKER_WAIT_S = 60.0
+#: Worker threads of the cluster the current :func:`dask_scheduler` block runs on (None: local scheduler).
+_CLUSTER_THREADS: contextvars.ContextVar[int | None] = contextvars.ContextVar("susmap_cluster_threads", default=None)
 
 
 @contextlib.contextmanager
@@ -19,7 +43,9 @@ def dask_scheduler(study: Study) -> Iterator[None]:
 
     ``threads`` (with ``compute.num_workers``) and ``synchronous`` set dask's
     local scheduler; any other value is the address of a dask.distributed
-    scheduler (``tcp://host:8786``), connected for the block and closed after.
+    scheduler (``tcp://host:8786``), connected for the block and closed after:
+    dask graphs are computed on it and joblib's default backend is its
+    ``dask`` backend (the folds run on its workers, see :func:`parallel_jobs`).
 
     Raises
     ------
@@ -41,8 +67,64 @@ def dask_scheduler(study: Study) -> Iterator[None]:
             f"compute.scheduler: {sched!r} needs dask.distributed; install susmap[cluster]"
         ) from None
     try:
-        client = Client(sched, timeout="10s", set_as_default=False)
+        client = Client(sched, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
     except OSError as err:
         raise StudyConfigError(f"compute.scheduler: cannot reach {sched!r} ({err})") from None
-    with client, dask.config.set(scheduler=client.get):
-        yield
+    with client:
+        try:  # a cluster being scaled up (dask-jobqueue) may have no worker yet
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except TimeoutError:
+            raise StudyConfigError(
+                f"compute.scheduler: {sched!r} has had no worker for {WORKER_WAIT_S:g} s; start workers for it"
+            ) from None
+        threads = sum(client.nthreads().values())
+        log.info("dask cluster %s: %d workers, %d threads", sched, len(client.nthreads()), threads)
+        token = _CLUSTER_THREADS.set(threads)
+        try:
+            # as_current: joblib's dask backend finds the client with distributed.get_client()
+            with client.as_current(), dask.config.set(scheduler=client.get), joblib.parallel_config(backend="dask"):
+                yield
+        finally:
+            _CLUSTER_THREADS.reset(token)
+
+
+def cluster_threads() -> int | None:
+    """Worker threads of the cluster the run is on (inside :func:`dask_scheduler`), or None with a local scheduler."""
+    return _CLUSTER_THREADS.get()
+
+
+def parallel_jobs(n_jobs: int, setting: str) -> int:
+    """The ``n_jobs`` a stage gives joblib: ``n_jobs`` locally, -1 (every worker thread) on a cluster.
+
+    On a cluster the jobs (folds, repeats) go to joblib's ``dask`` backend,
+    which spreads them over all the cluster's worker threads; ``setting``
+    (``validation.n_jobs``) counts local processes and is then logged as
+    not applying. Each job has its own clone and seed, so the results do
+    not depend on where or how many at once they run.
+    """
+    threads = cluster_threads()
+    if threads is None:
+        return n_jobs
+    if n_jobs != -1:
+        log.info("%s: %d ignored on the cluster: the jobs run on all its %d worker threads", setting, n_jobs, threads)
+    return -1
+
+
+def with_scheduler(study: Study, scheduler: str) -> Study:
+    """``study`` with ``compute.scheduler`` set to ``scheduler`` (the ``--scheduler`` option).
+
+    ``compute.num_workers`` (threads of the local scheduler) is kept for
+    ``threads`` and dropped otherwise.
+
+    Raises
+    ------
+    StudyConfigError
+        ``scheduler`` is neither ``threads``, ``synchronous`` nor an address.
+    """
+    workers = study.compute.num_workers if scheduler == "threads" else None
+    try:
+        compute = ComputeConfig.model_validate({"scheduler": scheduler, "num_workers": workers})
+    except ValidationError as err:
+        message = err.errors()[0]["msg"].removeprefix("Value error, ")
+        raise StudyConfigError(f"--scheduler: {message}") from None
+    return study.model_copy(update={"compute": compute})

@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs
+from joblib._parallel_backends import LokyBackend, MultiprocessingBackend
+from joblib.parallel import get_active_backend
 from sklearn import config_context
 from sklearn.base import clone
 from sklearn.model_selection import (
@@ -535,7 +537,10 @@ def cross_validate_models(
                 outcomes += _run_batch(jobs[a:b], *args)
                 bar.advance()
         else:
-            parent = (socket.gethostname(), os.getpid())
+            # fold workers of this process's own pool (loky) end with it; a dask cluster's workers outlive it
+            active = get_active_backend()[0] if backend is None else None
+            local_pool = active is None or isinstance(active, (LokyBackend, MultiprocessingBackend))
+            parent = (socket.gethostname(), os.getpid()) if local_pool else None
             try:
                 for batch in Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
                     delayed(_run_batch)(jobs[a:b], *args, parent=parent) for a, b in pairwise(bounds)
