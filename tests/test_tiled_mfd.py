@@ -22,6 +22,7 @@ import pytest
 from susmap.errors import SusmapError
 from susmap.factors import hydrology as hy
 from susmap.factors import routing_kernels as rk
+from susmap.factors import tiled_mfd
 from susmap.factors.registry import FactorContext
 from susmap.factors.tiled_mfd import tiled_mfd_accumulation
 from susmap.factors.tiled_routing import tiled_fill
@@ -191,6 +192,16 @@ def test_equal_to_the_hydrology_factor_dask_input_and_out() -> None:
         want = hy.flow_accumulation(ctx, method=method, fill=False, linear_threshold=20 * cs**2, outflow="outlets")
         got = tiled_mfd_accumulation(dem, 8, method=method, linear=20.0, extrapolate=False)
         np.testing.assert_allclose(got, want.values, rtol=RTOL, equal_nan=True)
+
+
+def test_windows_parked_on_disk(tmp_path, monkeypatch) -> None:
+    """With the in-memory budget at 0 the extended windows go to npy files under ``workdir``, removed at the end."""
+    monkeypatch.setattr(tiled_mfd, "_IN_MEMORY", 0)
+    dem = whole_fill(crater())
+    want = whole_mfd(dem, True, 1.0, 25.0, True)
+    got = tiled_mfd_accumulation(dem, (16, 23), method="quinn", linear=25.0, workdir=tmp_path)
+    np.testing.assert_allclose(got, want, rtol=RTOL)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_input() -> None:
