@@ -13,7 +13,7 @@ Cost: :func:`factor_class_tables` reads the stack twice whatever the number
 of factors: once for the sample of valid cells (every factor's edges from
 the same cells), once for the counts of every factor (each chunk counted for
 all factors at once). Tabulating factor by factor read it twice per factor:
-on a 3,000² province of 11 factors, 215 s against 20 s.
+on a 3,000² province of 11 factors, 215 s against 17 s (load 4-7).
 """
 
 from __future__ import annotations
