@@ -43,10 +43,12 @@ valley), so the tiles exchange edge values to a fixed point:
    E_t to the ring is dropped (the ring's owners count it). The tile's own
    cells are written to ``out`` and published on the ring lines (full
    rows and columns of the grid along the rings of all extended windows).
-4. Rounds sweep the tiles in Gauss-Seidel order, forward and backward in
-   turn, and solve again only a tile whose ring values changed (compared
-   exactly). At the fixed point every tile's last solve used the final ring
-   values.
+4. Rounds sweep the tiles in Gauss-Seidel order, by their highest cell
+   downwards (flow falls, whatever the direction), and solve again only a
+   tile whose ring values changed (compared exactly). At the fixed point
+   every tile's last solve used the final ring values. (Sweeping row-major
+   forward and backward in turn needed 46 solves instead of 38 on the
+   benchmark below.)
 
 Exactness: by induction over the cells in topological order, at the fixed
 point every cell's value in every window holding it is the whole grid's:
@@ -397,7 +399,7 @@ class _MfdTiles:
             ([r for r in self.rows if r0 <= r < r1], [c for c in self.cols if c0 <= c < c1])
             for r0, r1, c0, c1 in windows
         ]
-        self.used: list[np.ndarray | None] = [None] * len(windows)
+        self.used: list[np.ndarray | None] = [None] * len(windows)  # ring values of each tile's last solve
         self.kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         # watchers[u]: the tiles whose ring crosses tile u
         self.watchers: list[list[int]] = [[] for _ in windows]
@@ -480,7 +482,6 @@ class _MfdTiles:
             raise RuntimeError(f"tiled MFD routing visited {routed} of {nvalid} cells of a tile; please report this")
         own = np.ascontiguousarray(acc[r0 - a0 : r1 - a0, c0 - b0 : c1 - b0])
         self.out[r0:r1, c0:c1] = own.astype(np.float32)
-        self.used[t] = ring
         self.solves += 1
         return self._publish(t, own)
 
@@ -488,8 +489,11 @@ class _MfdTiles:
         """Flat distances (parked on disk), then Gauss-Seidel rounds until no tile's ring values change."""
         self.flats = FlatSolver(self.reader, self.windows, self.size, self.extrapolate)
         self.flats.converge()
+        top = np.empty(len(self.windows))
         for t in range(len(self.windows)):
             zh, dist = self.flats.dist(t)
+            inner = zh[1:-1, 1:-1]
+            top[t] = np.nanmax(inner) if not np.isnan(inner).all() else -np.inf
             np.save(Path(self.tmp, f"z{t}.npy"), np.ascontiguousarray(zh[1:-1, 1:-1]))
             np.save(Path(self.tmp, f"d{t}.npy"), np.ascontiguousarray(dist[1:-1, 1:-1]))
         cells = sum((a1 - a0 + 4) * (b1 - b0 + 4) for a0, a1, b0, b1 in self.ext)
@@ -505,6 +509,8 @@ class _MfdTiles:
             Path(self.tmp, f"z{t}.npy").unlink()
             Path(self.tmp, f"d{t}.npy").unlink()
         n = len(self.windows)
+        # upstream first: tiles by their highest cell, downwards (flow falls; direction-free, unlike row-major)
+        self.order = [int(t) for t in np.argsort(-top, kind="stable")]
         # each round past the first finalises at least the next ring crossing of every path; a path crosses
         # a ring at most once per cell of the rings
         cap = 2 + sum(2 * ((a1 - a0) + (b1 - b0)) + 4 for a0, a1, b0, b1 in self.ext) if n > 1 else 1
@@ -516,14 +522,15 @@ class _MfdTiles:
                     f"tiled MFD routing did not converge in {cap} rounds ({len(dirty)} tiles still changing); "
                     "the routing graph should be acyclic, please report this"
                 )
-            order = range(n) if self.rounds % 2 == 1 else range(n - 1, -1, -1)
-            for t in order:
+            for t in self.order:
                 if t not in dirty:
                     continue
                 dirty.discard(t)
                 ring = self._ring(t)
+                edge = np.concatenate((ring[1], ring[-2], ring[:, 1], ring[:, -2]))
                 prev = self.used[t]
-                if prev is not None and np.array_equal(prev, ring, equal_nan=True):
+                if prev is not None and np.array_equal(prev, edge, equal_nan=True):
                     continue
+                self.used[t] = edge
                 if self._solve(t, ring):
                     dirty.update(self.watchers[t])
