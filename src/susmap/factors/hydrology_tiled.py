@@ -36,11 +36,13 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+import rasterio
 from dask.base import tokenize
 from numba import njit
 from scipy import ndimage
 
 from susmap.factors import routing_kernels as k
+from susmap.factors.factor_writer import WRITE_CACHE_BYTES
 from susmap.factors.registry import FactorContext
 from susmap.factors.tiled_mfd import tiled_mfd_accumulation
 from susmap.factors.tiled_routing import (
@@ -91,6 +93,16 @@ def _path(ctx: FactorContext, key: str) -> Path:
     return _workdir(ctx) / (re.sub(r"[^\w.+-]+", "_", key) + ".tif")
 
 
+def _bounded_gdal_cache() -> rasterio.Env:
+    """GDAL's block cache capped at 64 MB while a tiled routine runs.
+
+    Each tile is read and written once, so a larger cache holds nothing
+    useful; uncapped (5 % of the RAM) it grew the tiled TWI's peak from 615 to
+    1,617 MB between 4,000² and 8,000² grids.
+    """
+    return rasterio.Env(GDAL_CACHEMAX=WRITE_CACHE_BYTES)
+
+
 def _writer(ctx: FactorContext, path: Path) -> RasterWriter:
     return RasterWriter(path, ctx.grid.shape, {"crs": ctx.grid.crs, "transform": ctx.grid.transform})
 
@@ -138,7 +150,7 @@ def filled(ctx: FactorContext) -> Path:
 
     def compute() -> Path:
         path = _path(ctx, "filled_dem")
-        with _writer(ctx, path) as out:
+        with _bounded_gdal_cache(), _writer(ctx, path) as out:
             tiled_fill(_dem(ctx), tile_size(ctx), out=out, workdir=_workdir(ctx))
         return path
 
@@ -156,7 +168,7 @@ def _d8(ctx: FactorContext, fill: bool, extrapolate: bool) -> tuple[Path, Path]:
     def compute() -> tuple[Path, Path]:
         key = f"acc_d8_fill={fill}_extrapolate={extrapolate}"
         acc, dirs = _path(ctx, key), _path(ctx, key + "_dirs")
-        with _writer(ctx, acc) as out, _writer(ctx, dirs) as d8:
+        with _bounded_gdal_cache(), _writer(ctx, acc) as out, _writer(ctx, dirs) as d8:
             tiled_d8_accumulation(
                 surface(ctx, fill),
                 tile_size(ctx),
@@ -196,7 +208,7 @@ def accumulation(
 
     def compute() -> Path:
         path = _path(ctx, key)
-        with _writer(ctx, path) as out:
+        with _bounded_gdal_cache(), _writer(ctx, path) as out:
             tiled_mfd_accumulation(
                 surface(ctx, fill),
                 tile_size(ctx),
@@ -219,7 +231,7 @@ def flow_index(
 
     def compute() -> Path:
         path = _path(ctx, key)
-        with _writer(ctx, path) as out:
+        with _bounded_gdal_cache(), _writer(ctx, path) as out:
             tiled_flow_index(surface(ctx, fill), str(acc), cellsize, index, tile_size(ctx), out=out, **kwargs)
         return path
 
@@ -238,7 +250,7 @@ def hand(ctx: FactorContext, acc: Path, cells: float, key: str) -> da.Array:
 
     def compute() -> Path:
         path = _path(ctx, key)
-        with _writer(ctx, path) as out:
+        with _bounded_gdal_cache(), _writer(ctx, path) as out:
             tiled_hand(str(filled(ctx)), str(directions(ctx)), str(acc), cells, tile_size(ctx), out=out)
         return path
 
@@ -343,6 +355,7 @@ def drainage_density(
         halo = math.ceil(radius)
         path = _path(ctx, key)
         with (
+            _bounded_gdal_cache(),
             _writer(ctx, path) as out,
             RasterTiles(acc) as areader,
             RasterTiles(directions(ctx)) as dreader,
