@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 
 import dask
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,6 +113,8 @@ def test_every_stage_runs_on_the_cluster(runs, tmp_path):
     assert any(n.startswith("vindex") or "-vindex" in n for n in names), sorted(names)
     # the folds: joblib's dask backend runs each batch of folds as one task
     assert any("_run_batch" in n for n in names), sorted(names)
+    # ... and only they: a model's own joblib calls (a pipeline's steps) stay inside its fold's task
+    assert [n for n in names if "batch_of_" in n and "_run_batch" not in n] == [], sorted(names)
     # the map: the prediction's blocks
     assert "predict_block" in names, sorted(names)
 
@@ -151,11 +154,18 @@ def test_cluster_run_equals_threaded_run(runs):
 
 def test_folds_take_every_worker_on_the_cluster(cluster, tmp_path, caplog):
     study = study_from_dict(study_dict(tmp_path, scheduler=cluster.scheduler_address))
-    assert parallel_jobs(4, "validation.n_jobs") == 4  # local: the study's setting
+    with parallel_jobs(4, "validation.n_jobs") as n_jobs:  # local: the study's setting, joblib's default backend
+        assert n_jobs == 4 and joblib.parallel.get_active_backend()[0].__class__.__name__ == "LokyBackend"
     with caplog.at_level(logging.INFO, logger="susmap"), dask_scheduler(study):
-        assert parallel_jobs(4, "validation.n_jobs") == -1
+        with parallel_jobs(4, "validation.n_jobs") as n_jobs:
+            assert n_jobs == -1
+            assert joblib.parallel.get_active_backend()[0].__class__.__name__ == "DaskDistributedBackend"
+            assert joblib.effective_n_jobs(n_jobs) == 2  # the cluster's worker threads
+        # outside the folds' block, a model fitted in this process keeps its local parallelism
+        assert joblib.parallel.get_active_backend()[0].__class__.__name__ == "LokyBackend"
     assert "validation.n_jobs: 4 ignored on the cluster: the jobs run on all its 2 worker threads" in caplog.text
-    assert parallel_jobs(4, "validation.n_jobs") == 4  # the block's end restores the local setting
+    with parallel_jobs(4, "validation.n_jobs") as n_jobs:  # the cluster block's end restores the local setting
+        assert n_jobs == 4
 
 
 def test_scheduler_option_replaces_the_study_setting(tmp_path):

@@ -266,23 +266,24 @@ def _few_shot(
     # fitted on the meta-training samples only (susmap.meta.splits); label-free weights keep the run's blocks
     honest = study.meta_blockwise.weights == "importance"
     try:
-        return evaluate_few_shot(
-            arr,
-            samples,
-            None if honest else block_ids,
-            settings,
-            seeds=range(study.seed, study.seed + exp.repeats),
-            shots=exp.shots,
-            methods=exp.methods,
-            global_steps=exp.global_steps,
-            rf_trees=exp.rf_trees,
-            protocols=exp.protocols,
-            area_split=area_split,
-            n_jobs=parallel_jobs(exp.n_jobs, "meta_blockwise.experiment.n_jobs"),
-            sample_values=values,
-            return_runs=True,
-            importance_trees=IMPORTANCE_TREES,
-        )
+        with parallel_jobs(exp.n_jobs, "meta_blockwise.experiment.n_jobs") as n_jobs:
+            return evaluate_few_shot(
+                arr,
+                samples,
+                None if honest else block_ids,
+                settings,
+                seeds=range(study.seed, study.seed + exp.repeats),
+                shots=exp.shots,
+                methods=exp.methods,
+                global_steps=exp.global_steps,
+                rf_trees=exp.rf_trees,
+                protocols=exp.protocols,
+                area_split=area_split,
+                n_jobs=n_jobs,
+                sample_values=values,
+                return_runs=True,
+                importance_trees=IMPORTANCE_TREES,
+            )
     except ValueError as err:
         raise SamplingError(f"meta_blockwise.experiment: {err}") from None
 

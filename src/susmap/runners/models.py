@@ -154,7 +154,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 for i, m in enumerate(study.models)
             },
         )
-        with timer.stage("cross-validation"):
+        with timer.stage("cross-validation"), parallel_jobs(study.validation.n_jobs, "validation.n_jobs") as n_jobs:
             cv = cross_validate_models(
                 X,
                 y,
@@ -165,7 +165,7 @@ def run_models_study(study: Study, out_dir: Path | None = None) -> StudyResult:
                 n_repeats=study.validation.repeats,
                 threshold=study.validation.threshold,
                 seed=study.seed,
-                n_jobs=parallel_jobs(study.validation.n_jobs, "validation.n_jobs"),
+                n_jobs=n_jobs,
                 tuning=study.validation.tuning or None,
                 return_predictions=True,
             )

@@ -193,7 +193,7 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
         X, y = data.X, data.y  # noqa: N806
         pipelines = unit_pipelines(study, data)
         splitters = unit_splitters(study, data)
-        with timer.stage("cross-validation"):
+        with timer.stage("cross-validation"), parallel_jobs(study.validation.n_jobs, "validation.n_jobs") as n_jobs:
             cv = cross_validate_models(
                 X,
                 y,
@@ -204,7 +204,7 @@ def run_units_study(study: Study, out_dir: Path | None = None) -> UnitsResult:
                 n_repeats=study.validation.repeats,
                 threshold=study.validation.threshold,
                 seed=study.seed,
-                n_jobs=parallel_jobs(study.validation.n_jobs, "validation.n_jobs"),
+                n_jobs=n_jobs,
                 tuning=study.validation.tuning or None,
                 return_predictions=True,
             )

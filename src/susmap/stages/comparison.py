@@ -77,7 +77,7 @@ def compare_on_folds(
     """
     val = study.validation
     labels = [label for label, _ in splitters]
-    with timer.stage("cross-validation"):
+    with timer.stage("cross-validation"), parallel_jobs(val.n_jobs, "validation.n_jobs") as n_jobs:
         cv = cross_validate_models(
             design,
             y,
@@ -88,7 +88,7 @@ def compare_on_folds(
             n_repeats=val.repeats,
             threshold=val.threshold,
             seed=study.seed,
-            n_jobs=parallel_jobs(val.n_jobs, "validation.n_jobs"),
+            n_jobs=n_jobs,
             metrics="all",
             return_predictions=True,
             tuning=val.tuning or None,

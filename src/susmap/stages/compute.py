@@ -3,12 +3,12 @@
 Under :func:`dask_scheduler` with a cluster address, every dask graph of the
 run (factor derivation and writing, reading the factor values at the sample
 cells, the map's prediction) is computed on the cluster (``dask.config``
-``scheduler`` is the client's ``get``), and every joblib ``Parallel`` without
-an explicit backend (the cross-validation folds, the meta experiment's
-repeats and protocols) runs on joblib's ``dask`` backend, that is on the
-cluster's workers. :func:`parallel_jobs` is where a stage's ``n_jobs`` gives
-way to the cluster. The results are those of the threaded run, bit for bit:
-each fold or block is computed from its own inputs and seeds wherever it runs.
+``scheduler`` is the client's ``get``), and the joblib jobs of a stage
+(the cross-validation folds, the meta experiment's repeats and protocols)
+run on joblib's ``dask`` backend, on the cluster's workers:
+:func:`parallel_jobs` is where a stage's ``n_jobs`` gives way to the cluster.
+The results are those of the threaded run, bit for bit: each fold or block
+is computed from its own inputs and seeds wherever it runs.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def dask_scheduler(study: Study) -> Iterator[None]:
     ``threads`` (with ``compute.num_workers``) and ``synchronous`` set dask's
     local scheduler; any other value is the address of a dask.distributed
     scheduler (``tcp://host:8786``), connected for the block and closed after:
-    dask graphs are computed on it and joblib's default backend is its
-    ``dask`` backend (the folds run on its workers, see :func:`parallel_jobs`).
+    dask graphs are computed on it, and the joblib jobs of :func:`parallel_jobs`
+    blocks (the folds) run on its workers.
 
     Raises
     ------
@@ -81,8 +81,8 @@ def dask_scheduler(study: Study) -> Iterator[None]:
         log.info("dask cluster %s: %d workers, %d threads", sched, len(client.nthreads()), threads)
         token = _CLUSTER_THREADS.set(threads)
         try:
-            # as_current: joblib's dask backend finds the client with distributed.get_client()
-            with client.as_current(), dask.config.set(scheduler=client.get), joblib.parallel_config(backend="dask"):
+            # as_current: joblib's dask backend (parallel_jobs) finds the client with distributed.get_client()
+            with client.as_current(), dask.config.set(scheduler=client.get):
                 yield
         finally:
             _CLUSTER_THREADS.reset(token)
@@ -93,21 +93,27 @@ def cluster_threads() -> int | None:
     return _CLUSTER_THREADS.get()
 
 
-def parallel_jobs(n_jobs: int, setting: str) -> int:
-    """The ``n_jobs`` a stage gives joblib: ``n_jobs`` locally, -1 (every worker thread) on a cluster.
+@contextlib.contextmanager
+def parallel_jobs(n_jobs: int, setting: str) -> Iterator[int]:
+    """The ``n_jobs`` a stage gives joblib for its block: ``n_jobs`` locally, -1 (every worker thread) on a cluster.
 
-    On a cluster the jobs (folds, repeats) go to joblib's ``dask`` backend,
-    which spreads them over all the cluster's worker threads; ``setting``
-    (``validation.n_jobs``) counts local processes and is then logged as
-    not applying. Each job has its own clone and seed, so the results do
-    not depend on where or how many at once they run.
+    On a cluster (inside :func:`dask_scheduler` with an address) joblib's
+    default backend is its ``dask`` backend for the block, which spreads the
+    jobs (folds, repeats) over all the cluster's worker threads; ``setting``
+    (``validation.n_jobs``), which counts local processes, is then logged as
+    not applying. Only the block's joblib calls go to the cluster: a model
+    fitted in this process keeps its own (local) parallelism. Each job has
+    its own clone and seed, so the results do not depend on where or how
+    many at once they run.
     """
     threads = cluster_threads()
     if threads is None:
-        return n_jobs
+        yield n_jobs
+        return
     if n_jobs != -1:
         log.info("%s: %d ignored on the cluster: the jobs run on all its %d worker threads", setting, n_jobs, threads)
-    return -1
+    with joblib.parallel_config(backend="dask"):
+        yield -1
 
 
 def with_scheduler(study: Study, scheduler: str) -> Study:

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from joblib._parallel_backends import LokyBackend, MultiprocessingBackend
 from joblib.parallel import get_active_backend
 from sklearn import config_context
@@ -268,7 +268,14 @@ _SERIAL_BATCHES = 50  # progress steps of a serial run (one batch is one or more
 def _run_batch(jobs, X, y, coords, threshold, metrics, finite, parent=None) -> list[_Outcome]:  # noqa: N803
     # X was checked for NaN/inf once (``finite``): skip the per-fit checks, a fifth of a small GLM fit
     outcomes = []
-    with threadpool_limits(limits=1), config_context(assume_finite=finite), warnings.catch_warnings():
+    # the folds are the parallel work: a model's own joblib calls (a forest's trees, a pipeline's steps) run
+    # here, in sequence; on a dask worker they would otherwise go back to the cluster as tasks of milliseconds
+    with (
+        threadpool_limits(limits=1),
+        parallel_config(backend="sequential"),
+        config_context(assume_finite=finite),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore", category=UserWarning)  # convergence and similar, per fit
         _exit_if_orphaned(parent)
         for label, scheme, pipe, tune, train, test, spatial, seed in jobs:
