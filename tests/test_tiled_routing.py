@@ -251,3 +251,32 @@ def test_hand_equal_to_the_hydrology_factor(case: str) -> None:
         got = tiled_hand(filled, d8, acc, threshold=40, tile=tile)
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5, equal_nan=True)
         assert np.mean(got == want) > 0.95 - np.mean(np.isnan(want)), (case, tile)
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_results_do_not_depend_on_the_tile_threads(workers: str, monkeypatch, tmp_path) -> None:
+    """Tiles solved on 1 or 3 threads (stored in tile order) give the same rasters, read from a file too."""
+    monkeypatch.setenv("SUSMAP_TILE_WORKERS", workers)
+    dem = with_holes(fractal(70, 66, seed=5))
+    filled = whole_fill(dem)
+    acc = whole_d8_acc(filled)
+    assert np.array_equal(tiled_fill(dem, tile=9), filled, equal_nan=True)
+    d8 = np.empty(dem.shape, dtype=np.uint8)
+    assert np.array_equal(tiled_d8_accumulation(filled, tile=9, directions=d8), acc, equal_nan=True)
+    profile = {"crs": "EPSG:32717", "transform": from_origin(500000, 9800000, 10, 10)}
+    with RasterWriter(tmp_path / "f.tif", dem.shape, profile) as dst:
+        dst[0 : dem.shape[0], 0 : dem.shape[1]] = filled
+    twi = tiled_flow_index(tmp_path / "f.tif", acc, 10.0, tile=9)  # the file read by several threads
+    assert np.array_equal(twi, tiled_flow_index(filled, acc, 10.0, tile=70), equal_nan=True)
+    hand = tiled_hand(filled, d8, acc, threshold=40, tile=9)
+    monkeypatch.setenv("SUSMAP_TILE_WORKERS", "1")
+    assert np.array_equal(hand, tiled_hand(filled, d8, acc, threshold=40, tile=9), equal_nan=True)
+
+
+def test_tile_workers_setting(monkeypatch) -> None:
+    monkeypatch.setenv("SUSMAP_TILE_WORKERS", "0")
+    with pytest.raises(SusmapError, match="SUSMAP_TILE_WORKERS"):
+        tiled_fill(np.zeros((4, 4), dtype=np.float32), tile=2)
+    monkeypatch.setenv("SUSMAP_TILE_WORKERS", "two")
+    with pytest.raises(SusmapError, match="positive integer"):
+        tiled_fill(np.zeros((4, 4), dtype=np.float32), tile=2)

@@ -87,8 +87,17 @@ spill level). Where it is not (elevations around 0 m), pyflwdir's own values
 depend on its global flood order, which no tiling can reproduce: on random
 DEMs of -0.5 to 1.5 m, 15 % of the cells differ, by at most 4e-7 m.
 
-Memory: one tile with a two-cell halo and its intermediates (about 60 bytes
-a cell of the tile), plus the edge data (a few values per cell on tile
+Tiles in parallel: every pass that solves tiles alone (pass 1 and 2 of the
+fill, the first round of the flat distances, directions and accumulation
+inside tiles, the indices, both passes of HAND) runs on a pool of
+:func:`tile_workers` threads (the numba kernels release the GIL), a bounded
+number of tiles ahead of the one being stored, and stores the results in
+tile order, so results do not depend on the number of threads. The global
+steps and the exchange rounds of the flat distances stay serial.
+
+Memory: one tile per thread (plus as many waiting to be stored) with a
+two-cell halo and its intermediates (about 60 bytes a cell of the tile),
+plus the edge data (a few values per cell on tile
 borders). Disk: 8 bytes a cell (W_loc and labels) for the fill, 1 byte a cell
 (directions) for the accumulation, in a temporary directory removed at the
 end.
@@ -115,8 +124,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numba import njit, types
@@ -136,8 +149,10 @@ __all__ = [
     "TileReader",
     "as_tile_reader",
     "read_padded",
+    "tile_map",
     "tile_output",
     "tile_shape",
+    "tile_workers",
     "tiled_d8_accumulation",
     "tiled_fill",
     "tiled_flow_index",
@@ -203,12 +218,14 @@ class RasterTiles:
             raise RasterReadError(f"{self.path} has {self._src.count} band(s); band {band} does not exist")
         self.band = band
         self.shape = (int(self._src.height), int(self._src.width))
+        self._lock = threading.Lock()  # one GDAL dataset handle is not safe across threads
 
     def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        """Rows r0:r1, columns c0:c1 as float32, NaN = nodata."""
+        """Rows r0:r1, columns c0:c1 as float32, NaN = nodata (safe from several threads)."""
         from rasterio.windows import Window
 
-        block = self._src.read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+        with self._lock:
+            block = self._src.read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
         return np.ma.filled(block.astype(np.float32), np.float32(np.nan))
 
     @property
@@ -273,6 +290,46 @@ class RasterWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def tile_workers() -> int:
+    """Threads that solve tiles at once: ``SUSMAP_TILE_WORKERS`` if set, else one per core."""
+    value = os.environ.get("SUSMAP_TILE_WORKERS")
+    if value:
+        try:
+            n = int(value)
+        except ValueError:
+            raise SusmapError(f"SUSMAP_TILE_WORKERS must be a positive integer; got {value!r}") from None
+        if n < 1:
+            raise SusmapError(f"SUSMAP_TILE_WORKERS must be a positive integer; got {value!r}")
+        return n
+    return os.cpu_count() or 1
+
+
+def tile_map(func: Callable[[_T], _R], items: Iterable[_T], workers: int | None = None) -> Iterator[_R]:
+    """``func(item)`` for each item, in order, computed on a pool of threads at most 2 × workers ahead.
+
+    The caller stores each result as it comes (writing a file in tile order
+    from one thread), so at most 2 × ``workers`` results wait in memory. One
+    worker runs in the calling thread, without a pool.
+    """
+    workers = tile_workers() if workers is None else workers
+    if workers <= 1:
+        yield from map(func, items)
+        return
+    pending: deque = deque()
+    source = iter(items)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="susmap-tile") as pool:
+        for item in source:
+            pending.append(pool.submit(func, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def as_tile_reader(source: Any) -> TileReader:
@@ -963,9 +1020,14 @@ def tiled_fill(
     nnodes = 1  # node 0: the ocean
     with tempfile.TemporaryDirectory(prefix="susmap-fill-", dir=workdir) as tmp:
         maps = []
-        for t, (r0, r1, c0, c1) in enumerate(windows):
+
+        def flood(window: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple]:
+            r0, r1, c0, c1 = window
             zw = read_padded(reader, r0 - 1, r1 + 1, c0 - 1, c1 + 1)
-            w, lab, nlab, ea, eb, wt = _flood_tile(zw)
+            return zw, _flood_tile(zw)
+
+        for t, ((r0, r1, c0, c1), (zw, flooded)) in enumerate(zip(windows, tile_map(flood, windows), strict=True)):
+            w, lab, nlab, ea, eb, wt = flooded
             # global label: 0 ocean, local l >= 2 -> nnodes + l - 2; -1 nodata
             lut = np.arange(-1, nlab - 1, dtype=np.int64) + (nnodes - 1)
             lut[0] = -1
@@ -1002,12 +1064,17 @@ def tiled_fill(
             np.concatenate(ew).astype(np.float64),
         ).astype(np.float32)
         del eu, ev, ew, lab_lines, z_lines
-        for t, (r0, r1, c0, c1) in enumerate(windows):
+
+        def raise_tile(t: int) -> np.ndarray:
+            r0, r1, c0, c1 = windows[t]
             w = np.load(Path(tmp, f"w{t}.npy"))
             lab = np.load(Path(tmp, f"l{t}.npy"))
             z = read_padded(reader, r0, r1, c0, c1)
             level = np.maximum(w, spill[maps[t][lab]])  # nodata (label 0 -> -1) reads spill[-1]; w is NaN there
-            out[r0:r1, c0:c1] = np.where(level > z, z + (level - z), z)
+            return np.where(level > z, z + (level - z), z)
+
+        for (r0, r1, c0, c1), filled in zip(windows, tile_map(raise_tile, range(len(windows))), strict=True):
+            out[r0:r1, c0:c1] = filled
     return out
 
 
@@ -1090,8 +1157,8 @@ class FlatSolver:
             while todo:
                 self.rounds[phase - 1] += 1
                 nxt: set[int] = set()
-                for t in todo:
-                    zh, cls = self.window(t)
+                # reading and classifying a window needs no halo: done ahead on the tile threads
+                for t, (zh, cls) in zip(todo, tile_map(self.window, todo), strict=True):
                     if first and phase == 1:
                         self.has[0][t] = bool((cls[1:-1, 1:-1] == _UNRESOLVED).any())
                         if not self.has[0][t]:
@@ -1192,13 +1259,17 @@ def _d8_tiles(
     ex_own: list[np.ndarray] = []
     en_cell: list[np.ndarray] = []  # perimeter cells: global cell and the global exit their flow reaches
     en_exit: list[np.ndarray] = []
-    for t, (r0, _r1, c0, _c1) in enumerate(windows):
+
+    def route(t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         zh, dist = flats.dist(t)
-        d8 = d8_directions(zh, dist, bool(extrapolate))[1:-1, 1:-1]
-        d8 = np.ascontiguousarray(d8)
+        d8 = np.ascontiguousarray(d8_directions(zh, dist, bool(extrapolate))[1:-1, 1:-1])
+        return (d8, *_d8_accumulate(d8, np.zeros(d8.shape)))
+
+    for t, ((r0, _r1, c0, _c1), (d8, acc, exit_of, leaves)) in enumerate(
+        zip(windows, tile_map(route, range(len(windows))), strict=True)
+    ):
         np.save(Path(tmp, f"d{t}.npy"), d8)
         nr, nc = d8.shape
-        acc, exit_of, leaves = _d8_accumulate(d8, np.zeros((nr, nc)))
         ii = np.flatnonzero(leaves)
         rr, cc = np.divmod(ii, nc)
         k = _CODE_K[d8.ravel()[ii]]
@@ -1233,15 +1304,19 @@ def _d8_tiles(
     inflow_cell, idx = np.unique(recv, return_inverse=True)
     inflow = np.bincount(idx, weights=total, minlength=inflow_cell.size)
     inflow_rc = np.divmod(inflow_cell, ncol)
-    for t, (r0, r1, c0, c1) in enumerate(windows):
+
+    def accumulate(t: int) -> tuple[np.ndarray, np.ndarray]:
+        r0, r1, c0, c1 = windows[t]
         d8 = np.load(Path(tmp, f"d{t}.npy"))
-        if directions is not None:
-            directions[r0:r1, c0:c1] = d8
         extra = np.zeros(d8.shape)
         sel = (inflow_rc[0] >= r0) & (inflow_rc[0] < r1) & (inflow_rc[1] >= c0) & (inflow_rc[1] < c1)
         extra[inflow_rc[0][sel] - r0, inflow_rc[1][sel] - c0] = inflow[sel]
-        acc = _d8_accumulate(d8, extra)[0]
-        out[r0:r1, c0:c1] = acc.astype(np.float32)
+        return d8, _d8_accumulate(d8, extra)[0].astype(np.float32)
+
+    for (r0, r1, c0, c1), (d8, acc) in zip(windows, tile_map(accumulate, range(len(windows))), strict=True):
+        if directions is not None:
+            directions[r0:r1, c0:c1] = d8
+        out[r0:r1, c0:c1] = acc
     return out
 
 
@@ -1309,7 +1384,10 @@ def tiled_flow_index(
         raise SusmapError(f"the accumulation's shape {areader.shape} differs from the surface's {zreader.shape}")
     shape = zreader.shape
     out = tile_output(out, shape)
-    for r0, r1, c0, c1 in tiles(shape, tile):
+    windows = tiles(shape, tile)
+
+    def index_tile(window: tuple[int, int, int, int]) -> np.ndarray:
+        r0, r1, c0, c1 = window
         tanb = tan_slope(read_padded(zreader, r0 - 1, r1 + 1, c0 - 1, c1 + 1), float(cellsize))[1:-1, 1:-1]
         acc = areader.read(r0, r1, c0, c1)
         if index == "twi":
@@ -1327,6 +1405,9 @@ def tiled_flow_index(
             sinb /= np.float32(0.0896)
             np.power(sinb, np.float32(slope_exponent), out=sinb)
             val *= sinb
+        return val
+
+    for (r0, r1, c0, c1), val in zip(windows, tile_map(index_tile, windows), strict=True):
         out[r0:r1, c0:c1] = val
     return out
 
@@ -1395,11 +1476,14 @@ def tiled_hand(
     cells: list[np.ndarray] = []  # perimeter cells: global index, local HAND or drop sum, global next perimeter cell
     local: list[np.ndarray] = []
     link: list[np.ndarray] = []
-    for w in windows:
-        r0, r1, c0, c1 = w
+
+    def first_pass(w: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         d8, zw, drain = tile_inputs(w)
+        return (d8, *_hand_tile(d8, zw, drain, np.zeros(d8.shape)))
+
+    for w, (d8, hand, exit_of) in zip(windows, tile_map(first_pass, windows), strict=True):
+        r0, r1, c0, c1 = w
         nr, nc = d8.shape
-        hand, exit_of = _hand_tile(d8, zw, drain, np.zeros((nr, nc)))
         per = np.zeros((nr, nc), dtype=bool)
         per[[0, -1], :] = True
         per[:, [0, -1]] = True
@@ -1419,8 +1503,9 @@ def tiled_hand(
     del cells, local, link
     nxt = np.where(glink >= 0, np.searchsorted(gcell, np.maximum(glink, 0)), -1)
     total = _chain_sum(glocal, nxt)
-    for w in windows:
-        r0, r1, c0, c1 = w
+
+    def second_pass(w: tuple[int, int, int, int]) -> np.ndarray:
+        r0, _r1, c0, _c1 = w
         d8, zw, drain = tile_inputs(w)
         nr, nc = d8.shape
         base = np.zeros((nr, nc))
@@ -1431,5 +1516,8 @@ def tiled_hand(
         recv = (rr[er, ec] + r0) * ncol + cc[er, ec] + c0
         base[er, ec] = total[np.searchsorted(gcell, recv)]
         del k, rr, cc
-        out[r0:r1, c0:c1] = _hand_tile(d8, zw, drain, base)[0].astype(np.float32)
+        return _hand_tile(d8, zw, drain, base)[0].astype(np.float32)
+
+    for (r0, r1, c0, c1), hand in zip(windows, tile_map(second_pass, windows), strict=True):
+        out[r0:r1, c0:c1] = hand
     return out
