@@ -267,16 +267,27 @@ def _mfd_window(zx, dx, ring_acc, exponent, quinn, linear, extrapolate):
     return acc[2:-2, 2:-2].copy(), routed
 
 
-@njit(cache=True, nogil=True)
-def _mfd_delta(zx, dx, dring, acc, exponent, quinn, extrapolate):
-    """Update the pure-MFD accumulation ``acc`` of E (``zx[2:-2, 2:-2]``) in place for a change of the ring values.
+@njit(cache=True, nogil=True, inline="always")
+def _share(a, wk, total, linear, is_best):
+    """The flow [cells] a cell holding ``a`` sends to a receiver of weight ``wk``: MFD, or all of it on D8."""
+    if np.isnan(a):
+        return 0.0  # a ring value not known yet: nothing sent
+    if linear > 0.0 and a >= linear:
+        return a if is_best else 0.0
+    return (a / total) * wk
 
-    Without the linear-flow switch the accumulation is linear in the ring
-    values, so the change ``dring`` [cells] (window shape, on the ring; 0 or
-    NaN: none) is split by the ring cells' weights into E and pushed down
-    the cells reachable from where it enters, in topological order (Kahn on
-    that part of E only). Returns the number of cells reached and of cells
-    routed (equal on an acyclic graph).
+
+@njit(cache=True, nogil=True)
+def _mfd_delta(zx, dx, ring_new, ring_old, acc, exponent, quinn, linear, extrapolate):
+    """Update the accumulation ``acc`` of E (``zx[2:-2, 2:-2]``) in place for new ring values.
+
+    Each ring cell sends the change of its outflows (from ``ring_old`` to
+    ``ring_new``, NaN: nothing sent) into E; the cells reached, and all cells
+    downstream of them inside E, are visited in topological order (Kahn on
+    that part of E only): each adds its change, and sends on the change of
+    its outflows between its old and new accumulation (which covers the
+    linear-flow switch turning MFD into D8 at ``linear``). Returns the number
+    of cells reached and of cells routed (equal on an acyclic graph).
     """
     nr, nc = zx.shape
     ec = nc - 4
@@ -289,18 +300,22 @@ def _mfd_delta(zx, dx, dring, acc, exponent, quinn, extrapolate):
     for r in range(1, nr - 1):
         step = 1 if r == 1 or r == nr - 2 else nc - 3
         for c in range(1, nc - 1, step):
-            dv = dring[r, c]
-            if dx[r, c] == _NODATA or np.isnan(dv) or dv == 0.0:
+            a_new = ring_new[r, c]
+            a_old = ring_old[r, c]
+            if dx[r, c] == _NODATA or a_new == a_old or (np.isnan(a_new) and np.isnan(a_old)):
                 continue
-            total, _ = _weights(zx, dx, r, c, 0.0, exponent, quinn, 0.0, extrapolate, w)
+            total, best = _weights(zx, dx, r, c, np.inf, exponent, quinn, 1.0, extrapolate, w)
             if total <= 0.0:
                 continue
-            share = dv / total
             for k in range(8):
                 rr = r + _DR[k]
                 cc = c + _DC[k]
                 if w[k] > 0.0 and 2 <= rr < nr - 2 and 2 <= cc < nc - 2 and dx[rr, cc] != _NODATA:
-                    delta[rr, cc] += share * w[k]
+                    change = _share(a_new, w[k], total, linear, k == best)
+                    change -= _share(a_old, w[k], total, linear, k == best)
+                    if change == 0.0:
+                        continue
+                    delta[rr, cc] += change
                     j = (rr - 2) * ec + cc - 2
                     if mark[j] == 0:
                         mark[j] = 1
@@ -346,17 +361,17 @@ def _mfd_delta(zx, dx, dring, acc, exponent, quinn, extrapolate):
         routed += 1
         r = i // ec + 2
         c = i % ec + 2
-        d = delta[r, c]
-        acc[r - 2, c - 2] += d
-        total, _ = _weights(zx, dx, r, c, 0.0, exponent, quinn, 0.0, extrapolate, w)
-        if total <= 0.0:
-            continue
-        share = d / total
+        a_old = acc[r - 2, c - 2]
+        a_new = a_old + delta[r, c]
+        acc[r - 2, c - 2] = a_new
+        total, best = _weights(zx, dx, r, c, np.inf, exponent, quinn, 1.0, extrapolate, w)
         for k in range(8):
             rr = r + _DR[k]
             cc = c + _DC[k]
             if w[k] > 0.0 and 2 <= rr < nr - 2 and 2 <= cc < nc - 2 and dx[rr, cc] != _NODATA:
-                delta[rr, cc] += share * w[k]
+                if a_new != a_old:
+                    change = _share(a_new, w[k], total, linear, k == best)
+                    delta[rr, cc] += change - _share(a_old, w[k], total, linear, k == best)
                 j = (rr - 2) * ec + cc - 2
                 ndon[j] -= 1
                 if ndon[j] == 0:
@@ -595,17 +610,17 @@ class _MfdTiles:
     def _solve(self, t: int, ring: np.ndarray, prev: np.ndarray | None) -> bool:
         """Accumulate tile t's extended window with ``ring`` and write its tile; True if published values changed.
 
-        Without the linear-flow switch, a tile solved before is only updated
-        for the change of its ring values since ``prev`` (:func:`_mfd_delta`).
+        A tile solved before is only updated for the change of its ring values
+        since ``prev`` (:func:`_mfd_delta`), from its parked accumulation.
         """
         a0, a1, b0, b1 = self.ext[t]
         r0, r1, c0, c1 = self.windows[t]
         zx, dx = self._extended(t)
-        if prev is not None and self.linear == 0.0:
+        if prev is not None:
             acc = self._acc(t)
-            # a ring value goes from unknown (NaN: no flow sent) to known, or changes; nodata stays NaN
-            dring = np.nan_to_num(ring) - np.nan_to_num(_ring_from_edge(prev, ring.shape))
-            reached, routed = _mfd_delta(zx, dx, dring, acc, self.exponent, self.quinn, self.extrapolate)
+            old = _ring_from_edge(prev, ring.shape)
+            args = (self.exponent, self.quinn, self.linear, self.extrapolate)
+            reached, routed = _mfd_delta(zx, dx, ring, old, acc, *args)
             nvalid = reached
             self.partial += 1
             self.cells += reached
@@ -615,8 +630,7 @@ class _MfdTiles:
             self.cells += (a1 - a0) * (b1 - b0)
         if routed != nvalid:  # the routing graph is acyclic by construction
             raise RuntimeError(f"tiled MFD routing visited {routed} of {nvalid} cells of a tile; please report this")
-        if self.linear == 0.0:
-            self._park_acc(t, acc)
+        self._park_acc(t, acc)
         own = np.ascontiguousarray(acc[r0 - a0 : r1 - a0, c0 - b0 : c1 - b0])
         self.out[r0:r1, c0:c1] = own.astype(np.float32)
         self.solves += 1
