@@ -152,6 +152,20 @@ def test_cluster_run_equals_threaded_run(runs):
     assert np.array_equal(_raster(threaded / "classes.tif"), _raster(on_cluster / "classes.tif"))
 
 
+@pytest.mark.slow
+def test_factors_command_on_the_cluster(cluster, runs, tmp_path):
+    """``susmap factors --scheduler``: the slope of the threaded run, and the summary of it."""
+    threaded, *_ = runs
+    path = write_study(tmp_path / "study.yaml", study_dict(tmp_path / "unused"))
+    out = tmp_path / "factors-out"
+    result = invoke(CliRunner(), "factors", path, "--scheduler", cluster.scheduler_address, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "wrote 1 factors" in result.output and "slope_deg" in result.output
+    np.testing.assert_array_equal(
+        _raster(out / "factors" / "slope_deg.tif"), _raster(threaded / "factors" / "slope_deg.tif")
+    )
+
+
 def test_folds_take_every_worker_on_the_cluster(cluster, tmp_path, caplog):
     study = study_from_dict(study_dict(tmp_path, scheduler=cluster.scheduler_address))
     with parallel_jobs(4, "validation.n_jobs") as n_jobs:  # local: the study's setting, joblib's default backend
