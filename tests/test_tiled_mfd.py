@@ -207,6 +207,19 @@ def test_windows_parked_on_disk(tmp_path, monkeypatch) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["mfd", "quinn"])
+def test_larger_fractal_with_holes(method: str) -> None:
+    """600 x 520 fractal terrain with NaN blobs: filled and not, linear flow on and off, tiles of 64 and (100, 150)."""
+    dem = fractal(600, 520, seed=9)
+    rng = np.random.default_rng(9)
+    for r, c, s in zip(rng.integers(0, 600, 40), rng.integers(0, 520, 40), rng.integers(2, 9, 40), strict=True):
+        dem[max(r - s, 0) : r + s, max(c - s, 0) : c + s] = np.nan
+    for surface in (whole_fill(dem), dem):
+        check(surface, tiles=(64, (100, 150)), method=method)
+        check(surface, tiles=(64,), method=method, linear=200.5, extrapolate=False)
+
+
 def test_bad_input() -> None:
     dem = np.zeros((4, 4), dtype=np.float32)
     with pytest.raises(SusmapError, match=r"'method'.*'mfd', 'quinn'.*'d8'"):
