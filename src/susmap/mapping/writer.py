@@ -447,6 +447,16 @@ def _workers() -> int:
     return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
 
 
+def _one_openmp_thread() -> None:
+    """Run OpenMP (torch's CPU operators) on this pool thread alone: blocks, not operators, are the parallel work.
+
+    A pool thread starts with OpenMP's default team (one thread per core)
+    whatever the calling thread's limit, so a deep model's block would start
+    as many threads as there are cores on every pool thread at once.
+    """
+    threadpool_limits(limits=1, user_api="openmp")
+
+
 def _write_independent(plan: _BlockPlan, dsts, targets: Sequence[RasterTarget], chunks) -> None:
     """Compute the blocks of ``plan`` on one pool of threads, at most :data:`IN_FLIGHT` per thread, write in order."""
     oy = np.concatenate([[0], np.cumsum(chunks[0])[:-1]]).astype(int)
@@ -471,8 +481,12 @@ def _write_independent(plan: _BlockPlan, dsts, targets: Sequence[RasterTarget], 
                 write(n, compute(n))
                 bar.advance()
             return
-        # BLAS on one thread per block (blocks are the parallel work); set once here, restored after
-        with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=workers) as pool:
+        # BLAS on one thread per block (blocks are the parallel work); set once here, restored after.
+        # OpenMP's thread count (torch's intra-op threads) is per thread: each pool thread sets its own.
+        with (
+            threadpool_limits(limits=1),
+            ThreadPoolExecutor(max_workers=workers, initializer=_one_openmp_thread) as pool,
+        ):
             pending: dict[int, object] = {}
             submitted = 0
             try:
