@@ -13,6 +13,19 @@ share one filled DEM and one accumulation. Each factor returns a lazy dask
 array reading its raster (or computing its chunks from windows of the
 rasters), so the factor writer copies it chunk by chunk.
 
+On a dask.distributed cluster (dask's scheduler is a client's ``get``, as
+:func:`susmap.stages.compute.dask_scheduler` sets it), each tiled pass runs
+as one task on a worker (:func:`on_cluster_or_here`), on that worker's
+threads (:func:`~susmap.factors.tiled_routing.tile_map`), so the client holds
+none of the routing. The task gets file-based arguments only: the DEM is
+first written once as a float32 GeoTIFF in the work folder (``dem.tif``, by a
+worker task storing ``ctx.dem.data`` window by window), and every pass reads
+rasters by path and writes its own (paths and a CRS/transform profile cross
+the wire, no open file). The work folder must then be on the filesystem the
+workers share (:mod:`susmap.factors.derive` puts it in the output folder).
+Locally the routines run in this process, on the DEM's lazy array, as
+before.
+
 Tile size: the multiple of the study's chunk size nearest to
 :data:`TILE_CELLS` (1024) cells, at least one chunk: 1024 for chunks of
 256, 512 or 1024, 2048 for chunks of 2048. Memory: one tile with its halo
@@ -30,10 +43,13 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 import rasterio
@@ -65,6 +81,7 @@ __all__ = [
     "flow_index",
     "hand",
     "lazy",
+    "on_cluster_or_here",
     "stream_values",
     "surface",
     "tile_size",
@@ -103,8 +120,129 @@ def _bounded_gdal_cache() -> rasterio.Env:
     return rasterio.Env(GDAL_CACHEMAX=WRITE_CACHE_BYTES)
 
 
-def _writer(ctx: FactorContext, path: Path) -> RasterWriter:
-    return RasterWriter(path, ctx.grid.shape, {"crs": ctx.grid.crs, "transform": ctx.grid.transform})
+def _profile(ctx: FactorContext) -> dict[str, Any]:
+    """The georeferencing of the tiled rasters (picklable: a CRS and an affine transform)."""
+    return {"crs": ctx.grid.crs, "transform": ctx.grid.transform}
+
+
+def _cluster_client() -> Any:
+    """The dask.distributed client that is dask's scheduler in this thread, or None.
+
+    A client is the scheduler when ``dask.config``'s ``scheduler`` is its
+    ``get`` (:func:`susmap.stages.compute.dask_scheduler`), or is
+    ``"dask.distributed"`` with a default client (``Client()`` made as
+    default). distributed is imported only when it is already loaded (it is
+    the optional extra ``cluster``). None inside a worker's task: a task
+    waiting on another task of its own cluster could hold the last thread.
+    """
+    scheduler = dask.config.get("scheduler", None)
+    client = getattr(scheduler, "__self__", None)
+    if not (hasattr(client, "submit") and hasattr(client, "nthreads")):
+        client = None
+        if scheduler in ("dask.distributed", "distributed") and "distributed" in sys.modules:
+            from distributed import default_client
+
+            try:
+                client = default_client()
+            except ValueError:  # no default client
+                return None
+    if client is None:
+        return None
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:  # not in a worker's task
+        return client
+    return None
+
+
+def on_cluster_or_here(func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)``: as one task on a worker of the active dask.distributed client, else in this process.
+
+    The task is submitted with ``pure=False`` (its key is ``func``'s name and
+    a random token, shown so in the dashboard's task stream) and waited for;
+    an exception raised on the worker is raised here, of its own type and
+    with its message. ``func`` must be a module-level function and ``args``
+    picklable (paths, numbers, a profile, a dask array).
+    """
+    client = _cluster_client()
+    if client is None:
+        return func(*args)
+    return client.submit(func, *args, pure=False).result()
+
+
+def _store_dem(dem: da.Array, path: str, profile: dict[str, Any]) -> str:
+    """Write the lazy DEM [m] to ``path`` as a float32 GeoTIFF, chunk by chunk (dask's threads here).
+
+    Memory: the chunks in flight of dask's local threaded scheduler; each is
+    written under a lock as it comes.
+    """
+    shape = (int(dem.shape[0]), int(dem.shape[1]))
+    with _bounded_gdal_cache(), RasterWriter(path, shape, profile) as out:
+        da.store(dem.astype(np.float32), out, lock=True, scheduler="threads")
+    return path
+
+
+def _fill_pass(dem: Any, tile: int, path: str, shape: tuple[int, int], profile: dict, workdir: str) -> str:
+    """:func:`~susmap.factors.tiled_routing.tiled_fill` of ``dem`` into a new raster ``path``."""
+    with _bounded_gdal_cache(), RasterWriter(path, shape, profile) as out:
+        tiled_fill(dem, tile, out=out, workdir=workdir)
+    return path
+
+
+def _d8_pass(
+    surface: Any,
+    tile: int,
+    paths: tuple[str, str],
+    shape: tuple[int, int],
+    profile: dict,
+    extrapolate: bool,
+    workdir: str,
+) -> tuple[str, str]:
+    """:func:`~susmap.factors.tiled_routing.tiled_d8_accumulation` into new rasters (accumulation, directions)."""
+    with (
+        _bounded_gdal_cache(),
+        RasterWriter(paths[0], shape, profile) as out,
+        RasterWriter(paths[1], shape, profile) as d8,
+    ):
+        tiled_d8_accumulation(surface, tile, out=out, extrapolate=extrapolate, workdir=workdir, directions=d8)
+    return paths
+
+
+def _mfd_pass(
+    surface: Any, tile: int, path: str, shape: tuple[int, int], profile: dict, workdir: str, options: dict[str, Any]
+) -> str:
+    """:func:`~susmap.factors.tiled_mfd.tiled_mfd_accumulation` (keyword ``options``) into a new raster ``path``."""
+    with _bounded_gdal_cache(), RasterWriter(path, shape, profile) as out:
+        tiled_mfd_accumulation(surface, tile, out=out, workdir=workdir, **options)
+    return path
+
+
+def _index_pass(
+    surface: Any,
+    acc: str,
+    cellsize: float,
+    index: str,
+    tile: int,
+    path: str,
+    shape: tuple[int, int],
+    profile: dict,
+    options: dict[str, Any],
+) -> str:
+    """:func:`~susmap.factors.tiled_routing.tiled_flow_index` into a new raster ``path``."""
+    with _bounded_gdal_cache(), RasterWriter(path, shape, profile) as out:
+        tiled_flow_index(surface, acc, cellsize, index, tile, out=out, **options)
+    return path
+
+
+def _hand_pass(
+    paths: tuple[str, str, str], cells: float, tile: int, path: str, shape: tuple[int, int], profile: dict
+) -> str:
+    """:func:`~susmap.factors.tiled_routing.tiled_hand` of (filled DEM, directions, accumulation) into ``path``."""
+    with _bounded_gdal_cache(), RasterWriter(path, shape, profile) as out:
+        tiled_hand(*paths, cells, tile, out=out)
+    return path
 
 
 class _RasterArray:
@@ -141,8 +279,20 @@ def lazy(ctx: FactorContext, path: Path) -> da.Array:
 
 
 def _dem(ctx: FactorContext) -> Any:
-    """The DEM's lazy array (read window by window)."""
-    return ctx.dem.data
+    """The DEM for the routines: its lazy array (read window by window), or on a cluster its float32 GeoTIFF's path.
+
+    On a cluster the DEM is written once (memoised) into the work folder by
+    a worker task (:func:`_store_dem`), so the routing tasks get a path.
+    """
+    if _cluster_client() is None:
+        return ctx.dem.data
+
+    def compute() -> Path:
+        path = _path(ctx, "dem")
+        on_cluster_or_here(_store_dem, ctx.dem.data, str(path), _profile(ctx))
+        return path
+
+    return str(ctx.memo("hydrology:tiled:dem", compute))
 
 
 def filled(ctx: FactorContext) -> Path:
@@ -150,8 +300,8 @@ def filled(ctx: FactorContext) -> Path:
 
     def compute() -> Path:
         path = _path(ctx, "filled_dem")
-        with _bounded_gdal_cache(), _writer(ctx, path) as out:
-            tiled_fill(_dem(ctx), tile_size(ctx), out=out, workdir=_workdir(ctx))
+        args = (_dem(ctx), tile_size(ctx), str(path), ctx.grid.shape, _profile(ctx), str(_workdir(ctx)))
+        on_cluster_or_here(_fill_pass, *args)
         return path
 
     return ctx.memo("hydrology:tiled:filled_dem", compute)
@@ -168,15 +318,8 @@ def _d8(ctx: FactorContext, fill: bool, extrapolate: bool) -> tuple[Path, Path]:
     def compute() -> tuple[Path, Path]:
         key = f"acc_d8_fill={fill}_extrapolate={extrapolate}"
         acc, dirs = _path(ctx, key), _path(ctx, key + "_dirs")
-        with _bounded_gdal_cache(), _writer(ctx, acc) as out, _writer(ctx, dirs) as d8:
-            tiled_d8_accumulation(
-                surface(ctx, fill),
-                tile_size(ctx),
-                out=out,
-                extrapolate=extrapolate,
-                workdir=_workdir(ctx),
-                directions=d8,
-            )
+        args = (surface(ctx, fill), tile_size(ctx), (str(acc), str(dirs)), ctx.grid.shape, _profile(ctx))
+        on_cluster_or_here(_d8_pass, *args, extrapolate, str(_workdir(ctx)))
         return acc, dirs
 
     return ctx.memo(f"hydrology:tiled:d8:fill={fill}:extrapolate={extrapolate}", compute)
@@ -208,17 +351,14 @@ def accumulation(
 
     def compute() -> Path:
         path = _path(ctx, key)
-        with _bounded_gdal_cache(), _writer(ctx, path) as out:
-            tiled_mfd_accumulation(
-                surface(ctx, fill),
-                tile_size(ctx),
-                out=out,
-                method=method,
-                exponent=1.0 if method == "quinn" else exponent,
-                linear=linear,
-                extrapolate=extrapolate,
-                workdir=_workdir(ctx),
-            )
+        options = {
+            "method": method,
+            "exponent": 1.0 if method == "quinn" else exponent,
+            "linear": linear,
+            "extrapolate": extrapolate,
+        }
+        args = (surface(ctx, fill), tile_size(ctx), str(path), ctx.grid.shape, _profile(ctx), str(_workdir(ctx)))
+        on_cluster_or_here(_mfd_pass, *args, options)
         return path
 
     return ctx.memo(f"hydrology:tiled:{key}", compute)
@@ -231,8 +371,8 @@ def flow_index(
 
     def compute() -> Path:
         path = _path(ctx, key)
-        with _bounded_gdal_cache(), _writer(ctx, path) as out:
-            tiled_flow_index(surface(ctx, fill), str(acc), cellsize, index, tile_size(ctx), out=out, **kwargs)
+        args = (surface(ctx, fill), str(acc), cellsize, index, tile_size(ctx), str(path), ctx.grid.shape)
+        on_cluster_or_here(_index_pass, *args, _profile(ctx), kwargs)
         return path
 
     return lazy(ctx, ctx.memo(f"hydrology:tiled:{key}", compute))
@@ -250,8 +390,8 @@ def hand(ctx: FactorContext, acc: Path, cells: float, key: str) -> da.Array:
 
     def compute() -> Path:
         path = _path(ctx, key)
-        with _bounded_gdal_cache(), _writer(ctx, path) as out:
-            tiled_hand(str(filled(ctx)), str(directions(ctx)), str(acc), cells, tile_size(ctx), out=out)
+        paths = (str(filled(ctx)), str(directions(ctx)), str(acc))
+        on_cluster_or_here(_hand_pass, paths, cells, tile_size(ctx), str(path), ctx.grid.shape, _profile(ctx))
         return path
 
     return lazy(ctx, ctx.memo(f"hydrology:tiled:{key}", compute))
@@ -335,6 +475,54 @@ def _disk_sum_tile(values, carry, radius, row0, col0, r0, r1, c0, c1, nrow, ncol
     return out, prefix
 
 
+def _density_pass(
+    paths: tuple[str, str, str],
+    cells: float,
+    radius: float,
+    cellsize: float,
+    tile: int,
+    path: str,
+    shape: tuple[int, int],
+    profile: dict,
+) -> str:
+    """Drainage density [km/km2] of :func:`drainage_density` from (accumulation, directions, filled DEM) into ``path``.
+
+    ``radius`` in cells, ``cellsize`` in m.
+    """
+    nrow, ncol = shape
+    halo = math.ceil(radius)
+    acc, dirs, zpath = paths
+    with (
+        _bounded_gdal_cache(),
+        RasterWriter(path, shape, profile) as out,
+        RasterTiles(acc) as areader,
+        RasterTiles(dirs) as dreader,
+        RasterTiles(zpath) as zreader,
+    ):
+        carry_len = carry_val = np.zeros(0)
+        for r0, r1, c0, c1 in tiles((nrow, ncol), tile):
+            wr0, wr1, wc0, wc1 = max(r0 - halo, 0), min(r1 + halo, nrow), max(c0 - halo, 0), min(c1 + halo, ncol)
+            if c0 == 0:  # a new row of tiles: prefix sums start at column 0
+                carry_len = carry_val = np.zeros(wr1 - wr0)
+            with np.errstate(invalid="ignore"):
+                mask = areader.read(wr0, wr1, wc0, wc1) >= cells
+            d8 = dreader.read(wr0, wr1, wc0, wc1)
+            d8 = np.where(np.isnan(d8), _D8_NODATA, d8).astype(np.uint8)
+            valid = ~np.isnan(zreader.read(wr0, wr1, wc0, wc1))
+            length = k.stream_length(d8, mask, cellsize)  # [m] per cell
+            args = (radius, wr0, wc0, r0, r1, c0, c1, nrow, ncol)
+            density, plen = _disk_sum_tile(length, carry_len, *args)  # [m] in the window
+            count, pval = _disk_sum_tile(valid.astype(np.float32), carry_val, *args)
+            nxt = max(c1 - halo, 0) - wc0  # the next tile's window starts at column c1 - halo
+            carry_len, carry_val = plen[:, nxt].copy(), pval[:, nxt].copy()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                density /= count  # [m / cell]
+            density *= 1e3 / cellsize**2  # [km/km2]
+            density[~valid[r0 - wr0 : r1 - wr0, c0 - wc0 : c1 - wc0]] = np.nan
+            out[r0:r1, c0:c1] = density.astype(np.float32)
+    return path
+
+
 def drainage_density(
     ctx: FactorContext, acc: Path, cells: float, radius_m: float, cellsize: float, key: str
 ) -> da.Array:
@@ -350,38 +538,10 @@ def drainage_density(
     """
 
     def compute() -> Path:
-        nrow, ncol = ctx.grid.shape
-        radius = radius_m / cellsize
-        halo = math.ceil(radius)
         path = _path(ctx, key)
-        with (
-            _bounded_gdal_cache(),
-            _writer(ctx, path) as out,
-            RasterTiles(acc) as areader,
-            RasterTiles(directions(ctx)) as dreader,
-            RasterTiles(filled(ctx)) as zreader,
-        ):
-            carry_len = carry_val = np.zeros(0)
-            for r0, r1, c0, c1 in tiles((nrow, ncol), tile_size(ctx)):
-                wr0, wr1, wc0, wc1 = max(r0 - halo, 0), min(r1 + halo, nrow), max(c0 - halo, 0), min(c1 + halo, ncol)
-                if c0 == 0:  # a new row of tiles: prefix sums start at column 0
-                    carry_len = carry_val = np.zeros(wr1 - wr0)
-                with np.errstate(invalid="ignore"):
-                    mask = areader.read(wr0, wr1, wc0, wc1) >= cells
-                d8 = dreader.read(wr0, wr1, wc0, wc1)
-                d8 = np.where(np.isnan(d8), _D8_NODATA, d8).astype(np.uint8)
-                valid = ~np.isnan(zreader.read(wr0, wr1, wc0, wc1))
-                length = k.stream_length(d8, mask, cellsize)  # [m] per cell
-                args = (radius, wr0, wc0, r0, r1, c0, c1, nrow, ncol)
-                density, plen = _disk_sum_tile(length, carry_len, *args)  # [m] in the window
-                count, pval = _disk_sum_tile(valid.astype(np.float32), carry_val, *args)
-                nxt = max(c1 - halo, 0) - wc0  # the next tile's window starts at column c1 - halo
-                carry_len, carry_val = plen[:, nxt].copy(), pval[:, nxt].copy()
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    density /= count  # [m / cell]
-                density *= 1e3 / cellsize**2  # [km/km2]
-                density[~valid[r0 - wr0 : r1 - wr0, c0 - wc0 : c1 - wc0]] = np.nan
-                out[r0:r1, c0:c1] = density.astype(np.float32)
+        paths = (str(acc), str(directions(ctx)), str(filled(ctx)))
+        args = (paths, cells, radius_m / cellsize, cellsize, tile_size(ctx), str(path), ctx.grid.shape)
+        on_cluster_or_here(_density_pass, *args, _profile(ctx))
         return path
 
     return lazy(ctx, ctx.memo(f"hydrology:tiled:{key}", compute))
