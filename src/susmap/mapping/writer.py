@@ -539,12 +539,13 @@ def _write_in_batches(arrays, targets, dsts, chunks, batch_blocks, stack) -> Non
     with progress.task(f"computing and writing {names} (batches of blocks)", len(batches)) as bar:
         pending = submit(batches[0]) if batches else None
         for k, batch in enumerate(batches):
-            following = submit(batches[k + 1]) if client is not None and k + 1 < len(batches) else None
+            # on a cluster the next batch computes while this one is written (locally: delayed objects only)
+            following = submit(batches[k + 1]) if k + 1 < len(batches) else None
             values = client.gather(pending) if client is not None else dask.compute(*pending)
-            pending = None
             for future in [pool.submit(write, n, batch, values) for n in range(len(targets))]:
                 future.result()
-            pending = following if client is not None else (submit(batches[k + 1]) if k + 1 < len(batches) else None)
+            del values  # two batches at most: the one computing and the one being written
+            pending = following
             bar.advance()
 
 
