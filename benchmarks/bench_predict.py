@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peak_memory import peak_rss_mib
 
 
 def _make_stack(folder: Path, n: int, n_factors: int = 5) -> list[Path]:
@@ -85,7 +85,7 @@ def _child(folder: str, n: int, model_name: str, chunk: int) -> None:
     t0 = time.perf_counter()
     write_lazy_raster(folder_p / "prob.tif", predict_stack(stack, model), stack.grid)
     t_pred = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mib()
     print(json.dumps({"open_s": t_open, "predict_write_s": t_pred, "peak_mb": peak_mb}))
 
 

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from peak_memory import peak_rss_mib
 
 
 def ecuador() -> dict[str, Any]:
@@ -185,7 +186,6 @@ def _smooth_field(block: np.ndarray, block_info=None) -> np.ndarray:
 
 def large_raster(n: int, settings) -> pd.DataFrame:
     """Time and peak memory of segmentation and lazy mosaic on an n x n x 5 dask stack."""
-    import resource
 
     import dask
     import dask.array as da
@@ -218,7 +218,7 @@ def large_raster(n: int, settings) -> pd.DataFrame:
             write_lazy_raster(Path(tmp) / "probability.tif", res.predict_lazy(stack), grid)
             t_map = time.perf_counter() - t0
         out.append({"stage": f"mosaic to GeoTIFF ({n * n / t_map:,.0f} cells/s)", "seconds": t_map})
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peak = peak_rss_mib() / 1024
     print(f"  {int(ids.max())} blocks; stack {5 * n * n * 4 / 2**30:.2f} GiB float32; peak RSS {peak:.2f} GiB")
     return pd.DataFrame(out)
 

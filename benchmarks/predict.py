@@ -29,7 +29,7 @@ Cloud-Optimized GeoTIFF with average overviews):
 
 Each measurement runs in its own child process: its time is the work only
 (imports and model loading excluded), its memory the child's peak resident
-set (``ru_maxrss``), with GDAL's block cache capped (``--gdal-cache-mb``, 64)
+set (``VmHWM``, see ``peak_memory.py``), with GDAL's block cache capped (``--gdal-cache-mb``, 64)
 for every tool alike. The maps of all tools are compared with susmap's
 (largest absolute difference over cells; the NaN masks must be equal).
 Prints, per model, the median seconds (and CPU seconds: on a shared machine
@@ -47,7 +47,6 @@ import argparse
 import json
 import os
 import pickle
-import resource
 import subprocess
 import sys
 import tarfile
@@ -56,6 +55,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peak_memory import peak_rss_mib
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parent.parent
@@ -276,7 +276,7 @@ def _child(tool: str, folder: str, model_name: str) -> None:
     cpu0 = time.process_time()
     res = run_tool(tool, Path(folder), model_name)
     res["cpu_s"] = time.process_time() - cpu0  # set-up included (model load, stack opening), no imports
-    res["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_mb"] = peak_rss_mib()
     print("RESULT " + json.dumps(res))
 
 

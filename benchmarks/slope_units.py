@@ -6,7 +6,7 @@ white noise), then times
 :func:`susmap.units.delineate_slope_units` with the default
 :class:`~susmap.units.SlopeUnitParameters`. Each size runs in a fresh
 subprocess, after the numba kernels have been compiled on a small DEM, so
-its peak resident memory (``ru_maxrss``) is its own; the table shows the
+its peak resident memory (``VmHWM``, see ``peak_memory.py``) is its own; the table shows the
 peak before the delineation (interpreter, libraries and DEM) and at its
 end. Prints a table and the machine's load (``uptime``); asserts nothing.
 
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
+from peak_memory import peak_rss_mib
 
 
 def fractal_dem(n: int, seed: int = 0, beta: float = 3.5, relief: float = 1500.0, tilt: float = 0.02) -> np.ndarray:
@@ -54,7 +54,7 @@ def fractal_dem(n: int, seed: int = 0, beta: float = 3.5, relief: float = 1500.0
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    return peak_rss_mib()
 
 
 def worker(n: int) -> dict:

@@ -4,7 +4,7 @@ A square grid of ``--size`` cells (10 m) and ``--lines`` random polylines
 (roads and rivers: 2-6 vertices, 0.5-20 % of the grid side per step, some
 reaching beyond the grid edge) in a GeoPackage. Each method runs in its own
 child process, which reports its wall time and its peak resident memory
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``):
+(``VmHWM``, see ``peak_memory.py``):
 
 - ``whole``: :func:`susmap.factors.proximity.distance_to_features` (one EDT of
   the grown grid), result saved to a ``.npy`` file;
@@ -29,6 +29,7 @@ import tempfile
 import time
 
 import numpy as np
+from peak_memory import peak_rss_mib
 
 
 def make_features(path: str, size: int, lines: int, seed: int, spread: float = 1.05) -> None:
@@ -68,7 +69,6 @@ def context(size: int, chunks: int):
 
 def child(mode: str, path: str, size: int, chunks: int, cap: float, out: str) -> dict:
     """One method in this process: its time [s], its result's max and sum, and (check) the comparison."""
-    import resource
 
     import dask
     import dask.array as da
@@ -98,7 +98,7 @@ def child(mode: str, path: str, size: int, chunks: int, cap: float, out: str) ->
                 mx, sm = da.compute(arr.max(), arr.astype(np.float64).sum())
                 info["seconds"] = time.perf_counter() - t0
                 info["max"], info["sum"] = float(mx), float(sm)
-    info["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    info["peak_mib"] = peak_rss_mib()
     return info
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peak_memory import peak_rss_mib
 
 
 def make_dem(path: Path, size: int, seed: int = 0) -> None:
@@ -159,18 +159,8 @@ def compare(folder: Path, block: int = 2048) -> dict[str, bool]:
 
 
 def peak_mib() -> float:
-    """Peak resident memory of this process [MiB]: VmHWM of its own address space.
-
-    (``ru_maxrss`` would do, but Linux carries the parent's high-water mark
-    over ``fork`` + ``exec`` into it.)
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory of this process [MiB] (:func:`peak_memory.peak_rss_mib`)."""
+    return peak_rss_mib()
 
 
 def child(mode: str, folder: Path, tile: int, size: int) -> None:

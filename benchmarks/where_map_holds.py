@@ -2,7 +2,7 @@
 
 Each writer runs in its own child process on a lazy stack of 5 random float32
 factors (``--size`` cells square, 512² chunks), trained on 500 samples; the
-peak memory is the child's ``ru_maxrss`` (importing susmap alone is about
+peak memory is the child's own peak (``VmHWM``, see ``peak_memory.py``) (importing susmap alone is about
 250 MB of it). The SHAP maps use a shallow forest (20 trees, depth 6):
 TreeSHAP's cost grows with the leaves, and a fully grown 100-tree forest
 costs about 6 ms per cell (see :mod:`susmap.analysis.explain`).
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 from affine import Affine
+from peak_memory import peak_rss_mib
 from pyproj import CRS
 
 NAMES = ["f1", "f2", "f3", "f4", "f5"]
@@ -64,7 +64,7 @@ def _job(kind: str, size: int, folder: str, queue) -> None:
         forest = RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0).fit(X, y)
         write_shap_maps(stack, forest, X, Path(folder), factors=NAMES[:3], label="rf")
     seconds = time.perf_counter() - start
-    queue.put((kind, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    queue.put((kind, seconds, peak_rss_mib()))
 
 
 def main() -> None:
