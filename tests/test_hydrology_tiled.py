@@ -23,6 +23,7 @@ from susmap.errors import StudyConfigError
 from susmap.factors import hydrology as hy
 from susmap.factors import hydrology_tiled as ht
 from susmap.factors.registry import FactorContext, compute_factor, factor_parameters, get_factor, holds_whole_grid
+from synthetic_dems import crater, spiral_valley, valleys_with_holes
 
 CS = 10.0  # [m]
 CHUNKS = 16
@@ -34,56 +35,7 @@ def small_tiles(monkeypatch):
     monkeypatch.setattr(ht, "TILE_CELLS", 32)
 
 
-def crater(n: int = 70, m: int = 80) -> np.ndarray:
-    """A closed basin ~40 cells across (larger than a tile) with a notch in its rim, on a slope, with noise."""
-    rng = np.random.default_rng(1)
-    rr, cc = np.mgrid[0:n, 0:m]
-    rad = np.hypot(rr - n / 2, cc - m / 2)
-    dem = 1000.0 + 0.2 * cc + 30.0 * np.exp(-(((rad - 22.0) / 3.0) ** 2)) - 10.0 * (rad < 20) + rng.random((n, m))
-    dem[n // 2, m // 2 + 20 : m // 2 + 25] -= 15.0  # the notch: the lake spills east
-    return dem.astype(np.float32)
-
-
-def holes(n: int = 66, m: int = 75, seed: int = 3) -> np.ndarray:
-    """Noisy valleys with NaN blobs inside and ragged NaN strips along two edges."""
-    rng = np.random.default_rng(seed)
-    rr, cc = np.mgrid[0:n, 0:m]
-    dem = 500.0 + 2.0 * np.abs(cc - m / 2) + 0.5 * rr + 10.0 * np.sin(rr / 7.0) * np.cos(cc / 9.0)
-    dem = (dem + 3.0 * rng.random((n, m))).astype(np.float32)
-    for _ in range(6):
-        r, c, s = rng.integers(0, n), rng.integers(0, m), rng.integers(1, 6)
-        dem[max(r - s, 0) : r + s, max(c - s, 0) : c + s] = np.nan
-    for c in range(m):
-        dem[: rng.integers(0, 4), c] = np.nan
-    for r in range(n):
-        dem[r, m - rng.integers(0, 4) :] = np.nan
-    return dem
-
-
-def spiral(n: int = 61) -> np.ndarray:
-    """A square spiral corridor descending from the centre to the border (a path through every tile)."""
-    dem = np.full((n, n), 50.0, dtype=np.float32) + np.float32(0.5) * (np.add.outer(np.arange(n), np.arange(n)) % 3)
-    r = c = n // 2
-    path = [(r, c)]
-    step, k = 2, 0
-    while True:
-        dr, dc = ((0, 1), (1, 0), (0, -1), (-1, 0))[k % 4]
-        for _ in range(step):
-            r, c = r + dr, c + dc
-            path.append((r, c))
-            if r in (0, n - 1) or c in (0, n - 1):
-                break
-        else:
-            k += 1
-            step += 2 if k % 2 == 0 else 0
-            continue
-        break
-    for i, (pr, pc) in enumerate(path):
-        dem[pr, pc] = 10.0 + 0.01 * (len(path) - i)
-    return dem
-
-
-CASES = {"crater": crater, "holes": holes, "spiral": spiral}
+CASES = {"crater": crater, "holes": valleys_with_holes, "spiral": lambda: spiral_valley(ripple=3)[0]}
 
 
 def _ctx(dem: np.ndarray) -> FactorContext:
@@ -131,7 +83,7 @@ def test_d8_fill_routing_factors_bit_identical(case: str) -> None:
 
 @pytest.mark.parametrize("outflow", ["extrapolate", "outlets"])
 def test_d8_unfilled_and_outflows_bit_identical(outflow: str) -> None:
-    ctx = _ctx(holes())
+    ctx = _ctx(valleys_with_holes())
     for factor in ("flow_accumulation", "topographic_wetness_index", "stream_power_index", "sediment_transport_index"):
         for fill in (False, True):
             whole, tiled, _ = _pair(ctx, factor, method="d8", fill=fill, outflow=outflow)
@@ -284,7 +236,7 @@ def test_derive_removes_the_work_folder_on_error(tmp_path, monkeypatch) -> None:
 
 @pytest.mark.parametrize("method", ["mfd", "quinn"])
 def test_mfd_and_quinn_to_float_rounding(method: str) -> None:
-    ctx = _ctx(holes())
+    ctx = _ctx(valleys_with_holes())
     for fill, outflow, linear in ((False, "extrapolate", None), (True, "outlets", 20 * CS**2)):
         opts = {"method": method, "fill": fill, "outflow": outflow, "linear_threshold": linear}
         for factor in ("flow_accumulation", "topographic_wetness_index", "stream_power_index"):

@@ -29,13 +29,9 @@ from susmap.factors.tiled_routing import (
     tiled_hand,
     tiles,
 )
+from synthetic_dems import crater, fractal, spiral_valley, terraces, whole_fill, with_holes
 
 TILES = (7, 16, 33, 10_000)
-
-
-def whole_fill(dem: np.ndarray) -> np.ndarray:
-    filled, _ = pyflwdir.dem.fill_depressions(dem, nodata=np.float32(np.nan))
-    return np.ascontiguousarray(filled, dtype=np.float32)
 
 
 def whole_d8_acc(surface: np.ndarray, extrapolate: bool = True) -> np.ndarray:
@@ -44,79 +40,6 @@ def whole_d8_acc(surface: np.ndarray, extrapolate: bool = True) -> np.ndarray:
     acc = pyflwdir.from_array(d8, ftype="d8", check_ftype=False).upstream_area(unit="cell").astype(np.float32)
     acc[np.isnan(surface)] = np.nan
     return acc
-
-
-def spiral_valley(n: int = 61) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """A square spiral corridor (1-cell walls) descending from the centre to the border; returns DEM, corridor cells."""
-    dem = np.full((n, n), 50.0, dtype=np.float32) + np.float32(0.5) * np.add.outer(np.arange(n), np.arange(n)) % 3
-    r = c = n // 2
-    path = [(r, c)]
-    moves = ((0, 1), (1, 0), (0, -1), (-1, 0))
-    step, k = 2, 0
-    while True:
-        dr, dc = moves[k % 4]
-        done = False
-        for _ in range(step):
-            r, c = r + dr, c + dc
-            path.append((r, c))
-            if r in (0, n - 1) or c in (0, n - 1):  # the corridor's exit
-                done = True
-                break
-        if done:
-            break
-        k += 1
-        if k % 2 == 0:
-            step += 2
-    for i, (pr, pc) in enumerate(path):
-        dem[pr, pc] = 10.0 + 0.01 * (len(path) - i)
-    return dem, path
-
-
-def crater(n: int = 70, m: int = 80) -> np.ndarray:
-    """A closed basin ~40 cells across (larger than the 7- and 16-cell tiles) with a notch in its rim, on a slope."""
-    rng = np.random.default_rng(1)
-    rr, cc = np.mgrid[0:n, 0:m]
-    rad = np.hypot(rr - n / 2, cc - m / 2)
-    dem = 1000.0 + 0.2 * cc + 30.0 * np.exp(-(((rad - 22.0) / 3.0) ** 2)) - 10.0 * (rad < 20) + rng.random((n, m))
-    dem[n // 2, m // 2 + 20 : m // 2 + 25] -= 15.0  # the notch: the lake spills east
-    return dem.astype(np.float32)
-
-
-def terraces(n: int = 64, m: int = 75) -> np.ndarray:
-    """Random terrain rounded to whole metres: many flats, some without a draining cell."""
-    rng = np.random.default_rng(2)
-    dem = 500.0 + 8.0 * rng.random((n, m)) + 0.15 * np.arange(m)
-    dem[20:45, 10:40] = 505.0  # a plateau crossing tiles
-    return np.round(dem).astype(np.float32)
-
-
-def with_holes(dem: np.ndarray, seed: int = 3) -> np.ndarray:
-    """NaN blobs inside and ragged NaN strips along two edges."""
-    rng = np.random.default_rng(seed)
-    out = dem.copy()
-    n, m = out.shape
-    for _ in range(6):
-        r, c, s = rng.integers(0, n), rng.integers(0, m), rng.integers(1, 6)
-        out[max(r - s, 0) : r + s, max(c - s, 0) : c + s] = np.nan
-    for c in range(m):
-        out[: rng.integers(0, 4), c] = np.nan
-    for r in range(n):
-        out[r, m - rng.integers(0, 4) :] = np.nan
-    return out
-
-
-def fractal(n: int = 96, m: int = 90, beta: float = 3.2, seed: int = 4) -> np.ndarray:
-    """Spectral (power-law, exponent ``beta``) fractal terrain [m], 1000-1200 m, with many pits."""
-    rng = np.random.default_rng(seed)
-    fy = np.fft.fftfreq(n)[:, None]
-    fx = np.fft.rfftfreq(m)[None, :]
-    f = np.hypot(fy, fx)
-    f[0, 0] = 1.0
-    spec = (rng.normal(size=f.shape) + 1j * rng.normal(size=f.shape)) * f ** (-beta / 2)
-    spec[0, 0] = 0.0
-    z = np.fft.irfft2(spec, s=(n, m))
-    z = (z - z.min()) / (z.max() - z.min())
-    return (1000.0 + 200.0 * z + 0.5 * rng.random((n, m))).astype(np.float32)
 
 
 CASES = {
