@@ -35,6 +35,17 @@ With ``extrapolate``, a cell next to the border or to nodata also sends flow
 out towards a missing neighbour where the surface, extrapolated linearly
 through the cell (2 z - z_opposite, as SAGA GIS does), descends; that flow
 leaves the grid. Without it, flow leaves only at outlets.
+
+Shared with the tiled routing
+-----------------------------
+Two inlined per-cell kernels are public so that
+:mod:`susmap.factors.tiled_mfd` routes its windows by the same code, hence
+the same numbers, as :func:`mfd_accumulate` routes the whole grid:
+
+- :func:`routing_drops`: the drops from a cell to its 8 neighbours (the
+  graph above; a drop > 0 is a link);
+- :func:`mfd_weights`: the MFD / Quinn partition weights of a cell and its
+  D8 receiver under the thresholded linear flow.
 """
 
 from __future__ import annotations
@@ -147,13 +158,15 @@ def flat_distance(z, extrapolate):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _drops(z, dist, r, c, extrapolate, out):
+def routing_drops(z, dist, r, c, extrapolate, out):
     """Write the routing drops from (r, c) to its 8 neighbours into ``out`` [m, or flat steps].
 
     A drop <= 0 means no flow. A neighbour off the grid or on nodata takes
     flow only with ``extrapolate``: its elevation is then 2 z - z_opposite
     (SAGA's rule), so the drop is z_opposite - z. (One call per cell, inlined:
-    a call per neighbour costs more than the work.)
+    a call per neighbour costs more than the work.) The tiled kernels call it
+    on a window holding two more cells each side than the cells routed, so
+    that there a NaN neighbour is off the grid or nodata, as on the grid.
     """
     nrow, ncol = z.shape
     d0 = dist[r, c]
@@ -190,6 +203,33 @@ def _steepest(drops):
     return best
 
 
+@njit(cache=True, nogil=True, inline="always")
+def mfd_weights(z, dist, r, c, a, exponent, quinn, linear, extrapolate, w):
+    """MFD partition weights of cell (r, c) holding accumulation ``a`` [cells] into ``w``; returns (total, D8 receiver).
+
+    The weight of a receiver (a neighbour with a drop > 0, see
+    :func:`routing_drops`) is (drop / distance) ^ ``exponent`` (Freeman
+    1991), times the contour length if ``quinn`` (Quinn et al. 1991); 0 for
+    the others. The D8 receiver is the steepest one (largest drop / distance,
+    orthogonal first on ties) when ``a`` reaches ``linear`` (> 0; SAGA's thresholded linear flow), else -1.
+    The rule of :func:`mfd_accumulate`, shared with the tiled kernels of
+    :mod:`susmap.factors.tiled_mfd` so that both split flow identically.
+    """
+    routing_drops(z, dist, r, c, extrapolate, w)
+    best = -1
+    if linear > 0.0 and a >= linear:
+        best = _steepest(w)
+    total = 0.0
+    for k in range(8):
+        if w[k] > 0.0:
+            v = math.pow(w[k] / _LEN[k], exponent)
+            if quinn:
+                v *= _CONTOUR[k]
+            w[k] = v
+            total += v
+    return total, best
+
+
 @njit(cache=True, nogil=True)
 def d8_directions(z, dist, extrapolate):
     """Steepest-descent D8 directions on the routing surface (pyflwdir codes), uint8 (rows, cols).
@@ -206,7 +246,7 @@ def d8_directions(z, dist, extrapolate):
         for c in range(ncol):
             if dist[r, c] == NODATA:
                 continue
-            _drops(z, dist, r, c, extrapolate, drops)
+            routing_drops(z, dist, r, c, extrapolate, drops)
             best = _steepest(drops)
             if best >= 0 and _inside(z, r + _DR[best], c + _DC[best]):
                 d8[r, c] = _D8[best]
@@ -243,7 +283,7 @@ def mfd_accumulate(z, dist, exponent, quinn, linear, extrapolate, stack):
                 acc[r, c] = np.nan
                 continue
             acc[r, c] = 1.0
-            _drops(z, dist, r, c, extrapolate, drops)
+            routing_drops(z, dist, r, c, extrapolate, drops)
             for k in range(8):
                 if drops[k] > 0.0 and _inside(z, r + _DR[k], c + _DC[k]):
                     ndon[(r + _DR[k]) * ncol + c + _DC[k]] += 1
@@ -260,18 +300,8 @@ def mfd_accumulate(z, dist, exponent, quinn, linear, extrapolate, stack):
             routed += 1
             r = i // ncol
             c = i - r * ncol
-            _drops(z, dist, r, c, extrapolate, drops)
-            best = -1  # the only receiver when the flow is linear
-            if linear > 0.0 and acc[r, c] >= linear:
-                best = _steepest(drops)
-            total = 0.0
-            for k in range(8):
-                if drops[k] > 0.0:
-                    w = math.pow(drops[k] / _LEN[k], exponent)
-                    if quinn:
-                        w *= _CONTOUR[k]
-                    drops[k] = w  # the drop becomes the partition weight
-                    total += w
+            # drops[k] becomes the partition weight; best: the only receiver when the flow is linear
+            total, best = mfd_weights(z, dist, r, c, acc[r, c], exponent, quinn, linear, extrapolate, drops)
             if total <= 0.0:
                 continue
             share = acc[r, c] / total

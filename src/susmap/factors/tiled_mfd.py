@@ -14,6 +14,10 @@ its strictly lower neighbours, a flat cell to its equal neighbours one step
 nearer the flat's outlet (flat distances of
 :func:`susmap.factors.routing_kernels.flat_distance`), so the key
 (elevation, flat distance) falls along every link and the graph is acyclic.
+The kernels here call that module's per-cell rule itself
+(:func:`~susmap.factors.routing_kernels.routing_drops`,
+:func:`~susmap.factors.routing_kernels.mfd_weights`), so a cell splits its
+flow into the same float64 numbers as on the whole grid.
 Unlike D8, the flow of a cell splits, so what leaves a tile is not a chain
 of perimeter cells (Barnes 2017's trick for D8) but a linear map from the
 tile's inflows to its outflows (dense: perimeter × perimeter), and not even
@@ -130,6 +134,7 @@ import numpy as np
 from numba import njit
 
 from susmap.errors import SusmapError
+from susmap.factors.routing_kernels import mfd_weights, routing_drops
 from susmap.factors.tiled_routing import FlatSolver, as_tile_reader, tile_output, tile_shape, tiles
 
 __all__ = ["METHODS", "tiled_mfd_accumulation"]
@@ -140,76 +145,38 @@ METHODS = ("mfd", "quinn")
 
 _DR = np.array([-1, -1, 0, 1, 1, 1, 0, -1], dtype=np.int64)
 _DC = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
-# distance to the neighbour [cells] and Quinn's contour length [cells], as in routing_kernels
-_LEN = np.array([1.0, math.sqrt(2.0)] * 4, dtype=np.float64)
-_CONTOUR = np.array([0.5, 0.354] * 4, dtype=np.float64)
 _NODATA = -1
 _IN_MEMORY = 64 * 2**20  # extended windows up to this size [bytes] in all are kept in memory, not on disk
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _valid(zh, r, c):
-    """True if (r, c) lies in the window and is not nodata (NaN: nodata or off the grid)."""
-    nr, nc = zh.shape
-    return 0 <= r < nr and 0 <= c < nc and not np.isnan(zh[r, c])
+def _send(acc, dx, r, c, a, total, best, w, release, ndon, stack, top):
+    """Add the flow of window cell (r, c) holding ``a`` [cells] to its receivers in E (``acc[2:-2, 2:-2]``).
 
-
-@njit(cache=True, nogil=True, inline="always")
-def _window_drops(zh, dist, r, c, extrapolate, out):
-    """Routing drops of window cell (r, c) to its 8 neighbours into ``out`` (routing_kernels' rule).
-
-    A drop <= 0 means no flow. For a cell inside the halo every neighbour and
-    every opposite neighbour lies in the window, so the drops are the whole
-    grid's: a missing (NaN) neighbour is off the grid or nodata, and with
-    ``extrapolate`` its elevation is 2 z - z_opposite (SAGA's rule).
+    ``w``, ``total`` and ``best`` are the cell's :func:`mfd_weights`: each
+    receiver gets a / total of its weight, or all of ``a`` goes to ``best``
+    (D8). Flow to the ring or to nodata is dropped. With ``release`` each
+    receiver also loses this donor in ``ndon`` and goes on ``stack`` (Kahn)
+    when it has none left; returns the new top of the stack.
     """
-    d0 = dist[r, c]
-    zc = zh[r, c]
+    nr, nc = acc.shape
+    ec = nc - 4
+    share = a / total
     for k in range(8):
-        out[k] = 0.0
         rr = r + _DR[k]
         cc = c + _DC[k]
-        if _valid(zh, rr, cc):
-            zn = zh[rr, cc]
-            if d0 == 0:
-                out[k] = np.float64(zc) - np.float64(zn)
-            elif d0 > 0:
-                dn = dist[rr, cc]
-                if 0 <= dn < d0 and zn == zc:
-                    out[k] = np.float64(d0 - dn)
-        elif extrapolate and d0 == 0:
-            ro = r - _DR[k]
-            co = c - _DC[k]
-            if _valid(zh, ro, co):
-                out[k] = np.float64(zh[ro, co]) - np.float64(zc)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _weights(zx, dx, r, c, a, exponent, quinn, linear, extrapolate, w):
-    """Partition weights of window cell (r, c) holding accumulation ``a`` into ``w``; returns (total, D8 receiver).
-
-    As ``routing_kernels.mfd_accumulate``: (drop / distance)^exponent, times
-    the contour length if ``quinn``; the D8 receiver (-1: none) is the
-    steepest one when ``a`` reaches ``linear`` (> 0).
-    """
-    _window_drops(zx, dx, r, c, extrapolate, w)
-    best = -1
-    if linear > 0.0 and a >= linear:
-        best_g = 0.0
-        for k in range(8):
-            g = w[k] / _LEN[k]
-            if g > best_g:
-                best_g = g
-                best = k
-    total = 0.0
-    for k in range(8):
-        if w[k] > 0.0:
-            v = math.pow(w[k] / _LEN[k], exponent)
-            if quinn:
-                v *= _CONTOUR[k]
-            w[k] = v
-            total += v
-    return total, best
+        if w[k] > 0.0 and 2 <= rr < nr - 2 and 2 <= cc < nc - 2 and dx[rr, cc] != _NODATA:
+            if best < 0:
+                acc[rr, cc] += share * w[k]
+            elif k == best:
+                acc[rr, cc] += a
+            if release:
+                j = (rr - 2) * ec + cc - 2
+                ndon[j] -= 1
+                if ndon[j] == 0:
+                    stack[top] = j
+                    top += 1
+    return top
 
 
 @njit(cache=True, nogil=True)
@@ -234,6 +201,7 @@ def _mfd_window(zx, dx, ring_acc, exponent, quinn, linear, extrapolate):
     done = np.uint8(255)
     ndon = np.zeros(n, dtype=np.uint8)
     acc = np.zeros((nr, nc), dtype=np.float64)
+    stack = np.empty(n, dtype=np.int64)
     for r in range(2, nr - 2):
         for c in range(2, nc - 2):
             if dx[r, c] == _NODATA:
@@ -241,7 +209,7 @@ def _mfd_window(zx, dx, ring_acc, exponent, quinn, linear, extrapolate):
                 acc[r, c] = np.nan
                 continue
             acc[r, c] += 1.0
-            _window_drops(zx, dx, r, c, extrapolate, w)
+            routing_drops(zx, dx, r, c, extrapolate, w)
             for k in range(8):
                 rr = r + _DR[k]
                 cc = c + _DC[k]
@@ -254,19 +222,9 @@ def _mfd_window(zx, dx, ring_acc, exponent, quinn, linear, extrapolate):
             if dx[r, c] == _NODATA or np.isnan(ring_acc[r, c]):
                 continue
             a = ring_acc[r, c]
-            total, best = _weights(zx, dx, r, c, a, exponent, quinn, linear, extrapolate, w)
-            if total <= 0.0:
-                continue
-            share = a / total
-            for k in range(8):
-                rr = r + _DR[k]
-                cc = c + _DC[k]
-                if w[k] > 0.0 and 2 <= rr < nr - 2 and 2 <= cc < nc - 2 and dx[rr, cc] != _NODATA:
-                    if best < 0:
-                        acc[rr, cc] += share * w[k]
-                    elif k == best:
-                        acc[rr, cc] += a
-    stack = np.empty(n, dtype=np.int64)
+            total, best = mfd_weights(zx, dx, r, c, a, exponent, quinn, linear, extrapolate, w)
+            if total > 0.0:
+                _send(acc, dx, r, c, a, total, best, w, False, ndon, stack, 0)
     routed = 0
     for idx in range(n):
         if ndon[idx] != 0:
@@ -280,23 +238,10 @@ def _mfd_window(zx, dx, ring_acc, exponent, quinn, linear, extrapolate):
             routed += 1
             r = i // ec + 2
             c = i % ec + 2
-            total, best = _weights(zx, dx, r, c, acc[r, c], exponent, quinn, linear, extrapolate, w)
-            if total <= 0.0:
-                continue
-            share = acc[r, c] / total
-            for k in range(8):
-                rr = r + _DR[k]
-                cc = c + _DC[k]
-                if w[k] > 0.0 and 2 <= rr < nr - 2 and 2 <= cc < nc - 2 and dx[rr, cc] != _NODATA:
-                    if best < 0:
-                        acc[rr, cc] += share * w[k]
-                    elif k == best:
-                        acc[rr, cc] += acc[r, c]
-                    j = (rr - 2) * ec + cc - 2
-                    ndon[j] -= 1
-                    if ndon[j] == 0:
-                        stack[top] = j
-                        top += 1
+            a = acc[r, c]
+            total, best = mfd_weights(zx, dx, r, c, a, exponent, quinn, linear, extrapolate, w)
+            if total > 0.0:
+                top = _send(acc, dx, r, c, a, total, best, w, True, ndon, stack, top)
     return acc[2:-2, 2:-2].copy(), routed
 
 
@@ -337,7 +282,7 @@ def _mfd_delta(zx, dx, ring_new, ring_old, acc, exponent, quinn, linear, extrapo
             a_old = ring_old[r, c]
             if dx[r, c] == _NODATA or a_new == a_old or (np.isnan(a_new) and np.isnan(a_old)):
                 continue
-            total, best = _weights(zx, dx, r, c, np.inf, exponent, quinn, 1.0, extrapolate, w)
+            total, best = mfd_weights(zx, dx, r, c, np.inf, exponent, quinn, 1.0, extrapolate, w)
             if total <= 0.0:
                 continue
             for k in range(8):
@@ -354,33 +299,24 @@ def _mfd_delta(zx, dx, ring_new, ring_old, acc, exponent, quinn, linear, extrapo
                         mark[j] = 1
                         queue[qt] = j
                         qt += 1
-    qh = 0  # the cells downstream of those, inside E
+    ndon = np.zeros(n, dtype=np.uint8)
+    qh = 0  # the cells downstream of those, inside E, each counting its donors among them
     while qh < qt:
         i = queue[qh]
         qh += 1
         r = i // ec + 2
         c = i % ec + 2
-        _window_drops(zx, dx, r, c, extrapolate, w)
+        routing_drops(zx, dx, r, c, extrapolate, w)
         for k in range(8):
             rr = r + _DR[k]
             cc = c + _DC[k]
             if w[k] > 0.0 and 2 <= rr < nr - 2 and 2 <= cc < nc - 2 and dx[rr, cc] != _NODATA:
                 j = (rr - 2) * ec + cc - 2
+                ndon[j] += 1
                 if mark[j] == 0:
                     mark[j] = 1
                     queue[qt] = j
                     qt += 1
-    ndon = np.zeros(n, dtype=np.uint8)
-    for m in range(qt):
-        i = queue[m]
-        r = i // ec + 2
-        c = i % ec + 2
-        _window_drops(zx, dx, r, c, extrapolate, w)
-        for k in range(8):
-            rr = r + _DR[k]
-            cc = c + _DC[k]
-            if w[k] > 0.0 and 2 <= rr < nr - 2 and 2 <= cc < nc - 2 and dx[rr, cc] != _NODATA:
-                ndon[(rr - 2) * ec + cc - 2] += 1
     stack = np.empty(max(qt, 1), dtype=np.int64)
     top = 0
     for m in range(qt):
@@ -397,7 +333,7 @@ def _mfd_delta(zx, dx, ring_new, ring_old, acc, exponent, quinn, linear, extrapo
         a_old = acc[r - 2, c - 2]
         a_new = a_old + delta[r, c]
         acc[r - 2, c - 2] = a_new
-        total, best = _weights(zx, dx, r, c, np.inf, exponent, quinn, 1.0, extrapolate, w)
+        total, best = mfd_weights(zx, dx, r, c, np.inf, exponent, quinn, 1.0, extrapolate, w)
         for k in range(8):
             rr = r + _DR[k]
             cc = c + _DC[k]
