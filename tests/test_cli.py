@@ -9,6 +9,7 @@ import os
 import pkgutil
 from pathlib import Path
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -116,6 +117,7 @@ def test_distributed_scheduler_gives_the_same_map(make_study, tmp_path):
     from susmap.study import study_from_dict
 
     local = run_study(study_from_dict(make_study(outputs={"directory": str(tmp_path / "local")})))
+    before = dask.config.get("scheduler", None)
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as cluster:
@@ -125,6 +127,8 @@ def test_distributed_scheduler_gives_the_same_map(make_study, tmp_path):
             )
         )
         remote = run_study(study)
+    # the in-process workers' clients (joblib's dask backend) shared this process's config: it is the caller's again
+    assert dask.config.get("scheduler", None) == before
     a = rasterio.open(local.out_dir / "probability.tif").read(1)
     b = rasterio.open(remote.out_dir / "probability.tif").read(1)
     assert np.array_equal(a, b, equal_nan=True)

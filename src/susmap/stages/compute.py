@@ -77,6 +77,10 @@ def dask_scheduler(study: Study) -> Iterator[None]:
             raise StudyConfigError(
                 f"compute.scheduler: {sched!r} has had no worker for {WORKER_WAIT_S:g} s; start workers for it"
             ) from None
+        # workers of an in-process cluster (LocalCluster(processes=False)) share this process's dask config, and
+        # the client a worker opens for joblib's dask backend sets ``scheduler`` in it until the cluster closes:
+        # opened now, before this run's settings, it gives the caller's own setting back when it closes
+        client.gather([client.submit(_open_worker_client, workers=[w], pure=False) for w in client.nthreads()])
         threads = sum(client.nthreads().values())
         log.info("dask cluster %s: %d workers, %d threads", sched, len(client.nthreads()), threads)
         token = _CLUSTER_THREADS.set(threads)
@@ -86,6 +90,13 @@ def dask_scheduler(study: Study) -> Iterator[None]:
                 yield
         finally:
             _CLUSTER_THREADS.reset(token)
+
+
+def _open_worker_client() -> None:
+    """On a worker: open its client (what joblib's dask backend does in every job), so it exists before the run."""
+    from distributed import get_client
+
+    get_client()
 
 
 def cluster_threads() -> int | None:

@@ -40,8 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs, parallel_config
-from joblib._parallel_backends import LokyBackend, MultiprocessingBackend
-from joblib.parallel import get_active_backend
+from joblib.parallel import LokyBackend, MultiprocessingBackend, get_active_backend
 from sklearn import config_context
 from sklearn.base import clone
 from sklearn.model_selection import (
