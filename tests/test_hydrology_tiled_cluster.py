@@ -40,8 +40,20 @@ def small_tiles(monkeypatch):
     monkeypatch.setattr(ht, "TILE_CELLS", 32)
 
 
+_ABSENT = object()
+
+
+def restore_scheduler(value: object) -> None:
+    """dask's ``scheduler`` setting back to ``value`` (:data:`_ABSENT`: not set)."""
+    if value is _ABSENT:
+        dask.config.config.pop("scheduler", None)
+    else:
+        dask.config.config["scheduler"] = value
+
+
 @pytest.fixture(scope="module")
 def client():
+    before = dask.config.config.get("scheduler", _ABSENT)
     with (
         distributed.LocalCluster(
             n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None, silence_logs=logging.ERROR
@@ -49,6 +61,9 @@ def client():
         distributed.Client(cluster, set_as_default=False) as c,
     ):
         yield c
+    # the in-process worker's client (opened by a task) set dask's shared ``scheduler`` to the run's client and
+    # gave that back when it closed: the tests after this module get the setting they had before
+    restore_scheduler(before)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import dask
 import joblib
@@ -25,7 +26,7 @@ from pydantic import ValidationError
 from susmap.errors import StudyConfigError
 from susmap.study import ComputeConfig, Study
 
-__all__ = ["cluster_threads", "dask_scheduler", "parallel_jobs", "with_scheduler"]
+__all__ = ["cluster_threads", "dask_scheduler", "open_worker_clients", "parallel_jobs", "with_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,7 @@ def dask_scheduler(study: Study) -> Iterator[None]:
             raise StudyConfigError(
                 f"compute.scheduler: {sched!r} has had no worker for {WORKER_WAIT_S:g} s; start workers for it"
             ) from None
-        # workers of an in-process cluster (LocalCluster(processes=False)) share this process's dask config, and
-        # the client a worker opens for joblib's dask backend sets ``scheduler`` in it until the cluster closes:
-        # opened now, before this run's settings, it gives the caller's own setting back when it closes
-        client.gather([client.submit(_open_worker_client, workers=[w], pure=False) for w in client.nthreads()])
+        open_worker_clients(client)
         threads = sum(client.nthreads().values())
         log.info("dask cluster %s: %d workers, %d threads", sched, len(client.nthreads()), threads)
         token = _CLUSTER_THREADS.set(threads)
@@ -93,10 +91,24 @@ def dask_scheduler(study: Study) -> Iterator[None]:
 
 
 def _open_worker_client() -> None:
-    """On a worker: open its client (what joblib's dask backend does in every job), so it exists before the run."""
+    """On a worker: open its client (what joblib's dask backend does in every job)."""
     from distributed import get_client
 
     get_client()
+
+
+def open_worker_clients(client: Any) -> None:
+    """Open the client of every worker of ``client``'s cluster now (a task on each).
+
+    A worker opens its own client the first time a task asks for one
+    (joblib's dask backend does in every job), and that client sets dask's
+    ``scheduler`` until it closes; the workers of an in-process cluster
+    (``LocalCluster(processes=False)``) share the caller's dask config, so a
+    worker client opened during a run would hand the run's setting (a client
+    closed by then) back to the caller when the cluster closes. Opened before
+    the run's settings, they hand back the caller's own.
+    """
+    client.gather([client.submit(_open_worker_client, workers=[w], pure=False) for w in client.nthreads()])
 
 
 def cluster_threads() -> int | None:
