@@ -295,6 +295,7 @@ class Monitor(threading.Thread):
         self.client_pid: int | None = None
         self.client_peak = 0.0
         self.loads: list[float] = []
+        self.timeline: list[tuple[float, float]] = []  # (unix time, client RSS [MB]): the client's memory by stage
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -319,7 +320,9 @@ class Monitor(threading.Thread):
                     self.peaks[addr] = max(self.peaks.get(addr, 0.0), rss)
             if self.client_pid:
                 with contextlib.suppress(psutil.Error):
-                    self.client_peak = max(self.client_peak, psutil.Process(self.client_pid).memory_info().rss / 2**20)
+                    rss = psutil.Process(self.client_pid).memory_info().rss / 2**20
+                    self.client_peak = max(self.client_peak, rss)
+                    self.timeline.append((time.time(), rss))
             self.loads.append(os.getloadavg()[0])
             self.stop.wait(self.period)
 
@@ -378,6 +381,7 @@ def run_study(folder: Path, args: argparse.Namespace) -> dict:
         out["rc"] = rc
         out["worker_peak_mb"] = dict(mon.peaks)
         out["client_peak_mb"] = mon.client_peak
+        out["client_timeline"] = mon.timeline
         out["restarts"] = mon.restarts()
         out["load_during_median"] = float(np.median(mon.loads)) if mon.loads else math.nan
         out["load_during_max"] = max(mon.loads) if mon.loads else math.nan
