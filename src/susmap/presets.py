@@ -74,4 +74,3 @@ def format_preset(name: str, preset: Preset, *, indent: str = "") -> list[str]:
 def deviations(*pairs: tuple[str, str]) -> tuple[Deviation, ...]:
     """Shorthand: ``deviations(("what", "why"), ...)`` → a tuple of :class:`Deviation`."""
     return tuple(Deviation(*pair) for pair in pairs)
-
