@@ -214,3 +214,27 @@ def test_trees_take_the_float32_cells_as_they_are_and_give_the_same_probabilitie
     expected = model.predict_proba(block[:, valid].T.astype(np.float64))[:, 1].astype(np.float32)
     assert seen == [np.dtype(dtype)]
     assert np.array_equal(got[valid], expected)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "scaled_mlp"])
+def test_float64_models_predict_a_block_in_batches_of_rows_with_the_same_probabilities(small_stack, kind, monkeypatch):
+    """Batches of rows (here 1,000 of the block's 17,000-odd valid cells) give the one-call probabilities exactly."""
+    _, full = small_stack
+    model = _fit(kind, full)
+    calls = []
+    original = type(model).predict_proba
+
+    class Spy(type(model)):
+        def predict_proba(self, X):  # noqa: N803
+            calls.append(len(X))
+            return original(self, X)
+
+    spy = Spy.__new__(Spy)
+    spy.__dict__.update(model.__dict__)
+    monkeypatch.setattr(predict_mod, "FLOAT64_BATCH_ROWS", 1000)
+    block = full.astype(np.float32)
+    got = predict_mod.predict_block(block, spy)
+    valid = np.isfinite(block).all(axis=0)
+    expected = model.predict_proba(block[:, valid].T.astype(np.float64))[:, 1].astype(np.float32)
+    assert max(calls) == 1000 and sum(calls) == int(valid.sum()) and len(calls) > 10
+    assert np.array_equal(got[valid], expected)
