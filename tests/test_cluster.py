@@ -101,7 +101,6 @@ def _derivation_tasks(study) -> set[str]:
     return {key_split(k) for k in dict(slope.__dask_graph__())} - {key_split(k) for k in dict(dem.__dask_graph__())}
 
 
-@pytest.mark.slow
 def test_every_stage_runs_on_the_cluster(runs, tmp_path):
     *_, keys = runs
     names = {key_split(k) for k in keys}
@@ -119,7 +118,6 @@ def test_every_stage_runs_on_the_cluster(runs, tmp_path):
     assert "predict_block" in names, sorted(names)
 
 
-@pytest.mark.slow
 def test_factor_derivation_on_the_cluster(cluster, runs, tmp_path):
     """``derive_factors`` alone under the cluster: its stencil tasks run there, its slope is the threaded run's."""
     threaded, *_ = runs
@@ -135,7 +133,6 @@ def test_factor_derivation_on_the_cluster(cluster, runs, tmp_path):
     np.testing.assert_array_equal(_raster(derived.path), _raster(threaded / "factors" / "slope_deg.tif"))
 
 
-@pytest.mark.slow
 def test_cluster_run_equals_threaded_run(runs):
     threaded, on_cluster, _ = runs
     np.testing.assert_array_equal(
@@ -152,7 +149,6 @@ def test_cluster_run_equals_threaded_run(runs):
     assert np.array_equal(_raster(threaded / "classes.tif"), _raster(on_cluster / "classes.tif"))
 
 
-@pytest.mark.slow
 def test_factors_command_on_the_cluster(cluster, runs, tmp_path):
     """``susmap factors --scheduler``: the slope of the threaded run, and the summary of it."""
     threaded, *_ = runs
