@@ -332,6 +332,24 @@ def tile_map(func: Callable[[_T], _R], items: Iterable[_T], workers: int | None 
             yield pending.popleft().result()
 
 
+def _store_tiles(out: Any, windows: list[tuple[int, int, int, int]], blocks: Iterable[np.ndarray]) -> Any:
+    """Write each tile's block (from :func:`tile_map`, in tile order) into ``out``; returns ``out``."""
+    for (r0, r1, c0, c1), block in zip(windows, blocks, strict=True):
+        out[r0:r1, c0:c1] = block
+    return out
+
+
+def _valid_perimeter(d8: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat indices, rows and columns of a tile's perimeter cells that are not nodata (D8 code 247)."""
+    nr, nc = d8.shape
+    per = np.zeros((nr, nc), dtype=bool)
+    per[[0, -1], :] = True
+    per[:, [0, -1]] = True
+    pi = np.flatnonzero(per.ravel() & (d8.ravel() != _D8_NODATA))
+    pr, pc = np.divmod(pi, nc)
+    return pi, pr, pc
+
+
 def as_tile_reader(source: Any) -> TileReader:
     """A :class:`TileReader` for ``source``: itself if it is one, a raster path, or a numpy / dask array."""
     if isinstance(source, TileReader):
@@ -1073,8 +1091,7 @@ def tiled_fill(
             level = np.maximum(w, spill[maps[t][lab]])  # nodata (label 0 -> -1) reads spill[-1]; w is NaN there
             return np.where(level > z, z + (level - z), z)
 
-        for (r0, r1, c0, c1), filled in zip(windows, tile_map(raise_tile, range(len(windows))), strict=True):
-            out[r0:r1, c0:c1] = filled
+        _store_tiles(out, windows, tile_map(raise_tile, range(len(windows))))
     return out
 
 
@@ -1269,18 +1286,14 @@ def _d8_tiles(
         zip(windows, tile_map(route, range(len(windows))), strict=True)
     ):
         np.save(Path(tmp, f"d{t}.npy"), d8)
-        nr, nc = d8.shape
+        nc = d8.shape[1]
         ii = np.flatnonzero(leaves)
         rr, cc = np.divmod(ii, nc)
         k = _CODE_K[d8.ravel()[ii]]
         ex_cell.append((rr + r0) * ncol + cc + c0)
         ex_recv.append((rr + r0 + _DR[k]) * ncol + cc + c0 + _DC[k])
         ex_own.append(acc.ravel()[ii])
-        per = np.zeros((nr, nc), dtype=bool)
-        per[[0, -1], :] = True
-        per[:, [0, -1]] = True
-        pi = np.flatnonzero(per.ravel() & (d8.ravel() != _D8_NODATA))
-        pr, pc = np.divmod(pi, nc)
+        pi, pr, pc = _valid_perimeter(d8)
         en_cell.append((pr + r0) * ncol + pc + c0)
         e = exit_of[pi].astype(np.int64)
         er, ec = np.divmod(e, nc)
@@ -1407,9 +1420,7 @@ def tiled_flow_index(
             val *= sinb
         return val
 
-    for (r0, r1, c0, c1), val in zip(windows, tile_map(index_tile, windows), strict=True):
-        out[r0:r1, c0:c1] = val
-    return out
+    return _store_tiles(out, windows, tile_map(index_tile, windows))
 
 
 def tiled_hand(
@@ -1481,14 +1492,9 @@ def tiled_hand(
         d8, zw, drain = tile_inputs(w)
         return (d8, *_hand_tile(d8, zw, drain, np.zeros(d8.shape)))
 
-    for w, (d8, hand, exit_of) in zip(windows, tile_map(first_pass, windows), strict=True):
-        r0, r1, c0, c1 = w
-        nr, nc = d8.shape
-        per = np.zeros((nr, nc), dtype=bool)
-        per[[0, -1], :] = True
-        per[:, [0, -1]] = True
-        pi = np.flatnonzero(per.ravel() & (d8.ravel() != _D8_NODATA))
-        pr, pc = np.divmod(pi, nc)
+    for (r0, _r1, c0, _c1), (d8, hand, exit_of) in zip(windows, tile_map(first_pass, windows), strict=True):
+        nc = d8.shape[1]
+        pi, pr, pc = _valid_perimeter(d8)
         cells.append((pr + r0) * ncol + pc + c0)
         local.append(hand.ravel()[pi])
         e = exit_of[pi].astype(np.int64)
@@ -1518,6 +1524,4 @@ def tiled_hand(
         del k, rr, cc
         return _hand_tile(d8, zw, drain, base)[0].astype(np.float32)
 
-    for (r0, r1, c0, c1), hand in zip(windows, tile_map(second_pass, windows), strict=True):
-        out[r0:r1, c0:c1] = hand
-    return out
+    return _store_tiles(out, windows, tile_map(second_pass, windows))
