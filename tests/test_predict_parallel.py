@@ -193,26 +193,32 @@ def test_a_halo_graph_is_computed_in_one_dask_graph(tmp_path, monkeypatch):
     assert np.allclose(got, expected, equal_nan=True, atol=1e-6)
 
 
+def _spy_inputs(model):
+    """A copy of the fitted ``model`` that records every input of its ``predict_proba``, and that record."""
+    inputs: list = []
+    original = type(model).predict_proba
+
+    class Spy(type(model)):
+        def predict_proba(self, X):  # noqa: N803
+            inputs.append(X)
+            return original(self, X)
+
+    spy = Spy.__new__(Spy)
+    spy.__dict__.update(model.__dict__)
+    return spy, inputs
+
+
 @pytest.mark.parametrize(("kind", "dtype"), [("forest", np.float32), ("logistic", np.float64)])
 def test_trees_take_the_float32_cells_as_they_are_and_give_the_same_probabilities(small_stack, kind, dtype):
     """A forest casts its input to float32 before any split: given float32, its map is bit-identical."""
     _, full = small_stack
     model = _fit(kind, full)
-    seen = []
-    original = type(model).predict_proba
-
-    class Spy(type(model)):
-        def predict_proba(self, X):  # noqa: N803
-            seen.append(np.asarray(X).dtype)
-            return original(self, X)
-
-    spy = Spy.__new__(Spy)
-    spy.__dict__.update(model.__dict__)
+    spy, inputs = _spy_inputs(model)
     block = full.astype(np.float32)
     got = predict_mod.predict_block(block, spy)
     valid = np.isfinite(block).all(axis=0)
     expected = model.predict_proba(block[:, valid].T.astype(np.float64))[:, 1].astype(np.float32)
-    assert seen == [np.dtype(dtype)]
+    assert [np.asarray(X).dtype for X in inputs] == [np.dtype(dtype)]
     assert np.array_equal(got[valid], expected)
 
 
@@ -221,20 +227,12 @@ def test_float64_models_predict_a_block_in_batches_of_rows_with_the_same_probabi
     """Batches of rows (here 1,000 of the block's 17,000-odd valid cells) give the one-call probabilities exactly."""
     _, full = small_stack
     model = _fit(kind, full)
-    calls = []
-    original = type(model).predict_proba
-
-    class Spy(type(model)):
-        def predict_proba(self, X):  # noqa: N803
-            calls.append(len(X))
-            return original(self, X)
-
-    spy = Spy.__new__(Spy)
-    spy.__dict__.update(model.__dict__)
+    spy, inputs = _spy_inputs(model)
     monkeypatch.setattr(predict_mod, "FLOAT64_BATCH_ROWS", 1000)
     block = full.astype(np.float32)
     got = predict_mod.predict_block(block, spy)
     valid = np.isfinite(block).all(axis=0)
     expected = model.predict_proba(block[:, valid].T.astype(np.float64))[:, 1].astype(np.float32)
+    calls = [len(X) for X in inputs]
     assert max(calls) == 1000 and sum(calls) == int(valid.sum()) and len(calls) > 10
     assert np.array_equal(got[valid], expected)
