@@ -26,7 +26,7 @@ from dask.utils import key_split
 from typer.testing import CliRunner
 
 from cli_checks import assert_error, assert_untouched, existing_out, invoke, write_study
-from susmap.datasets import ecuador_path
+from susmap.datasets import demo_study_dict, ecuador_path
 from susmap.errors import StudyConfigError
 from susmap.factors.derive import derive_factors, factor_context
 from susmap.factors.registry import compute_factor
@@ -46,14 +46,7 @@ def study_dict(out: Path, scheduler: str = "threads") -> dict:
         "grid": {"template": ta, "band": 4},  # elev
         "layers": [{"name": n, "path": ta, "band": n, "kind": "continuous"} for n in ("cplan", "elev")],
         "factors": [{"name": "slope_deg", "factor": "slope"}],
-        "inventory": {
-            "path": str(ecuador_path("lsl.csv")),
-            "geometry": "points",
-            "x": "x",
-            "y": "y",
-            "crs": "EPSG:32717",
-            "label": "lslpts",
-        },
+        "inventory": demo_study_dict(out)["inventory"],  # the 350 labelled points of lsl.csv
         "models": [{"name": "logistic_regression"}],
         "validation": {"schemes": ["spatial", "random"], "folds": 3, "repeats": 1, "n_jobs": 1},
         "mapping": {"model": "best", "classification": "quantile", "n_classes": 4, "chunk_size": 128},
